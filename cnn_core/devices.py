@@ -1,0 +1,39 @@
+"""Which device trains: CUDA, then Apple MPS, then CPU (the pytorch/examples idiom)."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> list[str]:
+    """Device kinds usable on this machine, best first; "cpu" is always there."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found + ["cpu"]
+
+
+def resolve_device(choice: str = "auto") -> torch.device:
+    """``auto`` picks the best available; an unavailable choice raises ``ValueError``."""
+    if choice not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {choice!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    devices = available_devices()
+    if choice == "auto":
+        return torch.device(devices[0])
+    if choice not in devices:
+        raise ValueError(f"{choice} is not available on this computer "
+                         f"(available: {', '.join(devices)})")
+    return torch.device(choice)
+
+
+def device_name(device: torch.device) -> str:
+    """A human name for the page, e.g. ``CUDA: NVIDIA H100`` or ``CPU (2 threads)``."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"

@@ -1,0 +1,333 @@
+"""The shape engine: what every layer of a design outputs, why, and where a design breaks.
+
+``analyze(spec)`` walks the layers once and returns plain data (``NetworkReport``); pages,
+the CLI and tests format it. Shapes, parameter counts and failures agree exactly with torch
+(``tests/test_shapes_property.py`` proves it on thousands of random designs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnn_core.spec import (
+    MAX_MACS,
+    MAX_PARAMS,
+    MNIST_CLASSES,
+    MNIST_INPUT_SHAPE,
+    SPATIAL_TYPES,
+    ArchitectureSpec,
+    FieldError,
+    Layer,
+    resolve_layer,
+)
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+FIX_INSERT_FLATTEN = "insert_flatten"
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """The facts about one layer. ``index`` is 1-based, as the user counts."""
+
+    index: int
+    type: str
+    settings: dict[str, Any]
+    input_shape: Shape | None
+    output_shape: Shape | None
+    params: int = 0
+    macs: int = 0
+    receptive_field: Pair | None = None
+    formulas: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+    error_field: str | None = None
+    torch_would_fail: bool = False
+    fix: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"layer {self.index} ({self.type})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "type": self.type, "settings": _jsonable(self.settings),
+                "input_shape": _maybe_list(self.input_shape),
+                "output_shape": _maybe_list(self.output_shape), "params": self.params,
+                "macs": self.macs, "receptive_field": _maybe_list(self.receptive_field),
+                "error": self.error}
+
+
+@dataclass(frozen=True)
+class NetworkReport:
+    """The whole design's report: per-layer facts, totals, errors and training warnings."""
+
+    input_shape: Shape
+    layers: tuple[LayerReport, ...]
+    network_errors: tuple[str, ...] = ()
+    training_warnings: tuple[str, ...] = ()
+    total_params: int = 0
+    total_macs: int = 0
+    activation_bytes: int = 0
+    output_shape: Shape | None = None
+
+    @property
+    def errors(self) -> list[str]:
+        """Every error as one line naming its layer, first to last."""
+        layer_errors = [f"{r.label}: {r.error}" for r in self.layers if r.error]
+        return layer_errors + list(self.network_errors)
+
+    @property
+    def ok(self) -> bool:
+        """True when torch can build and run the design (the table is complete)."""
+        return not self.errors
+
+    @property
+    def trainable(self) -> bool:
+        """True when the design is also an MNIST classifier (input 1x28x28, 10 outputs)."""
+        return self.ok and not self.training_warnings
+
+    def to_json(self) -> dict[str, Any]:
+        return {"input_shape": list(self.input_shape),
+                "layers": [r.to_json() for r in self.layers],
+                "output_shape": _maybe_list(self.output_shape),
+                "total_params": self.total_params, "total_macs": self.total_macs,
+                "activation_bytes": self.activation_bytes, "errors": self.errors,
+                "training_warnings": list(self.training_warnings)}
+
+
+@dataclass
+class _Walk:
+    """What is known while walking the layers: the current shape and receptive field."""
+
+    shape: Shape | None
+    rf: Pair = (1, 1)
+    jump: Pair = (1, 1)
+    reports: list[LayerReport] = field(default_factory=list)
+
+
+def analyze(spec: ArchitectureSpec) -> NetworkReport:
+    """Compute the report for a design. Pure arithmetic: fast enough for every keystroke."""
+    walk = _Walk(shape=tuple(spec.input_shape))
+    for index, layer_ in enumerate(spec.layers, 1):
+        report = _analyze_layer(index, layer_, walk)
+        walk.reports.append(report)
+        walk.shape = report.output_shape
+    reports = tuple(walk.reports)
+    total_params = sum(r.params for r in reports)
+    total_macs = sum(r.macs for r in reports)
+    network_errors = []
+    if total_params > MAX_PARAMS:
+        network_errors.append(f"the design has {total_params:,} parameters; the limit is "
+                              f"{MAX_PARAMS:,} (a classroom server must train it)")
+    if total_macs > MAX_MACS:
+        network_errors.append(f"the design needs {total_macs:,} multiply-accumulates per image; "
+                              f"the limit is {MAX_MACS:,}")
+    output_shape = walk.shape if not any(r.error for r in reports) else None
+    activations = _numel(spec.input_shape) + sum(
+        _numel(r.output_shape) for r in reports if r.output_shape)
+    return NetworkReport(
+        input_shape=tuple(spec.input_shape), layers=reports,
+        network_errors=tuple(network_errors),
+        training_warnings=_training_warnings(spec, output_shape),
+        total_params=total_params, total_macs=total_macs,
+        activation_bytes=4 * activations, output_shape=output_shape)
+
+
+def _training_warnings(spec: ArchitectureSpec, output_shape: Shape | None) -> tuple[str, ...]:
+    warnings = []
+    if tuple(spec.input_shape) != MNIST_INPUT_SHAPE:
+        warnings.append(f"MNIST digits are 1x28x28, but this design expects "
+                        f"{_fmt_shape(tuple(spec.input_shape))}")
+    if output_shape is not None and output_shape != (MNIST_CLASSES,):
+        warnings.append(f"an MNIST classifier must output 10 values (one per digit), but this "
+                        f"design outputs {_fmt_shape(output_shape)}; end with linear "
+                        "out_features=10")
+    return tuple(warnings)
+
+
+def _analyze_layer(index: int, layer_: Layer, walk: _Walk) -> LayerReport:
+    base = {"index": index, "type": layer_.type, "input_shape": walk.shape}
+    try:
+        settings = resolve_layer(layer_)
+    except FieldError as exc:
+        return LayerReport(**base, settings={}, output_shape=None, error=str(exc),
+                           error_field=exc.field_name, torch_would_fail=exc.torch_would_fail)
+    if walk.shape is None:  # an earlier layer failed: nothing to compute from
+        return LayerReport(**base, settings=settings, output_shape=None)
+    if layer_.type in SPATIAL_TYPES:
+        return _spatial(base, layer_.type, settings, walk)
+    if layer_.type == "linear":
+        return _linear(base, settings, walk)
+    if layer_.type == "batchnorm2d" and len(walk.shape) != 3:
+        return LayerReport(**base, settings=settings, output_shape=None,
+                           error=_needs_volume("batchnorm2d", walk.shape),
+                           torch_would_fail=True)
+    shape = walk.shape
+    params = 0
+    if layer_.type == "batchnorm2d":
+        settings = {"num_features": shape[0], **settings}
+        params = 2 * shape[0]  # weight and bias; running mean/var are buffers, not parameters
+    if layer_.type == "flatten":
+        shape = (_numel(shape),)
+    rf = walk.rf if len(shape) == 3 else None
+    return LayerReport(**base, settings=settings, output_shape=shape, params=params,
+                       receptive_field=rf)
+
+
+def _linear(base: dict[str, Any], settings: dict[str, Any], walk: _Walk) -> LayerReport:
+    shape = walk.shape
+    assert shape is not None
+    if len(shape) != 1:
+        return LayerReport(
+            **base, settings=settings, output_shape=None, fix=FIX_INSERT_FLATTEN,
+            error=(f"linear gets a {_fmt_shape(shape)} volume; torch would apply it to the last "
+                   f"dimension only ({shape[-1]} values per row), which no one means: insert "
+                   "a flatten layer before it"))
+    in_features, out_features = shape[0], settings["out_features"]
+    return LayerReport(**base, settings={"in_features": in_features, **settings},
+                       output_shape=(out_features,),
+                       params=in_features * out_features + out_features,
+                       macs=in_features * out_features)
+
+
+def _spatial(base: dict[str, Any], type_: str, settings: dict[str, Any],
+             walk: _Walk) -> LayerReport:
+    shape = walk.shape
+    assert shape is not None
+    if len(shape) != 3:
+        return LayerReport(**base, settings=settings, output_shape=None,
+                           error=_needs_volume(type_, shape), torch_would_fail=True)
+    channels, height, width = shape
+    kernel, stride = settings["kernel_size"], settings["stride"]
+    dilation = settings.get("dilation", (1, 1))
+    padding = settings["padding"]
+    is_conv = type_ == "conv2d"
+    if padding == "same":
+        if stride != (1, 1):
+            return LayerReport(**base, settings=settings, output_shape=None,
+                               error_field="padding", torch_would_fail=True,
+                               error=f'padding="same" needs stride 1 (got stride '
+                                     f'{_fmt_pair(stride)}): torch cannot keep the size '
+                                     "while skipping positions")
+        padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))  # before; rest after
+    effective = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+    if not is_conv:
+        for k, p in zip(kernel, padding):
+            if p > k // 2:
+                return LayerReport(**base, settings=settings, output_shape=None,
+                                   error_field="padding", torch_would_fail=True,
+                                   error=f"padding {p} is more than half the kernel size {k} "
+                                         f"(at most {k // 2}): a window could then cover "
+                                         "only padding")
+    same = settings["padding"] == "same"
+    symmetric = height == width and all(a == b for a, b in (kernel, stride, padding, dilation))
+    axes = (("H_out = W_out", height),) if symmetric else (("H_out", height), ("W_out", width))
+    out_hw: list[int] = []
+    formulas: list[str] = []
+    notes: list[str] = []
+    for i, (axis, size) in enumerate(axes):
+        k, k_eff, p, s, d = kernel[i], effective[i], padding[i], stride[i], dilation[i]
+        if same:
+            total = d * (k - 1)
+            formulas.append(f"{axis} = {size} (padding='same' pads {total} in total: "
+                            f"{total // 2} before, {total - total // 2} after)")
+            out_hw.append(size)
+            continue
+        span = size + 2 * p - k_eff
+        if span < 0:
+            what = "kernel" if is_conv else "pooling window"
+            dil = f" (dilated to {k_eff})" if d > 1 else ""
+            return LayerReport(
+                **base, settings=settings, output_shape=None, error_field="kernel_size",
+                torch_would_fail=True,
+                error=(f"the {what} ({k}{dil}) is larger than the padded input: "
+                       f"{size} + 2*{p} = {size + 2 * p} < {k_eff}"))
+        out = span // s + 1
+        k_text = f"{k_eff}" if d == 1 else f"({d}*({k}-1)+1)"
+        formulas.append(f"{axis} = floor(({size} - {k_text} + 2*{p}) / {s}) + 1 = {out}")
+        if span % s:
+            notes.append(_floor_note(axis, size, k_eff, p, s))
+        out_hw.append(out)
+    if symmetric:
+        out_hw.append(out_hw[0])
+    rf = tuple(r + (k - 1) * j for r, k, j in zip(walk.rf, effective, walk.jump))
+    walk.jump = tuple(j * s for j, s in zip(walk.jump, stride))
+    walk.rf = rf
+    out_channels = settings["out_channels"] if is_conv else channels
+    output = (out_channels, out_hw[0], out_hw[1])
+    params = macs = 0
+    if is_conv:
+        settings = {"in_channels": channels, **settings}
+        weights = channels * kernel[0] * kernel[1]
+        params = out_channels * weights + out_channels
+        macs = out_channels * out_hw[0] * out_hw[1] * weights
+    return LayerReport(**base, settings=settings, output_shape=output, params=params, macs=macs,
+                       receptive_field=rf, formulas=tuple(formulas), notes=tuple(notes))
+
+
+def _floor_note(axis: str, size: int, k_eff: int, p: int, s: int) -> str:
+    span = size + 2 * p - k_eff
+    left = span % s
+    noun = {"H_out": "row", "W_out": "column"}.get(axis, "row and column")
+    plural = "s" if left > 1 else ""
+    return (f"({size} - {k_eff} + 2*{p}) / {s} = {span / s:g} is floored, so the last "
+            f"{left} {noun}{plural} of the padded input {'is' if left == 1 else 'are'} not "
+            "covered by any window")
+
+
+def _needs_volume(type_: str, shape: Shape) -> str:
+    return (f"{type_} needs a feature-map volume (channels, height, width) but gets a flat "
+            f"vector of {shape[0]} values: move it before the flatten layer")
+
+
+def _numel(shape: Shape) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
+
+def _fmt_shape(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _fmt_pair(pair: Pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def format_shape(shape: Shape | None) -> str:
+    """``(32, 28, 28)`` -> ``32x28x28``; ``None`` -> an em dash (unknown)."""
+    return "—" if shape is None else _fmt_shape(shape)
+
+
+def format_settings(report: LayerReport) -> str:
+    """A compact description of a layer's settings for the table, e.g. ``32, k5, s1, p2``."""
+    s = report.settings
+    if not s:
+        return ""
+    parts = []
+    if "out_channels" in s:
+        parts.append(str(s["out_channels"]))
+    if "out_features" in s:
+        parts.append(f"{s.get('in_features', '?')}→{s['out_features']}")
+    for key, short in (("kernel_size", "k"), ("stride", "s"), ("padding", "p"),
+                       ("dilation", "d")):
+        if key in s:
+            value = s[key]
+            if key == "dilation" and value == (1, 1):
+                continue
+            parts.append(f"{short}{value if isinstance(value, str) else _fmt_pair(value)}")
+    if "p" in s:
+        parts.append(f"p={s['p']}")
+    if "negative_slope" in s:
+        parts.append(f"slope={s['negative_slope']}")
+    return ", ".join(parts)
+
+
+def _maybe_list(value: tuple[int, ...] | None) -> list[int] | None:
+    return None if value is None else list(value)
+
+
+def _jsonable(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}

@@ -1,0 +1,66 @@
+"""Share a small server fairly: at most N trainings at once, the rest wait first-come first-served.
+
+A classroom server (1-2 CPUs) slows every student down when many trainings run at once; with
+slots, each waiting student sees their place in the queue instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+MAX_TRAININGS_ENV = "CNN_EXPLAINER_MAX_TRAININGS"
+
+
+def default_limit() -> int:
+    """``$CNN_EXPLAINER_MAX_TRAININGS``, else one training per two CPU cores (at least one)."""
+    try:
+        configured = int(os.environ.get(MAX_TRAININGS_ENV, "0"))
+    except ValueError:
+        configured = 0
+    return configured if configured > 0 else max(1, (os.cpu_count() or 1) // 2)
+
+
+class TrainingSlots:
+    """A FIFO queue in front of ``limit`` running slots."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit or default_limit()
+        self._cond = threading.Condition()
+        self._waiting: list[object] = []
+        self._running: set[int] = set()
+
+    def acquire(self, owner: object, should_abort: Callable[[], bool]) -> bool:
+        """Wait for a slot. Returns False (and leaves the queue) once ``should_abort()``."""
+        with self._cond:
+            self._waiting.append(owner)
+            try:
+                while True:
+                    if should_abort():
+                        return False
+                    if len(self._running) < self.limit and self._waiting[0] is owner:
+                        self._running.add(id(owner))
+                        return True
+                    self._cond.wait(0.25)
+            finally:
+                self._waiting.remove(owner)
+                self._cond.notify_all()
+
+    def release(self, owner: object) -> None:
+        with self._cond:
+            self._running.discard(id(owner))
+            self._cond.notify_all()
+
+    def position(self, owner: object) -> int | None:
+        """1-based place in the queue, or None when not waiting."""
+        with self._cond:
+            for i, waiting in enumerate(self._waiting, 1):
+                if waiting is owner:
+                    return i
+        return None
+
+    @property
+    def running(self) -> int:
+        with self._cond:
+            return len(self._running)

@@ -1,0 +1,321 @@
+"""Train a design on MNIST in a background thread and publish its metrics as it goes.
+
+The loop in ``TrainingJob._train`` is the plain PyTorch loop a student could read aloud:
+shuffle, slice a batch from the in-memory uint8 tensor, forward, loss, backward, step. Around
+it, a lock-protected ``_Metrics`` object takes one small record per step; readers (the page's
+live chart, a script) call ``snapshot()`` and never touch the model. Controls (stop, pause,
+resume) are events checked once per batch, so they take effect within one batch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+from cnn_core.build import build_model
+from cnn_core.data import MnistSplits, normalize
+from cnn_core.devices import device_name, resolve_device
+from cnn_core.evaluate import Evaluation, evaluate
+from cnn_core.slots import TrainingSlots
+from cnn_core.spec import ArchitectureSpec
+
+JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
+ACTIVE_STATES = ("queued", "running", "paused")
+MAX_STEP_POINTS = 600  # what a live chart redraws stays bounded however long the training
+ORPHAN_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters. ``check()`` lists every problem in words; an empty list means valid."""
+
+    epochs: int = 3
+    batch_size: int = 64
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    seed: int = 0
+    device: str = "auto"
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "epochs": (1, 50), "batch_size": (1, 2048), "learning_rate": (1e-6, 10.0),
+        "seed": (0, 2**31 - 1)}
+
+    def check(self) -> list[str]:
+        problems = []
+        for name, (lo, hi) in self.LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not lo <= value <= hi:
+                problems.append(f"{name.replace('_', ' ')} must be between {lo:g} and {hi:g} "
+                                f"(got {value})")
+        if self.optimizer not in ("adam", "sgd"):
+            problems.append(f"optimizer must be adam or sgd (got {self.optimizer!r})")
+        return problems
+
+
+@dataclass(frozen=True)
+class StepPoint:
+    step: int
+    epoch: float  # fractional: 1.5 = halfway through the second epoch
+    loss: float
+    smoothed_loss: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class EpochPoint:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of a job's progress, safe to read from any thread."""
+
+    state: JobState
+    message: str
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    images_per_second: float
+    elapsed_s: float
+    eta_s: float | None
+    queue_position: int | None
+    device: str
+    steps: tuple[StepPoint, ...] = ()
+    epochs_done: tuple[EpochPoint, ...] = ()
+
+    @property
+    def fraction(self) -> float:
+        total = self.epochs * self.steps_per_epoch
+        return min(1.0, self.step / total) if total else 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+@dataclass
+class _Metrics:
+    """Written by the training thread, read by everyone else, under one lock."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    steps: list[StepPoint] = field(default_factory=list)
+    stride: int = 1  # keep every stride-th step once the list is full
+    epochs: list[EpochPoint] = field(default_factory=list)
+    step: int = 0
+    epoch: int = 0
+    images: int = 0
+    train_seconds: float = 0.0
+
+    def add_step(self, point: StepPoint) -> None:
+        with self.lock:
+            self.step = point.step
+            if point.step % self.stride:
+                return
+            self.steps.append(point)
+            if len(self.steps) > MAX_STEP_POINTS:  # thin out: halve the points, double stride
+                self.steps = self.steps[::2]
+                self.stride *= 2
+
+
+class TrainingJob:
+    """One training of one design, run in its own daemon thread.
+
+    Lifecycle: created → queued (waiting for a slot) → running ⇄ paused → finished, stopped
+    or failed. After ``finished``, ``model`` holds the trained network (on the CPU, in eval
+    mode) and ``evaluation`` its test results.
+    """
+
+    def __init__(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
+                 slots: TrainingSlots | None = None, name: str = "Custom",
+                 orphan_timeout_s: float = ORPHAN_TIMEOUT_S) -> None:
+        problems = config.check()
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.spec, self.splits, self.config, self.name = spec, splits, config, name
+        self.device = resolve_device(config.device)
+        self.slots = slots
+        self.orphan_timeout_s = orphan_timeout_s
+        self.model: nn.Module | None = None
+        self.evaluation: Evaluation | None = None
+        self._metrics = _Metrics()
+        self._state: JobState = "created"
+        self._message = ""
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._last_seen = time.monotonic()
+        self._started_at: float | None = None
+        self._finished_at: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"train-{name}", daemon=True)
+        n = len(splits.train_images)
+        self.steps_per_epoch = math.ceil(n / config.batch_size)
+
+    # ---- controls (any thread) -------------------------------------------------------------
+    def start(self) -> None:
+        if self._state == "created":
+            self._state = "queued"
+            self._thread.start()
+
+    def stop(self, reason: str = "stopped by the user") -> None:
+        """Ask the loop to stop; it does so before the next batch. Safe to call twice."""
+        if not self._stop.is_set():
+            self._message = reason
+        self._stop.set()
+        self._resume.set()
+
+    def pause(self) -> None:
+        if self._state == "running":
+            self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    def heartbeat(self) -> None:
+        """The owner's page is alive. Without one for ``orphan_timeout_s``, the job stops."""
+        self._last_seen = time.monotonic()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def snapshot(self) -> Snapshot:
+        m = self._metrics
+        with m.lock:
+            steps, epochs = tuple(m.steps), tuple(m.epochs)
+            step, epoch, images, train_s = m.step, m.epoch, m.images, m.train_seconds
+        now = self._finished_at or time.monotonic()
+        elapsed = now - self._started_at if self._started_at else 0.0
+        total = self.config.epochs * self.steps_per_epoch
+        eta = None
+        if self._state in ("running", "paused") and step:
+            eta = (total - step) * train_s / step
+        state = self._state
+        if state == "running" and not self._resume.is_set():
+            state = "paused"
+        position = self.slots.position(self) if self.slots and state == "queued" else None
+        return Snapshot(state=state, message=self._message, epoch=epoch,
+                        epochs=self.config.epochs, step=step,
+                        steps_per_epoch=self.steps_per_epoch,
+                        images_per_second=images / train_s if train_s > 0 else 0.0,
+                        elapsed_s=elapsed, eta_s=eta, queue_position=position,
+                        device=device_name(self.device), steps=steps, epochs_done=epochs)
+
+    # ---- the training thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            if self.slots and not self.slots.acquire(self, self._should_stop):
+                self._state = "stopped"
+                return
+            try:
+                self._state = "running"
+                self._started_at = time.monotonic()
+                self._train()
+            finally:
+                if self.slots:
+                    self.slots.release(self)
+        except Exception as exc:
+            self._state = "failed"
+            self._message = f"training failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._finished_at = time.monotonic()
+
+    def _should_stop(self) -> bool:
+        if time.monotonic() - self._last_seen > self.orphan_timeout_s:
+            self.stop("stopped: the browser tab that started it is gone")
+        return self._stop.is_set()
+
+    def _wait_if_paused(self) -> None:
+        while not self._resume.wait(0.2):
+            self._should_stop()
+
+    def _train(self) -> None:
+        cfg, device, metrics = self.config, self.device, self._metrics
+        torch.manual_seed(cfg.seed)
+        model = build_model(self.spec).to(device)
+        optimizer = make_optimizer(model, cfg)
+        loss_fn = nn.CrossEntropyLoss()
+        images, labels = self.splits.train_images, self.splits.train_labels
+        shuffler = torch.Generator().manual_seed(cfg.seed)
+        smoothed = None
+        step = 0
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            order = torch.randperm(len(images), generator=shuffler)
+            epoch_loss = epoch_correct = epoch_seen = 0.0
+            for start in range(0, len(images), cfg.batch_size):
+                self._wait_if_paused()
+                if self._should_stop():
+                    return self._finish(model, "stopped")
+                tick = time.perf_counter()
+                idx = order[start:start + cfg.batch_size]
+                x = normalize(images[idx]).to(device, non_blocking=True)
+                y = labels[idx].to(device, non_blocking=True)
+                optimizer.zero_grad(set_to_none=True)
+                logits = model(x)
+                loss = loss_fn(logits, y)
+                loss.backward()
+                optimizer.step()
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    self._message = (f"the loss became {loss_value} at step {step + 1}: the "
+                                     "learning rate is probably too high; try 10 times lower")
+                    return self._finish(model, "failed")
+                correct = (logits.argmax(1) == y).sum().item()
+                step += 1
+                n = len(idx)
+                smoothed = loss_value if smoothed is None else 0.95 * smoothed + 0.05 * loss_value
+                epoch_loss += loss_value * n
+                epoch_correct += correct
+                epoch_seen += n
+                metrics.add_step(StepPoint(step, epoch - 1 + epoch_seen / len(images),
+                                           loss_value, smoothed, correct / n))
+                with metrics.lock:
+                    metrics.images += n
+                    metrics.train_seconds += time.perf_counter() - tick
+            val = evaluate(model, self.splits.val_images, self.splits.val_labels, device,
+                           max_misclassified=0)
+            with metrics.lock:
+                metrics.epoch = epoch
+                metrics.epochs.append(EpochPoint(epoch, epoch_loss / epoch_seen,
+                                                 epoch_correct / epoch_seen, val.loss,
+                                                 val.accuracy))
+        self._finish(model, "finished")
+
+    def _finish(self, model: nn.Module, state: JobState) -> None:
+        model = model.to("cpu").eval()
+        self.model = model
+        if state == "finished":
+            self.evaluation = evaluate(model, self.splits.test_images, self.splits.test_labels)
+            self._message = f"test accuracy {self.evaluation.accuracy:.2%}"
+        self._state = state
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum)
+    return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+
+
+def train_to_completion(spec: ArchitectureSpec, splits: MnistSplits,
+                        config: TrainConfig | None = None) -> TrainingJob:
+    """Run a training synchronously (scripts, tests, the Draw page's quick model)."""
+    job = TrainingJob(spec, splits, config or TrainConfig())
+    job.start()
+    while job._thread.is_alive():
+        job.heartbeat()
+        job.join(1.0)
+    return job
+
