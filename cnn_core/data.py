@@ -22,6 +22,7 @@ import torch
 from torchvision.datasets import MNIST
 
 DATA_DIR_ENV = "CNN_EXPLAINER_DATA"
+OFFLINE_ENV = "CNN_EXPLAINER_OFFLINE"  # "1": never try to download (classrooms, tests)
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled_mnist"
 DOWNLOAD_TIMEOUT_S = 15.0
@@ -207,9 +208,11 @@ class MnistStore:
     """
 
     def __init__(self, root: Path | None = None, mirrors: list[str] | None = None,
-                 allow_download: bool = True) -> None:
+                 allow_download: bool | None = None) -> None:
         self.root = root or data_dir()
         self.mirrors = mirrors
+        if allow_download is None:
+            allow_download = os.environ.get(OFFLINE_ENV) != "1"
         self.allow_download = allow_download
         self.splits: MnistSplits | None = None
         self.offline_reason: str | None = None

@@ -1,0 +1,72 @@
+"""CNN Explainer: the router and the frame every page shares.
+
+Run with ``streamlit run app.py``. Pages live in ``pages/`` and hold only UI; everything else
+is in ``cnn_core``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from cnn_core.devices import device_name, resolve_device
+from cnn_core.shapes import format_shape
+from app_state import current_job, current_report, design_name
+
+LOG = logging.getLogger("cnn_explainer")
+
+st.set_page_config(page_title="CNN Explainer", page_icon=":material/neurology:", layout="wide")
+
+PAGES = [
+    # url paths are the file names, so a direct link resolves before the router has run.
+    st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True),
+    st.Page("pages/architecture.py", title="1 · Design", icon=":material/account_tree:"),
+    st.Page("pages/train.py", title="2 · Train", icon=":material/monitoring:"),
+    st.Page("pages/draw.py", title="3 · Draw & test", icon=":material/draw:"),
+    st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
+]
+
+
+@st.fragment(run_every=1.0)
+def training_indicator() -> None:
+    """Training progress on every page; its regular rerun is also the job's heartbeat, so a
+    training whose tab is closed stops on its own."""
+    job = current_job()
+    if job is None:
+        st.caption("No training yet.")
+        return
+    job.heartbeat()
+    snap = job.snapshot()
+    if snap.state == "queued":
+        st.progress(0.0, text=f"Training queued: position {snap.queue_position or '…'}")
+    elif snap.active:
+        verb = "Paused" if snap.state == "paused" else "Training"
+        st.progress(snap.fraction, text=f"{verb}: epoch {min(snap.epoch + 1, snap.epochs)}/"
+                                        f"{snap.epochs}, {snap.fraction:.0%}")
+    else:
+        st.caption(f"Last training: {snap.state}. {snap.message}")
+
+
+def sidebar() -> None:
+    report = current_report()
+    with st.sidebar:
+        st.markdown(f"**Design:** {design_name()}")
+        if report.ok:
+            st.caption(f"{report.total_params:,} parameters · output "
+                       f"{format_shape(report.output_shape)}")
+        else:
+            st.caption(f"⚠️ {len(report.errors)} error(s) in the design")
+        st.caption(f"Training device: {device_name(resolve_device('auto'))}")
+        training_indicator()
+
+
+navigation = st.navigation(PAGES)
+sidebar()
+try:
+    navigation.run()
+except Exception:  # a bug must never show a traceback to a student
+    LOG.exception("page %s failed", navigation.title)
+    st.error("Sorry, something went wrong on this page. Your design and any training are "
+             "safe: change the last setting back or reload the page. The details are in the "
+             "server log.")

@@ -1,0 +1,169 @@
+"""Convolution and pooling written out one output cell at a time, for the Explain page.
+
+Everything here is plain numpy loops on purpose: each output value is visibly the sum of a
+window's element-wise products (or its max or mean). The tests check every output against
+``torch.nn.functional.conv2d``, ``max_pool2d`` and ``avg_pool2d``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+PoolKind = Literal["max", "avg"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Kernel size, stride, zero padding and dilation along one sliding operation."""
+
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+
+    @property
+    def effective_kernel(self) -> int:
+        return self.dilation * (self.kernel - 1) + 1
+
+    def output_size(self, size: int) -> int:
+        """``floor((W - K_eff + 2P) / S) + 1``, or 0 when the window does not fit."""
+        span = size + 2 * self.padding - self.effective_kernel
+        return span // self.stride + 1 if span >= 0 else 0
+
+    def formula(self, size: int) -> str:
+        k = (str(self.kernel) if self.dilation == 1
+             else f"({self.dilation}*({self.kernel}-1)+1)")
+        span = size + 2 * self.padding - self.effective_kernel
+        if span < 0:
+            return (f"O = floor(({size} - {k} + 2*{self.padding}) / {self.stride}) + 1: the "
+                    f"window ({self.effective_kernel}) is larger than the padded input "
+                    f"({size + 2 * self.padding}), so there is no output")
+        return (f"O = floor(({size} - {k} + 2*{self.padding}) / {self.stride}) + 1 = "
+                f"floor({span / self.stride:g}) + 1 = {span // self.stride + 1}")
+
+    def skipped(self, size: int) -> int:
+        """Rows (or columns) at the end of the padded input that no window reaches."""
+        span = size + 2 * self.padding - self.effective_kernel
+        return span % self.stride if span >= 0 else 0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One output cell: where the window sits on the padded input and the arithmetic."""
+
+    row: int
+    col: int
+    rows: np.ndarray  # indices into the padded input, one per kernel row
+    cols: np.ndarray
+    window: np.ndarray  # the input values under the kernel
+    products: np.ndarray | None  # window * kernel (convolution only)
+    value: float
+
+
+def pad(image: np.ndarray, padding: int) -> np.ndarray:
+    return np.pad(np.asarray(image, dtype=np.float64), padding)
+
+
+def conv_step(image: np.ndarray, kernel: np.ndarray, geometry: Geometry,
+              row: int, col: int) -> Step:
+    """The window and products for output cell (row, col) of a cross-correlation (what
+    ``conv2d`` computes: the kernel is not flipped)."""
+    padded = pad(image, geometry.padding)
+    rows, cols = _window(geometry, row, col, kernel.shape)
+    window = padded[np.ix_(rows, cols)]
+    products = window * kernel
+    return Step(row, col, rows, cols, window, products, float(products.sum()))
+
+
+def convolve(image: np.ndarray, kernel: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The whole output map, cell by cell, exactly as the steps show it."""
+    oh, ow = (_out(geometry, image.shape[0], kernel.shape[0]),
+              _out(geometry, image.shape[1], kernel.shape[1]))
+    out = np.zeros((oh, ow))
+    for r in range(oh):
+        for c in range(ow):
+            out[r, c] = conv_step(image, kernel, geometry, r, c).value
+    return out
+
+
+def pool_step(image: np.ndarray, kind: PoolKind, geometry: Geometry, row: int,
+              col: int) -> Step:
+    """The window for output cell (row, col) of max or average pooling (no padding)."""
+    rows, cols = _window(geometry, row, col, (geometry.kernel, geometry.kernel))
+    window = np.asarray(image, dtype=np.float64)[np.ix_(rows, cols)]
+    value = float(window.max() if kind == "max" else window.mean())
+    return Step(row, col, rows, cols, window, None, value)
+
+
+def pool(image: np.ndarray, kind: PoolKind, geometry: Geometry) -> np.ndarray:
+    oh = _out(geometry, image.shape[0], geometry.kernel)
+    ow = _out(geometry, image.shape[1], geometry.kernel)
+    out = np.zeros((oh, ow))
+    for r in range(oh):
+        for c in range(ow):
+            out[r, c] = pool_step(image, kind, geometry, r, c).value
+    return out
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def _out(geometry: Geometry, size: int, kernel: int) -> int:
+    g = Geometry(kernel, geometry.stride, geometry.padding, geometry.dilation)
+    return g.output_size(size)
+
+
+def _window(geometry: Geometry, row: int, col: int,
+            kernel_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    d, s = geometry.dilation, geometry.stride
+    rows = row * s + d * np.arange(kernel_shape[0])
+    cols = col * s + d * np.arange(kernel_shape[1])
+    return rows, cols
+
+
+def kernel_presets(size: int) -> dict[str, np.ndarray]:
+    """Classic hand-made kernels, 3x3 or 5x5."""
+    if size not in (3, 5):
+        raise ValueError("kernel presets come in 3x3 and 5x5")
+    identity = np.zeros((size, size))
+    identity[size // 2, size // 2] = 1.0
+    box = np.full((size, size), 1.0 / size**2)
+    binomial = np.array([1.0, 2.0, 1.0]) if size == 3 else np.array([1.0, 4.0, 6.0, 4.0, 1.0])
+    gaussian = np.outer(binomial, binomial) / binomial.sum() ** 2
+    smooth = binomial
+    diff = np.array([-1.0, 0.0, 1.0]) if size == 3 else np.array([-1.0, -2.0, 0.0, 2.0, 1.0])
+    sobel_x = np.outer(smooth, diff)
+    laplacian = -np.ones((size, size))
+    laplacian[size // 2, size // 2] = size * size - 1
+    if size == 3:
+        laplacian = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    rng = np.random.default_rng(0)
+    return {
+        "identity": identity,
+        "box blur": box,
+        "Gaussian blur": gaussian,
+        "sharpen": 2 * identity - box,
+        "Sobel x (vertical edges)": sobel_x,
+        "Sobel y (horizontal edges)": sobel_x.T.copy(),
+        "Laplacian (outlines)": laplacian,
+        "random": np.round(rng.normal(0, 0.5, (size, size)), 2),
+    }
+
+
+KERNEL_NOTES = {
+    "identity": "copies the input: the output equals the (padded) input.",
+    "box blur": "averages each window, smoothing the strokes.",
+    "Gaussian blur": "a weighted average that favours the centre: a softer blur.",
+    "sharpen": "boosts each pixel against its neighbours: edges stand out.",
+    "Sobel x (vertical edges)": "responds where brightness changes left to right: vertical "
+                                "edges (positive on one side of a stroke, negative on the "
+                                "other).",
+    "Sobel y (horizontal edges)": "responds where brightness changes top to bottom: "
+                                  "horizontal edges.",
+    "Laplacian (outlines)": "responds where a pixel differs from its surroundings: outlines.",
+    "random": "random weights, as a network starts before training.",
+}

@@ -1,0 +1,387 @@
+"""Design: stack layers and see every layer's output shape, the formula behind it, and errors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnn_core.codegen import keras_code, pytorch_code
+from cnn_core.presets import PRESET_NOTES, PRESETS
+from cnn_core.shapes import (
+    FIX_INSERT_FLATTEN,
+    LayerReport,
+    NetworkReport,
+    analyze,
+    format_settings,
+    format_shape,
+)
+from cnn_core.spec import (
+    LAYER_FIELDS,
+    LAYER_TYPES,
+    MAX_LAYERS,
+    ArchitectureSpec,
+    FieldSpec,
+    SpecFormatError,
+    spec_from_json_text,
+)
+from app_state import (
+    current_spec,
+    design_layers,
+    design_name,
+    load_design,
+    new_uid,
+    mark_design_edited,
+)
+
+BLANK = "Blank (start from the input)"
+DEFAULT_PARAMS = {"conv2d": {"out_channels": 8, "kernel_size": 3},
+                  "maxpool2d": {"kernel_size": 2}, "avgpool2d": {"kernel_size": 2},
+                  "linear": {"out_features": 10}}
+
+
+# ---- callbacks: they edit the session's design before the page reruns ------------------
+def _layers() -> list[dict[str, Any]]:
+    return design_layers()
+
+
+def _index_of(uid: int) -> int:
+    return next(i for i, d in enumerate(_layers()) if d["uid"] == uid)
+
+
+def _set_param(uid: int, name: str, widget_key: str, second_key: str | None = None) -> None:
+    value = st.session_state.get(widget_key)
+    params = _layers()[_index_of(uid)]["params"]
+    if second_key is not None and st.session_state.get(f"{second_key}.on"):
+        width = st.session_state.get(second_key, value)
+        value = None if value is None or width is None else [value, width]
+    if isinstance(value, float) and value.is_integer() and LAYER_FIELDS_KIND[name] != "float":
+        value = int(value)
+    if value is None:
+        params.pop(name, None)
+    else:
+        params[name] = value
+    mark_design_edited()
+
+
+def _set_padding_mode(uid: int, key: str) -> None:
+    mode = st.session_state[key]
+    params = _layers()[_index_of(uid)]["params"]
+    params["padding"] = 0 if mode == "number" else mode
+    st.session_state.pop(f"{uid}.padding", None)
+    mark_design_edited()
+
+
+def _change_type(uid: int, key: str) -> None:
+    layers = _layers()
+    i = _index_of(uid)
+    new_type = st.session_state[key]
+    layers[i] = {"uid": new_uid(), "type": new_type,
+                 "params": dict(DEFAULT_PARAMS.get(new_type, {}))}
+    st.session_state["selected_uid"] = layers[i]["uid"]
+    mark_design_edited()
+
+
+def _move(uid: int, offset: int) -> None:
+    layers = _layers()
+    i = _index_of(uid)
+    j = i + offset
+    if 0 <= j < len(layers):
+        layers[i], layers[j] = layers[j], layers[i]
+        mark_design_edited()
+
+
+def _remove(uid: int) -> None:
+    layers = _layers()
+    i = _index_of(uid)
+    layers.pop(i)
+    if layers:
+        st.session_state["selected_uid"] = layers[min(i, len(layers) - 1)]["uid"]
+    mark_design_edited()
+
+
+def _insert(position: int, type_: str) -> None:
+    layers = _layers()
+    if len(layers) >= MAX_LAYERS:
+        return
+    new = {"uid": new_uid(), "type": type_, "params": dict(DEFAULT_PARAMS.get(type_, {}))}
+    layers.insert(position, new)
+    st.session_state["selected_uid"] = new["uid"]
+    mark_design_edited()
+
+
+def _load_preset() -> None:
+    choice = st.session_state["preset_choice"]
+    spec = ArchitectureSpec(()) if choice == BLANK else PRESETS[choice]
+    load_design(spec, "Custom" if choice == BLANK else choice)
+    st.session_state.pop("selected_uid", None)
+
+
+def _import_design() -> None:
+    text = st.session_state.get("import_text", "")
+    if not text.strip():
+        st.session_state["import_error"] = "paste a design's JSON first"
+        return
+    try:
+        spec = spec_from_json_text(text)
+    except SpecFormatError as exc:
+        st.session_state["import_error"] = str(exc)
+        return
+    load_design(spec, "Imported design")
+    st.session_state.pop("selected_uid", None)
+    st.session_state["import_error"] = None
+    st.session_state["import_ok"] = f"Imported a design with {len(spec.layers)} layers."
+
+
+LAYER_FIELDS_KIND = {f.name: f.kind for fields in LAYER_FIELDS.values() for f in fields}
+
+
+# ---- widgets ------------------------------------------------------------------------------
+def _number(raw: Any) -> float | None:
+    ok = isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw)
+    return raw if ok else None
+
+
+def field_widget(uid: int, spec_field: FieldSpec, raw: Any) -> None:
+    """The widget for one field. Values are not clamped: an out-of-range value is kept and
+    reported on the layer, as the shape engine explains why it cannot work."""
+    key = f"{uid}.{spec_field.name}"
+    name = spec_field.name
+    if spec_field.kind == "float":
+        st.number_input(name, value=_number(raw) if raw is not None else spec_field.default,
+                        step=0.05, format="%.2f", key=key, help=spec_field.help,
+                        on_change=_set_param, args=(uid, name, key))
+        return
+    if spec_field.kind == "padding":
+        mode_key = f"{uid}.padding.mode"
+        mode = raw if raw in ("same", "valid") else "number"
+        st.selectbox("padding mode", ["number", "same", "valid"],
+                     index=["number", "same", "valid"].index(mode), key=mode_key,
+                     help=spec_field.help, on_change=_set_padding_mode, args=(uid, mode_key))
+        if mode != "number":
+            return
+    pair = isinstance(raw, list)
+    first = _number(raw[0]) if pair and raw else _number(raw)
+    if raw is None and spec_field.default is not None:
+        first = spec_field.default
+    placeholder = "= kernel_size" if name == "stride" and spec_field.default is None else None
+    if spec_field.kind == "int":
+        st.number_input(name, value=first, step=1, key=key, help=spec_field.help,
+                        placeholder=placeholder, on_change=_set_param, args=(uid, name, key))
+        return
+    second_key = f"{uid}.{name}.w"
+    split = st.session_state.get(f"{second_key}.on", pair and len(raw) == 2 and raw[0] != raw[1])
+    cols = st.columns([3, 3, 2]) if split else st.columns([6, 2])
+    label = f"{name} (height)" if split else name
+    cols[0].number_input(label, value=first, step=1, key=key, help=spec_field.help,
+                         placeholder=placeholder, on_change=_set_param,
+                         args=(uid, name, key, second_key))
+    if split:
+        second = _number(raw[1]) if pair and len(raw) > 1 else first
+        cols[1].number_input(f"{name} (width)", value=second, step=1, key=second_key,
+                             on_change=_set_param, args=(uid, name, key, second_key))
+    cols[-1].checkbox("h ≠ w", value=split, key=f"{second_key}.on",
+                      help="different height and width",
+                      on_change=_set_param, args=(uid, name, key, second_key))
+
+
+def layer_editor(report: NetworkReport) -> None:
+    layers = _layers()
+    if not layers:
+        st.info("The design is empty. Add a first layer below, or load a preset.")
+        return
+    uids = [d["uid"] for d in layers]
+    if st.session_state.get("selected_uid") not in uids:
+        st.session_state["selected_uid"] = uids[0]
+    by_uid = {d["uid"]: r for d, r in zip(layers, report.layers)}
+
+    def label(uid: int) -> str:
+        r = by_uid[uid]
+        flag = " ⚠️" if r.error else ""
+        return f"{r.index} · {r.type} → {format_shape(r.output_shape)}{flag}"
+
+    uid = st.selectbox("Layer to edit", uids, format_func=label, key="selected_uid")
+    i = _index_of(uid)
+    entry, r = layers[i], by_uid[uid]
+    type_key = f"{uid}.type"
+    st.selectbox("type", LAYER_TYPES, index=LAYER_TYPES.index(entry["type"]), key=type_key,
+                 on_change=_change_type, args=(uid, type_key))
+    for spec_field in LAYER_FIELDS[entry["type"]]:
+        field_widget(uid, spec_field, entry["params"].get(spec_field.name))
+    if r.error:
+        st.error(f"**{r.label}**: {r.error}", icon="⚠️")
+        if r.fix == FIX_INSERT_FLATTEN:
+            st.button("Insert a flatten layer before it", on_click=_insert,
+                      args=(i, "flatten"), key=f"fix.{uid}")
+    explain_layer(r)
+    c1, c2, c3 = st.columns(3)
+    c1.button("↑ Move up", on_click=_move, args=(uid, -1), disabled=i == 0,
+              width="stretch")
+    c2.button("↓ Move down", on_click=_move, args=(uid, 1), disabled=i == len(layers) - 1,
+              width="stretch")
+    c3.button("✕ Remove", on_click=_remove, args=(uid,), width="stretch")
+
+
+def explain_layer(r: LayerReport) -> None:
+    """The formula with the user's numbers, and what the layer does to the shape."""
+    if r.error or r.output_shape is None:
+        return
+    lines = [f"`{format_shape(r.input_shape)}` → `{format_shape(r.output_shape)}`"]
+    if r.formulas:
+        lines.append("Output size, `O = floor((W - K + 2P) / S) + 1`:")
+        lines.extend(f"- `{f}`" for f in r.formulas)
+    lines.extend(f"- ✂️ {note}" for note in r.notes)
+    if r.type == "conv2d":
+        s = r.settings
+        kh, kw = s["kernel_size"]
+        lines.append(f"- params = {s['out_channels']} kernels × ({s['in_channels']} × {kh} × "
+                     f"{kw} weights + 1 bias) = **{r.params:,}**")
+    elif r.type == "linear":
+        s = r.settings
+        lines.append(f"- params = {s['in_features']} × {s['out_features']} weights + "
+                     f"{s['out_features']} biases = **{r.params:,}**")
+    if r.receptive_field:
+        lines.append(f"- each output value sees a {r.receptive_field[0]}×"
+                     f"{r.receptive_field[1]} patch of the input (receptive field)")
+    st.markdown("\n".join(lines))
+
+
+def add_layer_controls() -> None:
+    layers = _layers()
+    cols = st.columns([3, 2])
+    new_type = cols[0].selectbox("New layer type", LAYER_TYPES, key="new_layer_type")
+    position = len(layers)
+    if "selected_uid" in st.session_state and layers:
+        position = _index_of(st.session_state["selected_uid"]) + 1
+    full = len(layers) >= MAX_LAYERS
+    cols[1].button("＋ Add after selected", on_click=_insert, args=(position, new_type),
+                   disabled=full, width="stretch")
+    if full:
+        st.caption(f"A design has at most {MAX_LAYERS} layers.")
+
+
+# ---- the report ---------------------------------------------------------------------------
+def layer_table(report: NetworkReport) -> pd.DataFrame:
+    rows = [{"#": 0, "layer": "input", "settings": "", "output": format_shape(report.input_shape),
+             "params": 0, "MACs": 0, "receptive field": "1×1", "status": ""}]
+    for r in report.layers:
+        rf = "—" if r.receptive_field is None else "×".join(map(str, r.receptive_field))
+        if r.output_shape is not None and len(r.output_shape) == 1:
+            rf = "whole input"
+        rows.append({"#": r.index, "layer": r.type, "settings": format_settings(r),
+                     "output": format_shape(r.output_shape), "params": r.params,
+                     "MACs": r.macs, "receptive field": rf,
+                     "status": f"⚠️ {r.error}" if r.error else "✓"})
+    return pd.DataFrame(rows)
+
+
+def volume_figure(report: NetworkReport) -> go.Figure:
+    """Feature-map volumes through the net: height ∝ spatial size, width ∝ log2(channels)."""
+    fig = go.Figure()
+    stages = [("input", report.input_shape)] + [
+        (f"{r.index} · {r.type}", r.output_shape) for r in report.layers
+        if r.output_shape is not None and (r.type in ("conv2d", "maxpool2d", "avgpool2d",
+                                                      "flatten", "linear"))]
+    x = 0.0
+    xs, ys, texts = [], [], []
+    for name, shape in stages:
+        if len(shape) == 3:
+            c, h, _w = shape
+            height, width = max(h, 2) * 3.0, 6 + 6 * math.log2(c + 1)
+            color = "#4c8bf5"
+        else:
+            height, width = 6 * math.log2(shape[0] + 1), 5.0
+            color = "#f59f4c"
+        fig.add_shape(type="rect", x0=x, x1=x + width, y0=-height / 2, y1=height / 2,
+                      fillcolor=color, opacity=0.75, line={"color": "#1b1f24", "width": 1})
+        fig.add_annotation(x=x + width / 2, y=-height / 2, text=format_shape(shape),
+                           showarrow=False, yshift=-12, font={"size": 11})
+        xs.append(x + width / 2)
+        ys.append(0)
+        texts.append(f"{name}<br>{format_shape(shape)}")
+        x += width + 18
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker={"opacity": 0},
+                             hovertext=texts, hoverinfo="text", showlegend=False))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 30},
+                      plot_bgcolor="white")
+    return fig
+
+
+def totals(report: NetworkReport) -> None:
+    c = st.columns(5)
+    c[0].metric("Layers", len(report.layers))
+    c[1].metric("Parameters", f"{report.total_params:,}")
+    c[2].metric("MACs per image", f"{report.total_macs:,}")
+    c[3].metric("Activations per image", f"{report.activation_bytes / 1024:,.0f} KiB")
+    c[4].metric("Output", format_shape(report.output_shape))
+
+
+def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
+    with st.expander("Import / export the design as JSON"):
+        st.text_area("Paste a design's JSON", key="import_text", height=150,
+                     placeholder='{"input_shape": [1, 28, 28], "layers": [...]}')
+        st.button("Import", on_click=_import_design)
+        if st.session_state.get("import_error"):
+            st.error(f"Not imported: {st.session_state['import_error']}. Your design is "
+                     "unchanged.")
+        elif st.session_state.pop("import_ok", None):
+            st.success("Imported.")
+        st.download_button("⬇ Download this design (JSON)", spec.to_json_text(),
+                           file_name="design.json", mime="application/json")
+        st.code(spec.to_json_text(), language="json")
+    with st.expander("Code: the same network in PyTorch and Keras"):
+        if not report.ok:
+            st.info("Fix the errors above to generate code.")
+            return
+        torch_tab, keras_tab = st.tabs(["PyTorch", "Keras"])
+        with torch_tab:
+            code = pytorch_code(report, design_name())
+            st.code(code, language="python")
+            st.download_button("⬇ Download net.py", code, file_name="net.py",
+                               mime="text/x-python")
+        with keras_tab:
+            code = keras_code(report, design_name())
+            st.code(code, language="python")
+            st.download_button("⬇ Download net_keras.py", code, file_name="net_keras.py",
+                               mime="text/x-python")
+
+
+# ---- the page -----------------------------------------------------------------------------
+st.title("Design a CNN")
+st.caption("Stack layers; every output shape, parameter count and formula updates as you "
+           "edit. A layer that cannot work says why.")
+options = [*PRESETS, BLANK]
+pc = st.columns([4, 1, 5])
+pc[0].selectbox("Start from", options, key="preset_choice",
+                help="a preset replaces the current design")
+pc[1].button("Load", on_click=_load_preset, width="stretch", type="primary")
+pc[2].caption(PRESET_NOTES.get(st.session_state.get("preset_choice", ""), ""))
+
+spec = current_spec()
+report = analyze(spec)
+totals(report)
+for error in report.errors:
+    st.error(error, icon="⚠️")
+for warning in report.training_warnings:
+    st.warning(f"Can be built, but not trained on MNIST: {warning}.", icon="🚫")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Layers")
+    st.dataframe(layer_table(report), hide_index=True, width="stretch",
+                 column_config={"params": st.column_config.NumberColumn(format="%d"),
+                                "MACs": st.column_config.NumberColumn(format="%d")})
+    st.subheader("Feature-map volume through the net")
+    st.plotly_chart(volume_figure(report), width="stretch",
+                    config={"displayModeBar": False})
+with right:
+    st.subheader("Edit a layer")
+    layer_editor(report)
+    st.divider()
+    add_layer_controls()
+import_export(spec, report)

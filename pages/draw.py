@@ -1,0 +1,144 @@
+"""Draw & test: draw a digit, see it become an MNIST input, and what the network thinks."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
+from cnn_core.preprocess import canvas_to_mnist
+from app_state import TrainedModel, current_job, quick_model, trained_model
+
+UNSURE_BELOW = 0.6
+MAX_MAPS_SHOWN = 16
+CANVAS_KEY = "digit_canvas"
+
+
+@st.fragment(run_every=0.5)
+def quick_model_progress() -> None:
+    job = quick_model().job
+    if job is None:
+        return
+    snap = job.snapshot()
+    if not snap.active:
+        st.rerun(scope="app")
+    st.progress(snap.fraction, text=f"Training the quick model: {snap.fraction:.0%} · "
+                                    f"{snap.images_per_second:,.0f} images/s")
+
+
+def model_banner() -> TrainedModel | None:
+    record = trained_model()
+    job = current_job()
+    if record is None:
+        quick = quick_model()
+        state = quick.job.snapshot().state if quick.job else None
+        st.info("No trained model yet. Train one on the **Train** page, or train the small "
+                "fast net here in about 10 seconds (shared with everyone on this server).")
+        if state in ("queued", "running", "paused"):
+            quick_model_progress()
+        else:
+            if state == "failed":
+                st.error(f"The quick model failed: {quick.job.snapshot().message}")
+            st.button("⚡ Train a quick model", type="primary", on_click=quick.start)
+        return None
+    accuracy = f", test accuracy {record.test_accuracy:.1%}" if record.test_accuracy else ""
+    st.caption(f"🧠 Answering: **{record.name}**{accuracy} ({record.source}).")
+    if job is not None and job.snapshot().active:
+        st.info("A training is running on the Train page: the last finished model answers "
+                "until it is done.", icon="⏳")
+    return record
+
+
+def gray_figure(image: np.ndarray, title: str, height: int = 150) -> go.Figure:
+    fig = px.imshow(image, color_continuous_scale="gray", zmin=0, zmax=1)
+    fig.update_layout(title={"text": title, "font": {"size": 12}}, height=height,
+                      margin={"l": 0, "r": 0, "t": 28, "b": 0}, coloraxis_showscale=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def probability_chart(prediction: Prediction) -> go.Figure:
+    colors = ["#1f6feb" if d == prediction.digit else "#9ec5fe" for d in range(10)]
+    fig = go.Figure(go.Bar(x=list(range(10)), y=prediction.probabilities, marker_color=colors,
+                           text=[f"{p:.0%}" for p in prediction.probabilities],
+                           hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      xaxis={"dtick": 1, "title": "digit"},
+                      yaxis={"range": [0, 1], "tickformat": ".0%"})
+    return fig
+
+
+def map_grid(maps: np.ndarray, title: str, diverging: bool = False) -> go.Figure:
+    shown = maps[:MAX_MAPS_SHOWN]
+    scale = "RdBu_r" if diverging else "viridis"
+    limit = float(np.abs(shown).max()) or 1.0
+    fig = px.imshow(shown, facet_col=0, facet_col_wrap=8, color_continuous_scale=scale,
+                    zmin=-limit if diverging else None, zmax=limit if diverging else None,
+                    facet_col_spacing=0.01, facet_row_spacing=0.04)
+    fig.for_each_annotation(lambda a: a.update(text=f"#{int(a.text.split('=')[1]) + 1}",
+                                               font={"size": 10}))
+    rows = (len(shown) + 7) // 8
+    fig.update_layout(title={"text": title, "font": {"size": 13}}, height=60 + 110 * rows,
+                      margin={"l": 0, "r": 0, "t": 40, "b": 0}, coloraxis_showscale=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+st.title("Draw a digit")
+st.caption("Draw one digit, 0 to 9, large and centred or not: it is prepared the way MNIST "
+           "digits were, then the network answers when you lift the pen.")
+record = model_banner()
+
+left, right = st.columns([2, 3], gap="large")
+with left:
+    stroke = st.slider("Pen width", 8, 40, 20, help="MNIST strokes are about 2 to 3 pixels "
+                                                     "of 28: a 20-pixel pen on this canvas")
+    canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                       height=280, width=280, drawing_mode="freedraw", update_streamlit=True,
+                       return_image_data=True, key=CANVAS_KEY)
+    st.caption("Use the canvas toolbar to undo or clear.")
+
+rgba = canvas.image_data if canvas is not None else None
+prepared = canvas_to_mnist(rgba) if rgba is not None else None
+with right:
+    if prepared is None or prepared.empty:
+        st.info("✍️ Draw a digit on the canvas.")
+    else:
+        st.session_state["last_drawing"] = prepared.image
+        cols = st.columns(len(prepared.steps))
+        for col, (title, image) in zip(cols, prepared.steps):
+            col.plotly_chart(gray_figure(image, title), width="stretch",
+                             config={"displayModeBar": False})
+        if prepared.message:
+            st.warning(prepared.message)
+        if record is not None:
+            prediction = predict_with_maps(record.model, prepared.image)
+            st.session_state["last_prediction"] = prediction
+            verdict = f"## It is a **{prediction.digit}** ({prediction.confidence:.0%} sure)"
+            st.markdown(verdict)
+            if prediction.confidence < UNSURE_BELOW:
+                st.warning(f"The network is unsure (top probability below "
+                           f"{UNSURE_BELOW:.0%}): try drawing it larger or more clearly.")
+            st.plotly_chart(probability_chart(prediction), width="stretch",
+                            config={"displayModeBar": False})
+
+if record is not None and prepared is not None and not prepared.empty:
+    st.subheader("Inside the network")
+    st.caption("Each image is one feature map: what one kernel found in your digit. Bright "
+               "means a strong response; hover for the values.")
+    prediction = st.session_state["last_prediction"]
+    kernels = first_conv_kernels(record.model)
+    if kernels is not None:
+        st.plotly_chart(map_grid(kernels, "First conv layer's kernels (red +, blue −)",
+                                 diverging=True), width="stretch",
+                        config={"displayModeBar": False})
+    for name, maps in prediction.feature_maps:
+        extra = f" (first {MAX_MAPS_SHOWN} of {len(maps)})" if len(maps) > MAX_MAPS_SHOWN else ""
+        st.plotly_chart(map_grid(maps, f"Layer {name}: {maps.shape[0]}×{maps.shape[1]}×"
+                                       f"{maps.shape[2]}{extra}"),
+                        width="stretch", config={"displayModeBar": False})

@@ -1,0 +1,243 @@
+"""Explain: a kernel sliding over a real digit, one multiply-add at a time; then ReLU and pooling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnn_core.activations import first_conv_kernels
+from cnn_core.stepping import (
+    KERNEL_NOTES,
+    Geometry,
+    Step,
+    conv_step,
+    convolve,
+    kernel_presets,
+    pad,
+    pool,
+    pool_step,
+    relu,
+)
+from app_state import bundled_digits, trained_model
+
+CELL_PX = 19
+
+
+# ---- input and kernel -------------------------------------------------------------------
+def choose_input() -> tuple[np.ndarray, str]:
+    drawing = st.session_state.get("last_drawing")
+    sources = ["A real MNIST digit"] + (["My drawing (from the Draw page)"] if drawing is not None
+                                        else [])
+    source = st.radio("Input", sources, horizontal=True)
+    if source != "A real MNIST digit":
+        return np.asarray(drawing, dtype=np.float64), "your drawing"
+    digits = bundled_digits()
+    images = np.concatenate([digits.train_images.numpy(), digits.val_images.numpy()])
+    labels = np.concatenate([digits.train_labels.numpy(), digits.val_labels.numpy()])
+    c = st.columns([3, 1])
+    if c[1].button("🎲 Random digit", width="stretch"):
+        st.session_state["digit_index"] = int(np.random.default_rng().integers(len(images)))
+    index = c[0].number_input("MNIST test digit number", 0, len(images) - 1, key="digit_index",
+                              step=1)
+    return images[int(index)] / 255.0, f"MNIST test digit #{int(index)} (a {labels[index]})"
+
+
+def _apply_kernel_preset() -> None:
+    st.session_state.pop("kernel_table", None)
+    st.session_state["kernel_good"] = None
+
+
+def parse_kernel(table: pd.DataFrame) -> tuple[np.ndarray | None, list[str]]:
+    """Numbers from the editable table; the list names every cell that is not a number."""
+    bad, values = [], np.zeros(table.shape)
+    for r in range(table.shape[0]):
+        for c in range(table.shape[1]):
+            cell = table.iat[r, c]
+            try:
+                value = float(str(cell).strip())
+                if not np.isfinite(value):
+                    raise ValueError
+                values[r, c] = value
+            except ValueError:
+                bad.append(f"row {r + 1}, column {c + 1} ({'empty' if cell in (None, '') else repr(cell)})")
+    return (None if bad else values), bad
+
+
+def choose_kernel() -> tuple[np.ndarray, str]:
+    size = st.radio("Kernel size", [3, 5], horizontal=True, format_func=lambda k: f"{k}×{k}",
+                    on_change=_apply_kernel_preset)
+    presets = kernel_presets(size)
+    record = trained_model()
+    learned = first_conv_kernels(record.model) if record else None
+    options = list(presets)
+    if learned is not None:
+        options += [f"trained model, kernel {i + 1}" for i in range(len(learned))]
+    name = st.selectbox("Kernel", options, on_change=_apply_kernel_preset, key="kernel_name")
+    if name in presets:
+        base = presets[name]
+    else:
+        base = learned[int(name.rsplit(" ", 1)[1]) - 1]
+        st.caption(f"A {base.shape[0]}×{base.shape[1]} kernel the network learned (averaged "
+                   "over input channels).")
+    table = pd.DataFrame([[f"{v:.3g}" for v in row] for row in base],
+                         columns=[str(i + 1) for i in range(base.shape[1])])
+    edited = st.data_editor(table, key="kernel_table", hide_index=True, width="content",
+                            column_config={c: st.column_config.TextColumn(width="small")
+                                           for c in table.columns})
+    kernel, bad = parse_kernel(edited)
+    if kernel is None:
+        st.error("Not a number: " + "; ".join(bad) + ". The last good kernel is used.")
+        kernel = st.session_state.get("kernel_good")
+        if kernel is None or kernel.shape != base.shape:
+            kernel = base
+    st.session_state["kernel_good"] = kernel
+    if name in KERNEL_NOTES:
+        st.caption(f"**{name}** {KERNEL_NOTES[name]}")
+    return kernel, name
+
+
+# ---- pictures -----------------------------------------------------------------------------
+def grid_figure(values: np.ndarray, window: Step | None, title: str, pad_width: int = 0,
+                highlight_output: tuple[int, int] | None = None, zmid: float | None = None,
+                decimals: int = 1) -> go.Figure:
+    """A heatmap with each cell's number, the padding shaded and a window outlined."""
+    h, w = values.shape
+    text = np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.{decimals}f}")(values)
+    fig = go.Figure(go.Heatmap(z=values, text=text, texttemplate="%{text}",
+                               textfont={"size": 8}, colorscale="RdBu_r" if zmid is not None
+                               else "gray", zmid=zmid, showscale=False, xgap=1, ygap=1,
+                               hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>"))
+    if pad_width:
+        fig.add_shape(type="rect", x0=pad_width - 0.5, x1=w - pad_width - 0.5,
+                      y0=pad_width - 0.5, y1=h - pad_width - 0.5,
+                      line={"color": "#f59f4c", "width": 2, "dash": "dot"})
+    if window is not None:
+        for r in window.rows:
+            for c in window.cols:
+                fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                              line={"color": "#ffbf00", "width": 3})
+    if highlight_output is not None:
+        r, c = highlight_output
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                      line={"color": "#ffbf00", "width": 3})
+    size = max(h, w)
+    fig.update_layout(title={"text": title, "font": {"size": 13}},
+                      height=min(620, 60 + CELL_PX * size), width=None,
+                      margin={"l": 0, "r": 0, "t": 36, "b": 0})
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def partial(full: np.ndarray, upto: int) -> np.ndarray:
+    """The output map with the cells after ``upto`` (row-major) not yet filled in."""
+    shown = np.full(full.shape, np.nan)
+    flat = shown.reshape(-1)
+    flat[:upto + 1] = full.reshape(-1)[:upto + 1]
+    return shown
+
+
+def arithmetic(step: Step, kernel: np.ndarray) -> str:
+    terms = [f"{v:.2f}×{k:.2f}" for v, k in zip(step.window.ravel(), kernel.ravel())]
+    lines = ["  ".join(terms[i:i + kernel.shape[1]])
+             for i in range(0, len(terms), kernel.shape[1])]
+    return ("window × kernel, element by element:\n" + "\n".join(lines) +
+            f"\n\nsum of the {kernel.size} products = {step.value:.4f}")
+
+
+@st.fragment(run_every=0.6)
+def autoplay(key: str, total: int) -> None:
+    """Advance a step slider while its play toggle is on."""
+    if st.session_state.get(f"{key}.play"):
+        st.session_state[key] = (st.session_state.get(key, 0) + 1) % total
+        st.rerun(scope="app")
+
+
+def step_slider(key: str, total: int, label: str) -> int:
+    if st.session_state.get(key, 0) >= total:
+        st.session_state[key] = 0
+    c = st.columns([6, 1])
+    index = c[0].slider(label, 0, total - 1, key=key, help="output cells, row by row")
+    c[1].toggle("▶ Play", key=f"{key}.play")
+    autoplay(key, total)
+    return index
+
+
+# ---- the page -----------------------------------------------------------------------------
+st.title("A convolution, one step at a time")
+st.caption("A kernel is a small grid of weights. It slides over the image; at each position "
+           "it multiplies the pixels under it by its weights and adds them up. That sum is one "
+           "pixel of the output: high where the image looks like the kernel.")
+settings, view = st.columns([1, 3], gap="large")
+with settings:
+    image, image_name = choose_input()
+    kernel, kernel_name = choose_kernel()
+    stride = st.number_input("stride", 1, 6, 1)
+    padding = st.number_input("padding (zeros on each side)", 0, 6, 1)
+    dilation = st.number_input("dilation", 1, 4, 1)
+
+geometry = Geometry(kernel.shape[0], int(stride), int(padding), int(dilation))
+size = image.shape[0]
+out_size = geometry.output_size(size)
+with view:
+    st.markdown(f"**Output size** for {image_name}: `{geometry.formula(size)}`")
+    skipped = geometry.skipped(size)
+    if skipped:
+        st.info(f"The division is floored: the last {skipped} row(s) and column(s) of the "
+                "padded input are never under the kernel, because the stride skips them.")
+    if out_size == 0:
+        st.warning("The kernel, spread out by the dilation, is larger than the padded input, "
+                   "so it fits nowhere and there is no output. Add padding, or lower the "
+                   "kernel size or dilation.")
+        st.stop()
+    output = convolve(image, kernel, geometry)
+    index = step_slider("conv_step", out_size * out_size, "Output position")
+    row, col = divmod(index, out_size)
+    step = conv_step(image, kernel, geometry, row, col)
+    st.markdown(f"Output cell **(row {row}, column {col})** = sum of window × kernel = "
+                f"**{step.value:.4f}**")
+    a, b = st.columns(2)
+    a.plotly_chart(grid_figure(pad(image, geometry.padding), step,
+                               f"Input, padded by {geometry.padding} (window in yellow)",
+                               pad_width=geometry.padding), width="stretch",
+                   config={"displayModeBar": False}, key="conv_input")
+    b.plotly_chart(grid_figure(partial(output, index), None,
+                               f"Output {out_size}×{out_size} (filled up to this step)",
+                               highlight_output=(row, col), zmid=0.0),
+                   width="stretch", config={"displayModeBar": False}, key="conv_output")
+    st.code(arithmetic(step, kernel), language=None)
+
+st.divider()
+st.subheader("Then ReLU, then pooling")
+st.caption("ReLU keeps positive responses and sets negative ones to 0. Pooling then shrinks "
+           "the map: each 2×2 block becomes one number (its max, or its average), so the next "
+           "layer sees a wider area for the same cost, and small shifts of the digit matter "
+           "less.")
+p1, p2, p3 = st.columns(3)
+kind = p1.radio("Pooling", ["max", "avg"], horizontal=True,
+                format_func={"max": "max pooling", "avg": "average pooling"}.get)
+pool_kernel = p2.number_input("pool kernel_size", 1, 4, 2)
+pool_stride = p3.number_input("pool stride", 1, 4, 2)
+activated = relu(output)
+pool_geometry = Geometry(int(pool_kernel), int(pool_stride))
+pooled_size = pool_geometry.output_size(out_size)
+st.markdown(f"**Pooled size**: `{pool_geometry.formula(out_size)}`")
+if pooled_size == 0:
+    st.warning("The pooling window is larger than the map: no output. Lower kernel_size.")
+    st.stop()
+pooled = pool(activated, kind, pool_geometry)
+pool_index = step_slider("pool_step", pooled_size * pooled_size, "Pooling position")
+prow, pcol = divmod(pool_index, pooled_size)
+pstep = pool_step(activated, kind, pool_geometry, prow, pcol)
+values = ", ".join(f"{v:.2f}" for v in pstep.window.ravel())
+st.markdown(f"Pooled cell **(row {prow}, column {pcol})** = {kind}({values}) = "
+            f"**{pstep.value:.4f}**")
+a, b = st.columns(2)
+a.plotly_chart(grid_figure(activated, pstep, f"After ReLU: {out_size}×{out_size}", decimals=1),
+               width="stretch", config={"displayModeBar": False}, key="pool_input")
+b.plotly_chart(grid_figure(partial(pooled, pool_index), None,
+                           f"After {kind} pooling: {pooled_size}×{pooled_size}",
+                           highlight_output=(prow, pcol), decimals=2),
+               width="stretch", config={"displayModeBar": False}, key="pool_output")

@@ -1,0 +1,235 @@
+"""Train: the current design on MNIST, with live charts, then test results."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from cnn_core.data import MnistSplits, MnistStore
+from cnn_core.devices import available_devices, device_name, resolve_device
+from cnn_core.trainer import Snapshot, TrainConfig, TrainingJob
+from app_state import (
+    current_job,
+    current_report,
+    current_spec,
+    design_name,
+    digit_image_bytes,
+    mnist_store,
+    training_slots,
+)
+
+BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
+
+
+@st.fragment(run_every=0.5)
+def data_progress(store: MnistStore) -> None:
+    status = store.status()
+    if status.state == "ready":
+        st.rerun(scope="app")
+    st.progress(status.fraction, text=status.message)
+
+
+def data_notice(store: MnistStore, splits: MnistSplits) -> None:
+    if splits.source == "full":
+        st.caption(f"📦 {splits.description}.")
+        return
+    reason = f" ({store.offline_reason})" if store.offline_reason else ""
+    cols = st.columns([5, 1])
+    cols[0].info(f"📦 {splits.description}{reason}.", icon="📴")
+    if cols[1].button("Try the download again", width="stretch"):
+        store.retry()
+        st.rerun()
+
+
+def hyperparameters() -> TrainConfig | None:
+    """The controls; returns None (with the reasons shown) when a value is unusable."""
+    c = st.columns(6)
+    epochs = c[0].number_input("Epochs", min_value=1, max_value=50, value=3, step=1)
+    batch = c[1].selectbox("Batch size", BATCH_SIZES, index=2)
+    optimizer = c[2].selectbox("Optimizer", ["adam", "sgd"],
+                               format_func={"adam": "Adam", "sgd": "SGD + momentum 0.9"}.get)
+    lr = c[3].number_input("Learning rate", min_value=1e-6, max_value=10.0, value=1e-3,
+                           step=1e-4, format="%.4f",
+                           help="Adam: about 0.001. SGD: about 0.01 to 0.1.")
+    seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
+                             help="same seed and device → the same curves")
+    devices = ["auto", *available_devices()]
+    device = c[5].selectbox("Device", devices,
+                            format_func=lambda d: f"auto: {device_name(resolve_device())}"
+                            if d == "auto" else d)
+    values = (epochs, lr, seed)
+    if any(v is None for v in values):
+        st.error("Fill in every setting to train.")
+        return None
+    config = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer,
+                         learning_rate=float(lr), seed=int(seed), device=device)
+    problems = config.check()
+    for problem in problems:
+        st.error(problem)
+    return None if problems else config
+
+
+def start_training(config: TrainConfig, splits: MnistSplits) -> None:
+    job = current_job()
+    if job is not None and job.snapshot().active:  # a double click starts nothing new
+        return
+    new_job = TrainingJob(current_spec(), splits, config, slots=training_slots(),
+                          name=design_name())
+    st.session_state["job"] = new_job
+    st.session_state["job_seen_state"] = None
+    new_job.start()
+
+
+def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | None) -> None:
+    job = current_job()
+    snap = job.snapshot() if job else None
+    active = bool(snap and snap.active)
+    c = st.columns([2, 2, 2, 6])
+    c[0].button("▶ Train", type="primary", width="stretch",
+                disabled=active or config is None or blocked is not None,
+                on_click=start_training, args=(config, splits))
+    if snap is not None and snap.state == "paused":
+        c[1].button("⏵ Resume", width="stretch", on_click=job.resume)
+    else:
+        c[1].button("⏸ Pause", width="stretch", disabled=not (snap and snap.state == "running"),
+                    on_click=job.pause if job else None)
+    c[2].button("⏹ Stop", width="stretch", disabled=not active,
+                on_click=job.stop if job else None)
+    if blocked:
+        c[3].error(f"Training is disabled: {blocked}")
+
+
+def progress_text(snap: Snapshot) -> str:
+    if snap.state == "queued":
+        return (f"Waiting for a free training slot: you are number {snap.queue_position or '…'} "
+                "in the queue")
+    eta = f" · ETA {snap.eta_s:.0f} s" if snap.eta_s is not None else ""
+    step_in_epoch = snap.step - min(snap.epoch, snap.epochs - 1) * snap.steps_per_epoch
+    epoch = min(snap.epoch + 1, snap.epochs) if snap.active else snap.epoch
+    return (f"{snap.state.capitalize()} on {snap.device} · epoch {epoch}/{snap.epochs} · step "
+            f"{max(0, min(step_in_epoch, snap.steps_per_epoch))}/{snap.steps_per_epoch} · "
+            f"{snap.images_per_second:,.0f} images/s · {snap.elapsed_s:.0f} s{eta}")
+
+
+def curves(snap: Snapshot) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"),
+                        horizontal_spacing=0.08)
+    x = [p.epoch for p in snap.steps]
+    fig.add_trace(go.Scatter(x=x, y=[p.loss for p in snap.steps], name="train loss (batch)",
+                             mode="lines", line={"color": "#9ec5fe", "width": 1}), 1, 1)
+    fig.add_trace(go.Scatter(x=x, y=[p.smoothed_loss for p in snap.steps],
+                             name="train loss (smoothed)", mode="lines",
+                             line={"color": "#1f6feb", "width": 2}), 1, 1)
+    fig.add_trace(go.Scatter(x=x, y=[p.accuracy for p in snap.steps],
+                             name="train accuracy (batch)", mode="lines",
+                             line={"color": "#a3e4b7", "width": 1}), 1, 2)
+    epochs = [e.epoch for e in snap.epochs_done]
+    fig.add_trace(go.Scatter(x=epochs, y=[e.val_loss for e in snap.epochs_done],
+                             name="validation loss", mode="lines+markers",
+                             line={"color": "#d1242f"}), 1, 1)
+    fig.add_trace(go.Scatter(x=epochs, y=[e.val_accuracy for e in snap.epochs_done],
+                             name="validation accuracy", mode="lines+markers",
+                             line={"color": "#1a7f37"}), 1, 2)
+    fig.update_xaxes(title_text="epoch", range=[0, snap.epochs])
+    fig.update_yaxes(range=[0, 1.0], tickformat=".0%", row=1, col=2)
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": -0.25}, uirevision="train")
+    return fig
+
+
+@st.fragment(run_every=0.5)
+def live_view() -> None:
+    job = current_job()
+    if job is None:
+        st.info("Press **Train** to start. The charts update live while it trains; you can "
+                "switch pages meanwhile.")
+        return
+    snap = job.snapshot()
+    if st.session_state.get("job_seen_state") != snap.state:
+        first = st.session_state.get("job_seen_state") is None and not snap.active
+        st.session_state["job_seen_state"] = snap.state
+        if not first:
+            st.rerun(scope="app")  # buttons outside this fragment must change too
+    st.progress(snap.fraction, text=progress_text(snap))
+    if snap.state == "failed":
+        st.error(snap.message)
+    elif snap.state == "stopped":
+        st.warning(f"Training {snap.message}.")
+    st.plotly_chart(curves(snap), width="stretch", config={"displayModeBar": False},
+                    key="live_curves")
+
+
+def results(job: TrainingJob) -> None:
+    evaluation = job.evaluation
+    if evaluation is None:
+        return
+    snap = job.snapshot()
+    splits = job.splits
+    test_name = ("the 2,000 held-out digits" if splits.source == "bundled"
+                 else f"the {len(splits.test_images):,} MNIST test digits")
+    st.subheader(f"Results on {test_name}")
+    c = st.columns(4)
+    c[0].metric("Test accuracy", f"{evaluation.accuracy:.2%}")
+    c[1].metric("Test loss", f"{evaluation.loss:.3f}")
+    c[2].metric("Training time", f"{snap.elapsed_s:.0f} s")
+    c[3].metric("Throughput", f"{snap.images_per_second:,.0f} images/s")
+    left, right = st.columns(2)
+    with left:
+        fig = go.Figure(go.Heatmap(z=evaluation.confusion, x=list(range(10)),
+                                   y=list(range(10)), colorscale="Blues", texttemplate="%{z}",
+                                   hovertemplate="true %{y}, predicted %{x}: %{z}<extra>"
+                                                 "</extra>"))
+        fig.update_layout(title="Confusion matrix", height=420,
+                          xaxis={"title": "predicted", "dtick": 1},
+                          yaxis={"title": "true", "dtick": 1, "autorange": "reversed"},
+                          margin={"l": 10, "r": 10, "t": 40, "b": 10})
+        st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    with right:
+        fig = go.Figure(go.Bar(x=list(range(10)), y=evaluation.per_class_accuracy,
+                               text=[f"{a:.1%}" for a in evaluation.per_class_accuracy],
+                               marker_color="#1f6feb"))
+        low = min(evaluation.per_class_accuracy)
+        fig.update_layout(title="Accuracy per digit", height=420,
+                          xaxis={"title": "digit", "dtick": 1},
+                          yaxis={"tickformat": ".0%", "range": [max(0.0, low - 0.1), 1.0]},
+                          margin={"l": 10, "r": 10, "t": 40, "b": 10})
+        st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    wrong = evaluation.misclassified[:24]
+    st.subheader(f"Digits it got wrong ({len(evaluation.misclassified):,}"
+                 f"{'+' if len(evaluation.misclassified) >= 60 else ''} of "
+                 f"{len(splits.test_labels):,}; the first {len(wrong)})")
+    cols = st.columns(8)
+    for n, i in enumerate(wrong):
+        true = int(splits.test_labels[i])
+        predicted = int(evaluation.predictions[i])
+        cols[n % 8].image(digit_image_bytes(splits.test_images[i]),
+                          caption=f"true {true} → said {predicted}")
+
+
+st.title("Train on MNIST")
+store = mnist_store()
+if store.status().state != "ready":
+    st.info("Preparing MNIST (downloading once for the whole server, or using the bundled "
+            "digits when offline)…")
+    data_progress(store)
+    st.stop()
+splits = store.splits
+assert splits is not None
+data_notice(store, splits)
+
+report = current_report()
+blocked = None
+if not report.ok:
+    blocked = f"the design has an error ({report.errors[0]}); fix it on the Design page"
+elif report.training_warnings:
+    blocked = report.training_warnings[0]
+st.markdown(f"**Training:** {design_name()} · {report.total_params:,} parameters · "
+            f"{report.total_macs:,} MACs per image")
+st.page_link("pages/architecture.py", label="Change the design", icon=":material/account_tree:")
+config = hyperparameters()
+controls(config, splits, blocked)
+live_view()
+job = current_job()
+if job is not None and job.snapshot().state == "finished":
+    results(job)
