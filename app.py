@@ -10,9 +10,9 @@ import logging
 
 import streamlit as st
 
+from app_state import current_job, current_report, design_name
 from cnn_core.devices import device_name, resolve_device
 from cnn_core.shapes import format_shape
-from app_state import current_job, current_report, design_name
 
 LOG = logging.getLogger("cnn_explainer")
 
@@ -56,7 +56,7 @@ def sidebar() -> None:
             st.caption(f"{report.total_params:,} parameters · output "
                        f"{format_shape(report.output_shape)}")
         else:
-            st.caption(f"⚠️ {len(report.errors)} error(s) in the design")
+            st.caption(f":material/error: {len(report.errors)} error(s) in the design")
         st.caption(f"Training device: {device_name(resolve_device('auto'))}")
         training_indicator()
 

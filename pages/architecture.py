@@ -9,6 +9,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app_state import (
+    current_spec,
+    design_layers,
+    design_name,
+    load_design,
+    mark_design_edited,
+    new_uid,
+)
 from cnn_core.codegen import keras_code, pytorch_code
 from cnn_core.presets import PRESET_NOTES, PRESETS
 from cnn_core.shapes import (
@@ -27,14 +35,6 @@ from cnn_core.spec import (
     FieldSpec,
     SpecFormatError,
     spec_from_json_text,
-)
-from app_state import (
-    current_spec,
-    design_layers,
-    design_name,
-    load_design,
-    new_uid,
-    mark_design_edited,
 )
 
 BLANK = "Blank (start from the input)"
@@ -200,7 +200,7 @@ def layer_editor(report: NetworkReport) -> None:
 
     def label(uid: int) -> str:
         r = by_uid[uid]
-        flag = " ⚠️" if r.error else ""
+        flag = "  ✗ error" if r.error else ""
         return f"{r.index} · {r.type} → {format_shape(r.output_shape)}{flag}"
 
     uid = st.selectbox("Layer to edit", uids, format_func=label, key="selected_uid")
@@ -212,7 +212,7 @@ def layer_editor(report: NetworkReport) -> None:
     for spec_field in LAYER_FIELDS[entry["type"]]:
         field_widget(uid, spec_field, entry["params"].get(spec_field.name))
     if r.error:
-        st.error(f"**{r.label}**: {r.error}", icon="⚠️")
+        st.error(f"**{r.label}**: {r.error}", icon=":material/error:")
         if r.fix == FIX_INSERT_FLATTEN:
             st.button("Insert a flatten layer before it", on_click=_insert,
                       args=(i, "flatten"), key=f"fix.{uid}")
@@ -274,7 +274,7 @@ def layer_table(report: NetworkReport) -> pd.DataFrame:
         rows.append({"#": r.index, "layer": r.type, "settings": format_settings(r),
                      "output": format_shape(r.output_shape), "params": r.params,
                      "MACs": r.macs, "receptive field": rf,
-                     "status": f"⚠️ {r.error}" if r.error else "✓"})
+                     "status": f"✗ {r.error}" if r.error else "✓"})
     return pd.DataFrame(rows)
 
 
@@ -366,9 +366,9 @@ spec = current_spec()
 report = analyze(spec)
 totals(report)
 for error in report.errors:
-    st.error(error, icon="⚠️")
+    st.error(error, icon=":material/error:")
 for warning in report.training_warnings:
-    st.warning(f"Can be built, but not trained on MNIST: {warning}.", icon="🚫")
+    st.warning(f"Can be built, but not trained on MNIST: {warning}.", icon=":material/block:")
 
 left, right = st.columns([3, 2], gap="large")
 with left:

@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from app_state import TrainedModel, current_job, quick_model, trained_model
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.preprocess import canvas_to_mnist
-from app_state import TrainedModel, current_job, quick_model, trained_model
 
 UNSURE_BELOW = 0.6
 MAX_MAPS_SHOWN = 16
@@ -42,13 +42,14 @@ def model_banner() -> TrainedModel | None:
         else:
             if state == "failed":
                 st.error(f"The quick model failed: {quick.job.snapshot().message}")
-            st.button("⚡ Train a quick model", type="primary", on_click=quick.start)
+            st.button("Train a quick model", icon=":material/bolt:", type="primary",
+                      on_click=quick.start)
         return None
     accuracy = f", test accuracy {record.test_accuracy:.1%}" if record.test_accuracy else ""
-    st.caption(f"🧠 Answering: **{record.name}**{accuracy} ({record.source}).")
+    st.caption(f":material/psychology: Answering: **{record.name}**{accuracy} ({record.source}).")
     if job is not None and job.snapshot().active:
         st.info("A training is running on the Train page: the last finished model answers "
-                "until it is done.", icon="⏳")
+                "until it is done.", icon=":material/hourglass_top:")
     return record
 
 
@@ -107,7 +108,7 @@ rgba = canvas.image_data if canvas is not None else None
 prepared = canvas_to_mnist(rgba) if rgba is not None else None
 with right:
     if prepared is None or prepared.empty:
-        st.info("✍️ Draw a digit on the canvas.")
+        st.info("Draw a digit on the canvas.", icon=":material/edit:")
     else:
         st.session_state["last_drawing"] = prepared.image
         cols = st.columns(len(prepared.steps))

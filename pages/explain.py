@@ -1,4 +1,4 @@
-"""Explain: a kernel sliding over a real digit, one multiply-add at a time; then ReLU and pooling."""
+"""Explain: a kernel sliding over a real digit, one multiply-add at a time; then pooling."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app_state import bundled_digits, trained_model
 from cnn_core.activations import first_conv_kernels
 from cnn_core.stepping import (
     KERNEL_NOTES,
@@ -20,7 +21,6 @@ from cnn_core.stepping import (
     pool_step,
     relu,
 )
-from app_state import bundled_digits, trained_model
 
 CELL_PX = 19
 
@@ -37,7 +37,7 @@ def choose_input() -> tuple[np.ndarray, str]:
     images = np.concatenate([digits.train_images.numpy(), digits.val_images.numpy()])
     labels = np.concatenate([digits.train_labels.numpy(), digits.val_labels.numpy()])
     c = st.columns([3, 1])
-    if c[1].button("🎲 Random digit", width="stretch"):
+    if c[1].button("Random digit", icon=":material/casino:", width="stretch"):
         st.session_state["digit_index"] = int(np.random.default_rng().integers(len(images)))
     index = c[0].number_input("MNIST test digit number", 0, len(images) - 1, key="digit_index",
                               step=1)
@@ -61,7 +61,8 @@ def parse_kernel(table: pd.DataFrame) -> tuple[np.ndarray | None, list[str]]:
                     raise ValueError
                 values[r, c] = value
             except ValueError:
-                bad.append(f"row {r + 1}, column {c + 1} ({'empty' if cell in (None, '') else repr(cell)})")
+                shown = "empty" if cell in (None, "") else repr(cell)
+                bad.append(f"row {r + 1}, column {c + 1} ({shown})")
     return (None if bad else values), bad
 
 

@@ -6,9 +6,6 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from cnn_core.data import MnistSplits, MnistStore
-from cnn_core.devices import available_devices, device_name, resolve_device
-from cnn_core.trainer import Snapshot, TrainConfig, TrainingJob
 from app_state import (
     current_job,
     current_report,
@@ -18,6 +15,9 @@ from app_state import (
     mnist_store,
     training_slots,
 )
+from cnn_core.data import MnistSplits, MnistStore
+from cnn_core.devices import available_devices, device_name, resolve_device
+from cnn_core.trainer import Snapshot, TrainConfig, TrainingJob
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 
@@ -32,11 +32,11 @@ def data_progress(store: MnistStore) -> None:
 
 def data_notice(store: MnistStore, splits: MnistSplits) -> None:
     if splits.source == "full":
-        st.caption(f"📦 {splits.description}.")
+        st.caption(f":material/dataset: {splits.description}.")
         return
     reason = f" ({store.offline_reason})" if store.offline_reason else ""
     cols = st.columns([5, 1])
-    cols[0].info(f"📦 {splits.description}{reason}.", icon="📴")
+    cols[0].info(f"{splits.description}{reason}.", icon=":material/cloud_off:")
     if cols[1].button("Try the download again", width="stretch"):
         store.retry()
         st.rerun()
