@@ -1,0 +1,111 @@
+"""The shape engine on hand-picked cases: formulas, floor notes, errors, limits, totals."""
+
+import torch
+
+from cnn_core.build import build_model
+from cnn_core.presets import PRESETS, PYTORCH_TUTORIAL
+from cnn_core.shapes import FIX_INSERT_FLATTEN, analyze
+from cnn_core.spec import ArchitectureSpec, spec_from_dict
+from cnn_core.spec import layer as L
+
+
+def one(*layers, input_shape=(1, 28, 28)):
+    return analyze(ArchitectureSpec(tuple(layers), input_shape))
+
+
+def test_formula_has_the_users_numbers():
+    r = one(L("conv2d", out_channels=32, kernel_size=5, stride=1, padding=2)).layers[0]
+    assert r.formulas == ("H_out = W_out = floor((28 - 5 + 2*2) / 1) + 1 = 28",)
+
+
+def test_formula_per_axis_and_dilation():
+    r = one(L("conv2d", out_channels=1, kernel_size=[3, 5], dilation=2)).layers[0]
+    assert r.formulas == ("H_out = floor((28 - (2*(3-1)+1) + 2*0) / 1) + 1 = 24",
+                          "W_out = floor((28 - (2*(5-1)+1) + 2*0) / 1) + 1 = 20")
+    assert r.output_shape == (1, 24, 20)
+
+
+def test_floor_is_explained():
+    r = one(L("conv2d", out_channels=1, kernel_size=3, stride=2)).layers[0]
+    assert r.output_shape == (1, 13, 13)
+    assert r.notes == ("(28 - 3 + 2*0) / 2 = 12.5 is floored, so the last 1 row and column of "
+                       "the padded input is not covered by any window",)
+
+
+def test_kernel_larger_than_padded_input_names_layer_and_numbers():
+    report = one(L("maxpool2d", kernel_size=2), L("maxpool2d", kernel_size=2),
+                 L("conv2d", out_channels=4, kernel_size=9))
+    assert report.errors == ["layer 3 (conv2d): the kernel (9) is larger than the padded input: "
+                             "7 + 2*0 = 7 < 9"]
+    assert report.layers[2].torch_would_fail
+
+
+def test_same_padding_with_stride_is_rejected():
+    r = one(L("conv2d", out_channels=4, kernel_size=3, stride=2, padding="same")).layers[0]
+    assert "needs stride 1" in r.error and r.torch_would_fail
+
+
+def test_pool_padding_over_half_the_kernel():
+    r = one(L("avgpool2d", kernel_size=3, padding=2)).layers[0]
+    assert r.error.startswith("padding 2 is more than half the kernel size 3 (at most 1)")
+
+
+def test_linear_on_a_volume_offers_flatten():
+    report = one(L("conv2d", out_channels=4, kernel_size=3), L("linear", out_features=10))
+    r = report.layers[1]
+    assert r.fix == FIX_INSERT_FLATTEN and "insert a flatten layer" in r.error
+    assert not r.torch_would_fail  # torch would run it; no one means it
+
+
+def test_volume_layers_after_flatten_are_rejected():
+    report = one(L("flatten"), L("batchnorm2d"))
+    assert report.errors[0].startswith("layer 2 (batchnorm2d): batchnorm2d needs a feature-map")
+
+
+def test_later_layers_keep_their_own_field_errors_after_a_broken_one():
+    report = one(L("conv2d", out_channels=4, kernel_size=40), L("relu"),
+                 L("dropout", p=3))
+    assert [r.error is not None for r in report.layers] == [True, False, True]
+    assert report.layers[1].output_shape is None
+
+
+def test_a_billion_parameters_is_refused_with_the_limit_named():
+    report = one(L("flatten"), L("linear", out_features=65536), L("linear", out_features=65536))
+    assert not report.ok
+    assert any("the limit is 20,000,000" in e for e in report.errors)
+
+
+def test_training_warning_blocks_training_not_the_table():
+    report = one(L("flatten"), L("linear", out_features=7))
+    assert report.ok and not report.trainable
+    assert "must output 10 values" in report.training_warnings[0]
+    odd_input = one(L("flatten"), L("linear", out_features=10), input_shape=(3, 32, 32))
+    assert odd_input.ok and "MNIST digits are 1x28x28" in odd_input.training_warnings[0]
+
+
+def test_receptive_field_and_totals_of_the_seed_convnet():
+    report = analyze(PYTORCH_TUTORIAL)
+    rfs = [r.receptive_field for r in report.layers if r.type in ("conv2d", "maxpool2d")]
+    assert rfs == [(5, 5), (6, 6), (14, 14), (16, 16)]
+    model = build_model(PYTORCH_TUTORIAL)
+    assert report.total_params == sum(p.numel() for p in model.parameters()) == 3_199_106
+    assert report.total_macs == (32 * 28 * 28 * 25 + 64 * 14 * 14 * 32 * 25 + 3136 * 1000
+                                 + 1000 * 10)
+    assert report.activation_bytes == 4 * (784 + sum(
+        torch.Size(r.output_shape).numel() for r in report.layers))
+
+
+def test_every_preset_builds_and_matches_torch():
+    for spec in PRESETS.values():
+        report = analyze(spec)
+        assert report.trainable
+        model = build_model(spec)
+        x = torch.zeros(2, 1, 28, 28)
+        for module, r in zip(model, report.layers):
+            x = module(x)
+            assert tuple(x.shape[1:]) == r.output_shape
+
+
+def test_empty_design_is_not_trainable():
+    report = analyze(spec_from_dict({"layers": []}))
+    assert report.ok and report.output_shape == (1, 28, 28) and not report.trainable
