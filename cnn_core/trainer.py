@@ -29,6 +29,7 @@ JobState = Literal["created", "queued", "running", "paused", "finished", "stoppe
 ACTIVE_STATES = ("queued", "running", "paused")
 MAX_STEP_POINTS = 600  # what a live chart redraws stays bounded however long the training
 ORPHAN_TIMEOUT_S = 30.0
+CHANCE_LEVEL = 0.2  # ten classes: guessing scores about 0.1
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,9 @@ class TrainingJob:
         if state == "finished":
             self.evaluation = evaluate(model, self.splits.test_images, self.splits.test_labels)
             self._message = f"test accuracy {self.evaluation.accuracy:.2%}"
+            if self.evaluation.accuracy < CHANCE_LEVEL:
+                self._message += (": no better than guessing. The learning rate is probably "
+                                  "too high (the units stopped responding) or far too low")
         self._state = state
 
 

@@ -1,0 +1,150 @@
+"""The trainer on real digits: accuracy, controls, determinism, divergence, shared slots."""
+
+import time
+
+import pytest
+import torch
+
+from cnn_core.presets import LENET5, SMALL_FAST
+from cnn_core.slots import TrainingSlots
+from cnn_core.spec import ArchitectureSpec
+from cnn_core.spec import layer as L
+from cnn_core.trainer import MAX_STEP_POINTS, TrainConfig, TrainingJob, train_to_completion
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_small_net_beats_95_percent_on_held_out_real_digits(bundled):
+    job = train_to_completion(SMALL_FAST, bundled, TrainConfig(epochs=3, seed=1))
+    snap = job.snapshot()
+    assert snap.state == "finished", snap.message
+    assert snap.epochs_done[-1].val_accuracy > 0.95
+    assert job.evaluation.accuracy > 0.95
+    assert sum(map(sum, job.evaluation.confusion)) == len(bundled.test_labels)
+    assert len(job.evaluation.per_class_accuracy) == 10
+    wrong = job.evaluation.misclassified
+    assert all(job.evaluation.predictions[i] != bundled.test_labels[i] for i in wrong)
+    assert snap.images_per_second > 0 and snap.step == 3 * snap.steps_per_epoch
+    assert not next(job.model.parameters()).requires_grad or job.model.training is False
+
+
+def test_same_seed_gives_the_same_curves(bundled):
+    config = TrainConfig(epochs=1, batch_size=256, seed=7)
+    small = bundled.__class__(bundled.train_images[:1024], bundled.train_labels[:1024],
+                              bundled.val_images[:256], bundled.val_labels[:256],
+                              bundled.val_images[:256], bundled.val_labels[:256], "bundled")
+    a = train_to_completion(LENET5, small, config).snapshot()
+    b = train_to_completion(LENET5, small, config).snapshot()
+    c = train_to_completion(LENET5, small, TrainConfig(epochs=1, batch_size=256, seed=8))
+    assert [p.loss for p in a.steps] == [p.loss for p in b.steps]
+    assert [p.loss for p in a.steps] != [p.loss for p in c.snapshot().steps]
+
+
+def test_stop_takes_effect_within_one_batch_and_twice_is_harmless(bundled):
+    job = TrainingJob(SMALL_FAST, bundled, TrainConfig(epochs=5, batch_size=32))
+    job.start()
+    wait_for(lambda: job.snapshot().step >= 3)
+    job.stop()
+    step_at_stop = job.snapshot().step
+    job.stop()
+    job.join(10)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.message == "stopped by the user"
+    assert snap.step <= step_at_stop + 1
+    assert job.evaluation is None
+
+
+def test_pause_holds_and_resume_continues(bundled):
+    job = TrainingJob(SMALL_FAST, bundled, TrainConfig(epochs=2, batch_size=32))
+    job.start()
+    wait_for(lambda: job.snapshot().step >= 2)
+    job.pause()
+    wait_for(lambda: job.snapshot().state == "paused")
+    held = job.snapshot().step
+    time.sleep(0.5)
+    assert job.snapshot().step <= held + 1
+    job.resume()
+    wait_for(lambda: job.snapshot().step > held + 5)
+    assert job.snapshot().state == "running"
+    job.stop()
+    job.join(10)
+
+
+def test_divergence_stops_with_an_explanation(bundled):
+    no_activation = ArchitectureSpec((L("flatten"), L("linear", out_features=64),
+                                      L("linear", out_features=10)))
+    config = TrainConfig(epochs=1, batch_size=64, optimizer="sgd", learning_rate=10.0)
+    job = train_to_completion(no_activation, bundled, config)
+    snap = job.snapshot()
+    assert snap.state == "failed"
+    assert "learning rate is probably too high" in snap.message
+    assert snap.step < snap.steps_per_epoch
+
+
+def test_a_net_that_learns_nothing_gets_a_hint(bundled):
+    config = TrainConfig(epochs=1, optimizer="sgd", learning_rate=10.0)
+    job = train_to_completion(LENET5, bundled, config)  # ReLUs die: stuck at chance level
+    snap = job.snapshot()
+    assert snap.state == "finished"
+    assert "no better than guessing" in snap.message
+
+
+@pytest.mark.parametrize("config, words", [
+    (TrainConfig(epochs=0), "epochs must be between 1 and 50"),
+    (TrainConfig(batch_size=-1), "batch size must be between"),
+    (TrainConfig(learning_rate=float("nan")), "learning rate must be between"),
+    (TrainConfig(learning_rate=1e9), "learning rate must be between"),
+])
+def test_bad_hyperparameters_start_nothing(bundled, config, words):
+    with pytest.raises(ValueError, match=words):
+        TrainingJob(SMALL_FAST, bundled, config)
+
+
+def test_unavailable_device_is_refused(bundled):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="cuda is not available"):
+        TrainingJob(SMALL_FAST, bundled, TrainConfig(device="cuda"))
+    job = TrainingJob(SMALL_FAST, bundled, TrainConfig(device="cpu"))
+    assert job.device.type == "cpu" and job.snapshot().device.startswith("CPU")
+
+
+def test_slots_queue_in_order_and_an_orphan_frees_its_slot(bundled):
+    slots = TrainingSlots(limit=1)
+    config = TrainConfig(epochs=50, batch_size=16)
+    first = TrainingJob(SMALL_FAST, bundled, config, slots=slots, orphan_timeout_s=1.0)
+    second = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
+    third = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
+    for job in (first, second, third):
+        job.start()
+    wait_for(lambda: first.snapshot().state == "running")
+    wait_for(lambda: third.snapshot().queue_position == 2)
+    assert second.snapshot().queue_position == 1
+    # Nobody heartbeats the first job: after 1 s it stops itself and frees the slot.
+    second.heartbeat()
+    third.heartbeat()
+    wait_for(lambda: first.snapshot().state == "stopped", timeout=20)
+    assert "browser tab" in first.snapshot().message
+    wait_for(lambda: second.snapshot().state == "running")
+    assert third.snapshot().queue_position == 1
+    third.stop()  # leaving the queue
+    wait_for(lambda: third.snapshot().state == "stopped")
+    second.stop()
+    second.join(10)
+    assert slots.running == 0
+
+
+def test_plotted_points_stay_bounded(bundled):
+    tiny = bundled.__class__(bundled.train_images[:4000], bundled.train_labels[:4000],
+                             bundled.val_images[:64], bundled.val_labels[:64],
+                             bundled.val_images[:64], bundled.val_labels[:64], "bundled")
+    job = train_to_completion(LENET5, tiny, TrainConfig(epochs=1, batch_size=2))
+    snap = job.snapshot()
+    assert snap.step == 2000
+    assert MAX_STEP_POINTS // 2 <= len(snap.steps) <= MAX_STEP_POINTS
