@@ -125,6 +125,26 @@ def _window(geometry: Geometry, row: int, col: int,
     return rows, cols
 
 
+def parse_kernel(cells: list[list[object]]) -> tuple[np.ndarray | None, list[str]]:
+    """Numbers from an edited kernel table. Returns (kernel, []) when every cell is a finite
+    number, else (None, a description of each bad cell) so the page can flag them."""
+    bad: list[str] = []
+    values = np.zeros((len(cells), len(cells[0]) if cells else 0))
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            text = "" if cell is None else str(cell).strip()
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            if not np.isfinite(value):
+                shown = "empty" if text == "" else repr(text)
+                bad.append(f"row {r + 1}, column {c + 1} ({shown})")
+            else:
+                values[r, c] = value
+    return (None if bad else values), bad
+
+
 def kernel_presets(size: int) -> dict[str, np.ndarray]:
     """Classic hand-made kernels, 3x3 or 5x5."""
     if size not in (3, 5):

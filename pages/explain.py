@@ -17,6 +17,7 @@ from cnn_core.stepping import (
     convolve,
     kernel_presets,
     pad,
+    parse_kernel,
     pool,
     pool_step,
     relu,
@@ -49,23 +50,6 @@ def _apply_kernel_preset() -> None:
     st.session_state["kernel_good"] = None
 
 
-def parse_kernel(table: pd.DataFrame) -> tuple[np.ndarray | None, list[str]]:
-    """Numbers from the editable table; the list names every cell that is not a number."""
-    bad, values = [], np.zeros(table.shape)
-    for r in range(table.shape[0]):
-        for c in range(table.shape[1]):
-            cell = table.iat[r, c]
-            try:
-                value = float(str(cell).strip())
-                if not np.isfinite(value):
-                    raise ValueError
-                values[r, c] = value
-            except ValueError:
-                shown = "empty" if cell in (None, "") else repr(cell)
-                bad.append(f"row {r + 1}, column {c + 1} ({shown})")
-    return (None if bad else values), bad
-
-
 def choose_kernel() -> tuple[np.ndarray, str]:
     size = st.radio("Kernel size", [3, 5], horizontal=True, format_func=lambda k: f"{k}×{k}",
                     on_change=_apply_kernel_preset)
@@ -87,7 +71,7 @@ def choose_kernel() -> tuple[np.ndarray, str]:
     edited = st.data_editor(table, key="kernel_table", hide_index=True, width="content",
                             column_config={c: st.column_config.TextColumn(width="small")
                                            for c in table.columns})
-    kernel, bad = parse_kernel(edited)
+    kernel, bad = parse_kernel(edited.to_numpy().tolist())
     if kernel is None:
         st.error("Not a number: " + "; ".join(bad) + ". The last good kernel is used.")
         kernel = st.session_state.get("kernel_good")

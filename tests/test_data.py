@@ -28,7 +28,7 @@ class MnistHandler(http.server.BaseHTTPRequestHandler):
 
     mode = "good"
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         name = self.path.rsplit("/", 1)[-1]
         path = BUNDLED_DIR / name
         if not path.exists():

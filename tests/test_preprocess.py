@@ -46,7 +46,7 @@ def test_steps_are_shown_in_order_and_the_result_is_mnist_like(bundled):
     assert titles == ["1 · grayscale", "2 · cropped to the ink", "3 · scaled to fit 20×20",
                       "4 · centred by mass in 28×28"]
     image = result.image
-    assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1
+    assert image.dtype == np.float32 and image.min() >= 0 and image.max() <= 1
     ys, xs = np.nonzero(image > 0.1)
     assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 20
     rows, cols = np.indices(image.shape)

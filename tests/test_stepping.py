@@ -12,6 +12,7 @@ from cnn_core.stepping import (
     conv_step,
     convolve,
     kernel_presets,
+    parse_kernel,
     pool,
     pool_step,
     relu,
@@ -82,3 +83,11 @@ def test_presets_do_what_they_say(digit, size):
     assert blurred.max() < digit.max() and blurred.sum() == pytest.approx(digit.sum(), rel=0.05)
     for name in ("Sobel x (vertical edges)", "Laplacian (outlines)"):
         assert presets[name].sum() == pytest.approx(0)  # flat regions give 0
+
+
+def test_kernel_cells_that_are_not_numbers_are_each_named():
+    kernel, bad = parse_kernel([["1", "0", " -1 "], ["2", "x", ""], ["1", "nan", "0.5"]])
+    assert kernel is None
+    assert bad == ["row 2, column 2 ('x')", "row 2, column 3 (empty)", "row 3, column 2 ('nan')"]
+    kernel, bad = parse_kernel([["1", "0"], ["-2.5", "1e-1"]])
+    assert bad == [] and kernel.tolist() == [[1.0, 0.0], [-2.5, 0.1]]

@@ -1,0 +1,231 @@
+"""Every page through Streamlit's AppTest: real widgets, real models, no exceptions."""
+
+import base64
+import io
+import json
+import time
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.preprocess import digit_to_canvas
+from cnn_core.presets import LENET5
+
+
+def app() -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def on_page(page: str) -> AppTest:
+    at = app()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def row(at: AppTest, index: int) -> dict:
+    df = table(at)
+    return df[df["#"] == index].iloc[0].to_dict()
+
+
+def by_label(elements, label: str):
+    return next(e for e in elements if e.label == label)
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+# ---- Design ---------------------------------------------------------------------------------
+def test_changing_a_kernel_size_changes_the_table():
+    at = on_page("pages/architecture.py")
+    assert row(at, 1)["output"] == "16x28x28"
+    kernel_input(at).set_value(5).run()
+    assert not at.exception
+    assert row(at, 1)["output"] == "16x26x26"
+    assert row(at, 1)["params"] == 16 * 25 + 16
+    assert any("floor((28 - 5 + 2*1) / 1) + 1 = 26" in m.value for m in at.markdown)
+    assert "(edited)" in at.session_state["design_name"]
+
+
+def kernel_input(at: AppTest):
+    return next(n for n in at.number_input if n.label == "kernel_size")
+
+
+def test_an_impossible_layer_shows_its_error_and_no_exception():
+    at = on_page("pages/architecture.py")
+    kernel_input(at).set_value(31).run()
+    assert not at.exception
+    assert any(e.startswith("layer 1 (conv2d): the kernel (31) is larger than the padded "
+                            "input") for e in errors(at))
+    assert row(at, 1)["status"].startswith("✗")
+    assert row(at, 8)["output"] == "—"  # nothing after it can be computed
+    kernel_input(at).set_value(0).run()
+    assert any("kernel_size must be between 1 and 32 (got 0)" in e for e in errors(at))
+    kernel_input(at).set_value(3).run()
+    assert not errors(at) and row(at, 8)["output"] == "10"
+
+
+def test_switching_presets():
+    at = on_page("pages/architecture.py")
+    at.selectbox(key="preset_choice").set_value("LeNet-5").run()
+    at.button[0].click().run()  # Load
+    assert not at.exception
+    assert len(table(at)) == 13 and row(at, 4)["output"] == "16x10x10"
+    assert at.metric[1].value == "61,706"
+    at.selectbox(key="preset_choice").set_value("Seed tutorial: PyTorch ConvNet").run()
+    next(b for b in at.button if b.label == "Load").click().run()
+    assert row(at, 9)["settings"] == "3136→1000" and at.metric[1].value == "3,199,106"
+
+
+def test_import_export_round_trip_and_bad_imports_change_nothing():
+    at = on_page("pages/architecture.py")
+    at.text_area(key="import_text").set_value(LENET5.to_json_text()).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    exported = next(c.value for c in at.code if c.language == "json")
+    assert json.loads(exported) == LENET5.to_json()
+    assert at.session_state["design_name"] == "Imported design"
+    for bad, words in [("{nope", "not valid JSON"),
+                       (json.dumps({"layers": [{"type": "relu"}] * 500}),
+                        "500 layers; the limit is 100")]:
+        at.text_area(key="import_text").set_value(bad).run()
+        next(b for b in at.button if b.label == "Import").click().run()
+        assert any(words in e for e in errors(at)), errors(at)
+        assert json.loads(next(c.value for c in at.code if c.language == "json")) == \
+            LENET5.to_json()
+
+
+def test_generated_code_is_shown_for_a_valid_design():
+    at = on_page("pages/architecture.py")
+    python = [c.value for c in at.code if c.language == "python"]
+    assert any("nn.Conv2d(1, 16, kernel_size=3" in c for c in python)
+    assert any("layers.Conv2D(16, kernel_size=3" in c for c in python)
+
+
+def test_linear_on_a_volume_offers_to_insert_flatten():
+    at = on_page("pages/architecture.py")
+    at.text_area(key="import_text").set_value(json.dumps({"layers": [
+        {"type": "conv2d", "out_channels": 4, "kernel_size": 3},
+        {"type": "linear", "out_features": 10}]})).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    at.selectbox(key="selected_uid").set_value(
+        next(u for u in at.session_state["design_layers"] if u["type"] == "linear")["uid"]).run()
+    fix = next(b for b in at.button if b.label == "Insert a flatten layer before it")
+    fix.click().run()
+    assert [r for r in table(at)["layer"]] == ["input", "conv2d", "flatten", "linear"]
+    assert not errors(at)
+
+
+def test_an_empty_design_cannot_be_trained():
+    at = on_page("pages/architecture.py")
+    at.selectbox(key="preset_choice").set_value("Blank (start from the input)").run()
+    next(b for b in at.button if b.label == "Load").click().run()
+    assert not at.exception and len(table(at)) == 1
+    at.switch_page("pages/train.py")
+    at.run()
+    wait_data(at)
+    train = next(b for b in at.button if "Train" in b.label)
+    assert train.disabled
+    assert any("must output 10 values" in e for e in errors(at))
+
+
+# ---- Train ----------------------------------------------------------------------------------
+def wait_data(at: AppTest):
+    for _ in range(100):
+        if any(b.label == "▶ Train" for b in at.button):
+            return
+        time.sleep(0.2)
+        at.run()
+    raise AssertionError("MNIST never became ready")
+
+
+@pytest.mark.slow
+def test_train_shows_live_metrics_and_stops():
+    at = on_page("pages/train.py")
+    wait_data(at)
+    assert any("Offline: the bundled MNIST test set" in i.value for i in at.info)
+    by_label(at.number_input, "Epochs").set_value(20).run()
+    next(b for b in at.button if b.label == "▶ Train").click().run()
+    job = at.session_state["job"]
+    for _ in range(100):
+        if job.snapshot().step > 20:
+            break
+        time.sleep(0.1)
+    at.run()
+    progress = at.get("progress")
+    assert any("images/s" in p.proto.text for p in progress)
+    assert next(b for b in at.button if b.label == "▶ Train").disabled  # no second training
+    next(b for b in at.button if b.label == "⏹ Stop").click().run()
+    job.join(10)
+    at.run()
+    assert job.snapshot().state == "stopped"
+    assert any("stopped by the user" in w.value for w in at.warning)
+    assert not next(b for b in at.button if b.label == "▶ Train").disabled
+
+
+def test_bad_hyperparameters_are_held_by_the_widgets():
+    at = on_page("pages/train.py")
+    wait_data(at)
+    epochs = by_label(at.number_input, "Epochs")
+    assert (epochs.proto.min, epochs.proto.max) == (1, 50)
+    lr = by_label(at.number_input, "Learning rate")
+    assert lr.proto.min == pytest.approx(1e-6) and lr.proto.max == 10.0
+
+
+# ---- Draw -----------------------------------------------------------------------------------
+def canvas_state(rgba) -> dict:
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": [], "background": "#000000"}, "data": data},
+            "backgroundFit": None}
+
+
+@pytest.mark.slow
+def test_draw_page_quick_model_and_prediction(bundled):
+    at = on_page("pages/draw.py")
+    assert any("Draw a digit on the canvas" in i.value for i in at.info)
+    quick = next((b for b in at.button if "quick model" in b.label), None)
+    if quick is not None:  # another test in this process may have trained it already
+        quick.click().run()
+    from app_state import quick_model
+
+    job = quick_model().job
+    job.join(120)
+    at.run()
+    assert any("Answering: **Small fast net" in c.value for c in at.caption)
+    digit = bundled.val_images[0]
+    at.session_state["digit_canvas"] = canvas_state(digit_to_canvas(digit.numpy()))
+    at.run()
+    assert not at.exception
+    verdict = next(m.value for m in at.markdown if m.value.startswith("## It is a"))
+    assert f"**{int(bundled.val_labels[0])}**" in verdict
+    assert at.session_state["last_drawing"].shape == (28, 28)
+
+
+# ---- Explain --------------------------------------------------------------------------------
+def test_explain_page_steps_and_reports_impossible_settings():
+    at = on_page("pages/explain.py")
+    first = next(m.value for m in at.markdown if m.value.startswith("Output cell"))
+    at.slider(key="conv_step").set_value(14 * 28 + 14).run()
+    assert not at.exception
+    middle = next(m.value for m in at.markdown if m.value.startswith("Output cell"))
+    assert "(row 14, column 14)" in middle and middle != first
+    by_label(at.number_input, "dilation").set_value(4).run()
+    by_label(at.number_input, "padding (zeros on each side)").set_value(0).run()
+    at.selectbox(key="kernel_name").set_value("box blur").run()
+    by_label(at.radio, "Kernel size").set_value(5).run()
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    info = " ".join(m.value for m in at.markdown)
+    assert "O = floor((28 - (4*(5-1)+1) + 2*0) / 1) + 1 = floor(11) + 1 = 12" in info
+    assert warning == "" or "larger than the padded input" in warning
