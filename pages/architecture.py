@@ -16,6 +16,7 @@ from app_state import (
     load_design,
     mark_design_edited,
     new_uid,
+    require_frame,
 )
 from cnn_core.codegen import keras_code, pytorch_code
 from cnn_core.presets import PRESET_NOTES, PRESETS
@@ -352,6 +353,7 @@ def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
 
 
 # ---- the page -----------------------------------------------------------------------------
+require_frame()
 st.title("Design a CNN")
 st.caption("Stack layers; every output shape, parameter count and formula updates as you "
            "edit. A layer that cannot work says why.")

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_state import TrainedModel, current_job, quick_model, trained_model
+from app_state import TrainedModel, current_job, quick_model, require_frame, trained_model
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.preprocess import canvas_to_mnist
 
@@ -90,6 +90,7 @@ def map_grid(maps: np.ndarray, title: str, diverging: bool = False) -> go.Figure
     return fig
 
 
+require_frame()
 st.title("Draw a digit")
 st.caption("Draw one digit, 0 to 9, large and centred or not: it is prepared the way MNIST "
            "digits were, then the network answers when you lift the pen.")

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_state import bundled_digits, trained_model
+from app_state import bundled_digits, require_frame, trained_model
 from cnn_core.activations import first_conv_kernels
 from cnn_core.stepping import (
     KERNEL_NOTES,
@@ -151,6 +151,7 @@ def step_slider(key: str, total: int, label: str) -> int:
 
 
 # ---- the page -----------------------------------------------------------------------------
+require_frame()
 st.title("A convolution, one step at a time")
 st.caption("A kernel is a small grid of weights. It slides over the image; at each position "
            "it multiplies the pixels under it by its weights and adds them up. That sum is one "

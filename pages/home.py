@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from app_state import require_frame
+
+require_frame()
+
 st.title("CNN Explainer")
 st.markdown(
     "Learn how a **convolutional neural network** reads handwritten digits by building one, "

@@ -13,6 +13,7 @@ from app_state import (
     design_name,
     digit_image_bytes,
     mnist_store,
+    require_frame,
     training_slots,
 )
 from cnn_core.data import MnistSplits, MnistStore
@@ -116,14 +117,12 @@ def curves(snap: Snapshot) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"),
                         horizontal_spacing=0.08)
     x = [p.epoch for p in snap.steps]
-    fig.add_trace(go.Scatter(x=x, y=[p.loss for p in snap.steps], name="train loss (batch)",
-                             mode="lines", line={"color": "#9ec5fe", "width": 1}), 1, 1)
     fig.add_trace(go.Scatter(x=x, y=[p.smoothed_loss for p in snap.steps],
                              name="train loss (smoothed)", mode="lines",
                              line={"color": "#1f6feb", "width": 2}), 1, 1)
-    fig.add_trace(go.Scatter(x=x, y=[p.accuracy for p in snap.steps],
-                             name="train accuracy (batch)", mode="lines",
-                             line={"color": "#a3e4b7", "width": 1}), 1, 2)
+    fig.add_trace(go.Scatter(x=x, y=[p.smoothed_accuracy for p in snap.steps],
+                             name="train accuracy (smoothed)", mode="lines",
+                             line={"color": "#1a7f37", "width": 2}), 1, 2)
     epochs = [e.epoch for e in snap.epochs_done]
     fig.add_trace(go.Scatter(x=epochs, y=[e.val_loss for e in snap.epochs_done],
                              name="validation loss", mode="lines+markers",
@@ -207,6 +206,7 @@ def results(job: TrainingJob) -> None:
                           caption=f"true {true} → said {predicted}")
 
 
+require_frame()
 st.title("Train on MNIST")
 store = mnist_store()
 if store.status().state != "ready":

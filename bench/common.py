@@ -1,0 +1,115 @@
+"""Shared pieces of the benchmarks: the reference training loops the app is compared with.
+
+Each loop trains one epoch over exactly the same batches (the same shuffled order of the
+same digits) and returns images per second, wall clock from model creation to the last step.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cnn_core.build import build_model  # noqa: E402
+from cnn_core.data import MNIST_MEAN, MNIST_STD, MnistSplits, load_bundled, normalize  # noqa: E402
+from cnn_core.spec import ArchitectureSpec  # noqa: E402
+from cnn_core.trainer import TrainConfig, TrainingJob, make_optimizer  # noqa: E402
+
+BATCH = 64
+
+
+def training_splits(n_train: int = 8000) -> MnistSplits:
+    """The bundled real digits, first ``n_train`` to train on; tiny held-out sets so that
+    validation and testing add nothing to the timed epoch."""
+    b = load_bundled()
+    tiny = slice(0, 64)
+    return MnistSplits(b.train_images[:n_train], b.train_labels[:n_train],
+                       b.val_images[tiny], b.val_labels[tiny], b.val_images[tiny],
+                       b.val_labels[tiny], "bundled")
+
+
+def epoch_order(n: int, seed: int = 0) -> torch.Tensor:
+    """The shuffled order the app's trainer uses for its first epoch with this seed."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def plain_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0) -> float:
+    """The plainest PyTorch loop over one in-memory uint8 tensor, with the same optimizer as
+    the app's trainer (so that trainer/plain measures only the trainer's own overhead)."""
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = build_model(spec)
+    optimizer = make_optimizer(model, TrainConfig(batch_size=BATCH, seed=seed))
+    loss_fn = nn.CrossEntropyLoss()
+    images, labels = splits.train_images, splits.train_labels
+    order = epoch_order(len(images), seed)
+    model.train()
+    for i in range(0, len(images), BATCH):
+        idx = order[i:i + BATCH]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(normalize(images[idx])), labels[idx])
+        loss.backward()
+        optimizer.step()
+    return len(images) / (time.perf_counter() - start)
+
+
+def app_trainer(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0) -> float:
+    """The app's trainer, background thread and per-step metrics publishing included."""
+    start = time.perf_counter()
+    job = TrainingJob(spec, splits, TrainConfig(epochs=1, batch_size=BATCH, seed=seed,
+                                                device="cpu"))
+    job.start()
+    job.join()
+    elapsed = time.perf_counter() - start
+    snap = job.snapshot()
+    assert snap.state == "finished", snap.message
+    assert len(snap.steps) > 0  # metrics were published
+    return len(splits.train_images) / elapsed
+
+
+def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0) -> float:
+    """The seed tutorial's way: a Dataset of PIL images through ToTensor and Normalize, and a
+    DataLoader (here with a sampler giving the same batches as the other loops), and the
+    tutorial's ``torch.optim.Adam(model.parameters(), lr=1e-3)``."""
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import transforms
+
+    class PilMnist(Dataset):
+        def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+            self.images = [Image.fromarray(img.numpy(), mode="L") for img in images]
+            self.labels = labels.tolist()
+            self.transform = transforms.Compose([
+                transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
+
+        def __len__(self) -> int:
+            return len(self.images)
+
+        def __getitem__(self, i: int):
+            return self.transform(self.images[i]), self.labels[i]
+
+    dataset = PilMnist(splits.train_images, splits.train_labels)
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = build_model(spec)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = DataLoader(dataset, batch_size=BATCH,
+                        sampler=epoch_order(len(dataset), seed).tolist())
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return len(dataset) / (time.perf_counter() - start)
+
+
+def best_of(rounds: int, fn, *args) -> float:
+    """The best of several runs: the least disturbed by whatever else the machine did."""
+    return max(fn(*args) for _ in range(rounds))

@@ -1,0 +1,53 @@
+"""Training throughput: the app's trainer vs a plain PyTorch loop vs the seed tutorial's way.
+
+Same process, same batches, seed tutorial's PyTorch ConvNet (4,000 real digits a run) and
+LeNet-5 (8,000 a run), several interleaved rounds; each figure is the median of its rounds
+(this machine's speed drifts by 10 % and more from run to run). Prints the ratios and ends with
+``trainer_vs_plain=R1 convnet_vs_tutorial=R2 lenet_vs_tutorial=R3`` (R1: the worse net).
+Targets: R1 >= 0.97, R2 >= 1.3, R3 >= 2.
+
+Run: python bench/throughput.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from common import app_trainer, plain_loop, training_splits, tutorial_loop
+
+from cnn_core.presets import LENET5, PYTORCH_TUTORIAL
+
+
+NETS = (("convnet", PYTORCH_TUTORIAL, 4000, 5), ("lenet", LENET5, 8000, 8))
+
+
+def main() -> None:
+    started = time.perf_counter()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 64, "
+          "real MNIST digits (the bundled set)")
+    results = {}
+    for name, spec, n_train, rounds in NETS:
+        splits = training_splits(n_train)
+        plain_loop(spec, splits)  # warm-up
+        runs: dict[str, list[float]] = {"trainer": [], "plain": [], "tutorial": []}
+        for _ in range(rounds):  # interleaved, so drift hits all three alike
+            runs["trainer"].append(app_trainer(spec, splits))
+            runs["plain"].append(plain_loop(spec, splits))
+            runs["tutorial"].append(tutorial_loop(spec, splits))
+        med = {k: statistics.median(v) for k, v in runs.items()}
+        results[name] = med
+        print(f"{name:8s} trainer {med['trainer']:7,.0f} img/s   plain {med['plain']:7,.0f} "
+              f"img/s   tutorial {med['tutorial']:7,.0f} img/s   trainer/plain "
+              f"{med['trainer'] / med['plain']:.3f}   trainer/tutorial "
+              f"{med['trainer'] / med['tutorial']:.2f}   ({rounds} rounds of {n_train:,})")
+    r1 = min(r["trainer"] / r["plain"] for r in results.values())
+    r2 = results["convnet"]["trainer"] / results["convnet"]["tutorial"]
+    r3 = results["lenet"]["trainer"] / results["lenet"]["tutorial"]
+    print(f"elapsed {time.perf_counter() - started:.0f} s")
+    print(f"trainer_vs_plain={r1:.3f} convnet_vs_tutorial={r2:.2f} lenet_vs_tutorial={r3:.2f}")
+
+
+if __name__ == "__main__":
+    main()
