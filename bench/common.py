@@ -15,10 +15,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.build import build_model  # noqa: E402
-from cnn_core.data import MNIST_MEAN, MNIST_STD, MnistSplits, load_bundled, normalize  # noqa: E402
-from cnn_core.spec import ArchitectureSpec  # noqa: E402
-from cnn_core.trainer import TrainConfig, TrainingJob, make_optimizer  # noqa: E402
+from cnn_core.build import build_model
+from cnn_core.data import MNIST_MEAN, MNIST_STD, MnistSplits, load_bundled, normalize
+from cnn_core.spec import ArchitectureSpec
+from cnn_core.trainer import TrainConfig, TrainingJob, make_optimizer
 
 BATCH = 64
 

@@ -19,7 +19,6 @@ from common import app_trainer, plain_loop, training_splits, tutorial_loop
 
 from cnn_core.presets import LENET5, PYTORCH_TUTORIAL
 
-
 NETS = (("convnet", PYTORCH_TUTORIAL, 4000, 5), ("lenet", LENET5, 8000, 8))
 
 

@@ -51,11 +51,11 @@ def canvas_to_mnist(rgba: np.ndarray) -> MnistInput:
         return MnistInput(None, tuple(steps), "The canvas is empty: draw a digit.")
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     cropped = gray[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    steps.append(("2 · cropped to the ink", cropped))
+    steps.append(("2 · crop to ink", cropped))
     scaled = _fit_box(cropped, BOX_SIZE)
-    steps.append((f"3 · scaled to fit {BOX_SIZE}×{BOX_SIZE}", scaled))
+    steps.append((f"3 · fit {BOX_SIZE}×{BOX_SIZE}", scaled))
     image = _centre_by_mass(scaled, MNIST_SIZE)
-    steps.append(("4 · centred by mass in 28×28", image))
+    steps.append(("4 · centre in 28×28", image))
     message = None
     if ink.mean() > 0.5:
         message = "Most of the canvas is ink: the network expects a digit drawn with a pen."

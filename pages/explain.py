@@ -37,8 +37,8 @@ def choose_input() -> tuple[np.ndarray, str]:
     digits = bundled_digits()
     images = np.concatenate([digits.train_images.numpy(), digits.val_images.numpy()])
     labels = np.concatenate([digits.train_labels.numpy(), digits.val_labels.numpy()])
-    c = st.columns([3, 1])
-    if c[1].button("Random digit", icon=":material/casino:", width="stretch"):
+    c = st.columns([3, 2], vertical_alignment="bottom")
+    if c[1].button("Random", icon=":material/casino:", width="stretch"):
         st.session_state["digit_index"] = int(np.random.default_rng().integers(len(images)))
     index = c[0].number_input("MNIST test digit number", 0, len(images) - 1, key="digit_index",
                               step=1)
@@ -86,14 +86,21 @@ def choose_kernel() -> tuple[np.ndarray, str]:
 # ---- pictures -----------------------------------------------------------------------------
 def grid_figure(values: np.ndarray, window: Step | None, title: str, pad_width: int = 0,
                 highlight_output: tuple[int, int] | None = None, zmid: float | None = None,
-                decimals: int = 1) -> go.Figure:
-    """A heatmap with each cell's number, the padding shaded and a window outlined."""
+                numbers: bool = False, offset: tuple[int, int] = (0, 0)) -> go.Figure:
+    """A heatmap (hover shows each value), the padding outlined and a window in yellow.
+
+    ``numbers`` prints every value (for small grids); ``offset`` is the grid's top-left
+    position in the full map, so a zoomed grid keeps the full map's row and column numbers.
+    """
     h, w = values.shape
-    text = np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.{decimals}f}")(values)
-    fig = go.Figure(go.Heatmap(z=values, text=text, texttemplate="%{text}",
-                               textfont={"size": 8}, colorscale="RdBu_r" if zmid is not None
-                               else "gray", zmid=zmid, showscale=False, xgap=1, ygap=1,
-                               hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>"))
+    ys, xs = np.arange(h) + offset[0], np.arange(w) + offset[1]
+    text = np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(values) if numbers else None
+    cells = [[None if np.isnan(v) else float(v) for v in row] for row in values]  # None: empty
+    fig = go.Figure(go.Heatmap(
+        z=cells, x=xs, y=ys, text=text, texttemplate="%{text}" if numbers else None,
+        textfont={"size": 13}, colorscale="RdBu_r" if zmid is not None else "gray",
+        zmid=zmid, showscale=False, xgap=1, ygap=1,
+        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>"))
     if pad_width:
         fig.add_shape(type="rect", x0=pad_width - 0.5, x1=w - pad_width - 0.5,
                       y0=pad_width - 0.5, y1=h - pad_width - 0.5,
@@ -107,13 +114,20 @@ def grid_figure(values: np.ndarray, window: Step | None, title: str, pad_width: 
         r, c = highlight_output
         fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
                       line={"color": "#ffbf00", "width": 3})
-    size = max(h, w)
-    fig.update_layout(title={"text": title, "font": {"size": 13}},
-                      height=min(620, 60 + CELL_PX * size), width=None,
-                      margin={"l": 0, "r": 0, "t": 36, "b": 0})
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(title={"text": title, "font": {"size": 13}}, height=360,
+                      margin={"l": 0, "r": 0, "t": 36, "b": 0}, plot_bgcolor="#dde3ea")
+    fig.update_xaxes(visible=False, range=[xs[0] - 0.5, xs[-1] + 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[ys[-1] + 0.5, ys[0] - 0.5], scaleanchor="x")
     return fig
+
+
+def zoom(padded: np.ndarray, step: Step, margin: int = 1) -> tuple[np.ndarray, tuple[int, int]]:
+    """The window and ``margin`` cells around it, with the top-left position in ``padded``."""
+    r0 = max(0, int(step.rows[0]) - margin)
+    c0 = max(0, int(step.cols[0]) - margin)
+    r1 = min(padded.shape[0], int(step.rows[-1]) + margin + 1)
+    c1 = min(padded.shape[1], int(step.cols[-1]) + margin + 1)
+    return padded[r0:r1, c0:c1], (r0, c0)
 
 
 def partial(full: np.ndarray, upto: int) -> np.ndarray:
@@ -140,9 +154,13 @@ def autoplay(key: str, total: int) -> None:
         st.rerun(scope="app")
 
 
-def step_slider(key: str, total: int, label: str) -> int:
-    if st.session_state.get(key, 0) >= total:
+def step_slider(key: str, side: int, label: str) -> int:
+    """A slider over the ``side`` x ``side`` output cells, row by row; starts at the centre,
+    where a digit has ink."""
+    total = side * side
+    if st.session_state.get(key, (side // 2) * side + side // 2) >= total:
         st.session_state[key] = 0
+    st.session_state.setdefault(key, (side // 2) * side + side // 2)
     c = st.columns([6, 1])
     index = c[0].slider(label, 0, total - 1, key=key, help="output cells, row by row")
     c[1].toggle("▶ Play", key=f"{key}.play")
@@ -179,17 +197,22 @@ with view:
                    "kernel size or dilation.")
         st.stop()
     output = convolve(image, kernel, geometry)
-    index = step_slider("conv_step", out_size * out_size, "Output position")
+    index = step_slider("conv_step", out_size, "Output position")
     row, col = divmod(index, out_size)
     step = conv_step(image, kernel, geometry, row, col)
     st.markdown(f"Output cell **(row {row}, column {col})** = sum of window × kernel = "
                 f"**{step.value:.4f}**")
-    a, b = st.columns(2)
-    a.plotly_chart(grid_figure(pad(image, geometry.padding), step,
-                               f"Input, padded by {geometry.padding} (window in yellow)",
+    padded = pad(image, geometry.padding)
+    near, offset = zoom(padded, step)
+    a, b, c = st.columns([4, 3, 4])
+    a.plotly_chart(grid_figure(padded, step, f"Input {size}×{size}, padded by "
+                               f"{geometry.padding} (dotted: the real image)",
                                pad_width=geometry.padding), width="stretch",
                    config={"displayModeBar": False}, key="conv_input")
-    b.plotly_chart(grid_figure(partial(output, index), None,
+    b.plotly_chart(grid_figure(near, step, "The window, up close", numbers=True,
+                               offset=offset), width="stretch",
+                   config={"displayModeBar": False}, key="conv_zoom")
+    c.plotly_chart(grid_figure(partial(output, index), None,
                                f"Output {out_size}×{out_size} (filled up to this step)",
                                highlight_output=(row, col), zmid=0.0),
                    width="stretch", config={"displayModeBar": False}, key="conv_output")
@@ -214,16 +237,16 @@ if pooled_size == 0:
     st.warning("The pooling window is larger than the map: no output. Lower kernel_size.")
     st.stop()
 pooled = pool(activated, kind, pool_geometry)
-pool_index = step_slider("pool_step", pooled_size * pooled_size, "Pooling position")
+pool_index = step_slider("pool_step", pooled_size, "Pooling position")
 prow, pcol = divmod(pool_index, pooled_size)
 pstep = pool_step(activated, kind, pool_geometry, prow, pcol)
 values = ", ".join(f"{v:.2f}" for v in pstep.window.ravel())
 st.markdown(f"Pooled cell **(row {prow}, column {pcol})** = {kind}({values}) = "
             f"**{pstep.value:.4f}**")
 a, b = st.columns(2)
-a.plotly_chart(grid_figure(activated, pstep, f"After ReLU: {out_size}×{out_size}", decimals=1),
+a.plotly_chart(grid_figure(activated, pstep, f"After ReLU: {out_size}×{out_size}"),
                width="stretch", config={"displayModeBar": False}, key="pool_input")
 b.plotly_chart(grid_figure(partial(pooled, pool_index), None,
                            f"After {kind} pooling: {pooled_size}×{pooled_size}",
-                           highlight_output=(prow, pcol), decimals=2),
+                           highlight_output=(prow, pcol)),
                width="stretch", config={"displayModeBar": False}, key="pool_output")

@@ -36,9 +36,19 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One app server for the browser tests."""
+    yield from _serve_app(tmp_path_factory.mktemp("server") / "streamlit.log")
+
+
+@pytest.fixture
+def fresh_app_url(tmp_path: Path) -> Iterator[str]:
+    """A server no session has visited yet (for what only happens on a fresh start)."""
+    yield from _serve_app(tmp_path / "streamlit.log")
+
+
+def _serve_app(log_path: Path) -> Iterator[str]:
     """``streamlit run app.py`` on a free port of 127.0.0.1, offline; its log goes to a file."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = {**os.environ, "CNN_EXPLAINER_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -85,9 +95,22 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+def page_for(browser):
+    """A function giving a new page in a new browser context (a new Streamlit session)."""
+    contexts = []
+
+    def make(_url: str = ""):
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(page_for, app_url):
+    return page_for(app_url)

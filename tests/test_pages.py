@@ -216,10 +216,11 @@ def test_draw_page_quick_model_and_prediction(bundled):
 def test_explain_page_steps_and_reports_impossible_settings():
     at = on_page("pages/explain.py")
     first = next(m.value for m in at.markdown if m.value.startswith("Output cell"))
-    at.slider(key="conv_step").set_value(14 * 28 + 14).run()
+    assert "(row 14, column 14)" in first  # starts at the centre
+    at.slider(key="conv_step").set_value(5 * 28 + 3).run()
     assert not at.exception
-    middle = next(m.value for m in at.markdown if m.value.startswith("Output cell"))
-    assert "(row 14, column 14)" in middle and middle != first
+    moved = next(m.value for m in at.markdown if m.value.startswith("Output cell"))
+    assert "(row 5, column 3)" in moved and moved != first
     by_label(at.number_input, "dilation").set_value(4).run()
     by_label(at.number_input, "padding (zeros on each side)").set_value(0).run()
     at.selectbox(key="kernel_name").set_value("box blur").run()

@@ -43,8 +43,7 @@ def test_steps_are_shown_in_order_and_the_result_is_mnist_like(bundled):
     result = canvas_to_mnist(digit_to_canvas(bundled.val_images[0].numpy(), digit_px=120,
                                              offset=(60, 70)))
     titles = [t for t, _ in result.steps]
-    assert titles == ["1 · grayscale", "2 · cropped to the ink", "3 · scaled to fit 20×20",
-                      "4 · centred by mass in 28×28"]
+    assert titles == ["1 · grayscale", "2 · crop to ink", "3 · fit 20×20", "4 · centre in 28×28"]
     image = result.image
     assert image.dtype == np.float32 and image.min() >= 0 and image.max() <= 1
     ys, xs = np.nonzero(image > 0.1)

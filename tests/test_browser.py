@@ -1,0 +1,143 @@
+"""End to end in real headless Chromium against ``streamlit run app.py`` on 127.0.0.1.
+
+Each test saves screenshots under its tmp dir (printed), so a person can look at them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from browser_helpers import open_page, screenshot, wait_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def set_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True).first
+    field.fill(str(value))
+    field.press("Enter")
+    wait_idle(page)
+
+
+def test_direct_link_gets_the_full_frame(fresh_app_url, page_for, tmp_path):
+    page = page_for(fresh_app_url)
+    open_page(page, fresh_app_url, "train")
+    page.wait_for_selector("text=Design:", timeout=30_000)
+    assert page.get_by_role("link", name="1 · Design").count() == 1
+    print(screenshot(page, tmp_path, "direct-link"))
+
+
+def test_presets_and_editing_a_layer(page, app_url, tmp_path):
+    open_page(page, app_url, "architecture")
+    expected = {"LeNet-5": "61,706", "Seed tutorial: PyTorch ConvNet": "3,199,106",
+                "Seed tutorial: Keras net": "203,434", "Small fast net": "20,490"}
+    for preset, params in expected.items():
+        choose(page, "Start from", preset)
+        page.get_by_role("button", name="Load", exact=True).click()
+        wait_idle(page)
+        page.locator("[data-testid='stMetricValue']").filter(has_text=params).first.wait_for()
+        print(screenshot(page, tmp_path, f"preset-{preset[:12].replace(' ', '_')}"))
+    assert page.get_by_text("16x26x26").count() == 0
+    set_number(page, "kernel_size", 5)
+    page.get_by_text("16x26x26").first.wait_for()
+    page.get_by_text("floor((28 - 5 + 2*1) / 1) + 1 = 26").first.wait_for()
+    print(screenshot(page, tmp_path, "edited"))
+    set_number(page, "kernel_size", 31)
+    page.get_by_text("the kernel (31) is larger than the padded input").first.wait_for()
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_training_the_small_preset(page, app_url, tmp_path):
+    open_page(page, app_url, "train")
+    page.get_by_role("button", name="▶ Train").click()
+    progress = page.locator("[data-testid='stProgress']").filter(has_text="images/s").first
+    progress.wait_for(timeout=60_000)
+    first = progress.inner_text()
+    page.wait_for_function(
+        "t => [...document.querySelectorAll(\"[data-testid='stProgress']\")]"
+        ".some(e => e.innerText.includes('images/s') && e.innerText !== t)", arg=first)
+    points = page.evaluate(
+        "() => document.querySelector('.js-plotly-plot').data[0].x.length")
+    page.wait_for_timeout(1500)
+    later = page.evaluate(
+        "() => document.querySelector('.js-plotly-plot').data[0].x.length")
+    assert later > points > 0, "the live chart did not grow"
+    print(screenshot(page, tmp_path, "training-live"))
+    accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
+    accuracy.wait_for(timeout=180_000)
+    value = float(re.search(r"([\d.]+)%", accuracy.inner_text()).group(1))
+    assert value > 95, value
+    page.get_by_text("Digits it got wrong").scroll_into_view_if_needed()
+    print(screenshot(page, tmp_path, "training-done"))
+
+
+def draw(page, points: list[tuple[float, float]]) -> None:
+    canvas = page.locator("[data-testid='stBidiComponentIsolated'] canvas.upper-canvas").first
+    box = canvas.bounding_box()
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x, y0 + y, steps=4)
+    page.mouse.up()
+    page.wait_for_timeout(800)
+    wait_idle(page)
+
+
+def test_drawing_a_one_and_a_zero(page, app_url, tmp_path):
+    open_page(page, app_url, "draw")
+    quick = page.get_by_role("button", name="Train a quick model")
+    if quick.count():
+        quick.click()
+    page.get_by_text("Answering:").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    draw(page, [(140, 50 + i * 9) for i in range(21)])
+    verdict = page.locator("h2").filter(has_text="It is a")
+    verdict.wait_for(timeout=30_000)
+    print(screenshot(page, tmp_path, "drew-1"))
+    assert "It is a 1" in verdict.inner_text()
+    open_page(page, app_url, "draw")  # a fresh canvas
+    page.get_by_text("Answering:").first.wait_for(timeout=30_000)
+    loop = [(140 + 55 * math.sin(2 * math.pi * t / 40), 140 - 85 * math.cos(2 * math.pi * t / 40))
+            for t in range(42)]
+    draw(page, loop)
+    verdict = page.locator("h2").filter(has_text="It is a")
+    verdict.wait_for(timeout=30_000)
+    page.get_by_text("Inside the network").scroll_into_view_if_needed()
+    print(screenshot(page, tmp_path, "drew-0"))
+    assert "It is a 0" in verdict.inner_text()
+
+
+def window_shapes(page) -> list:
+    return page.evaluate(
+        "() => (document.querySelectorAll('.js-plotly-plot')[0].layout.shapes || [])"
+        ".filter(s => s.line && s.line.color === '#ffbf00').map(s => [s.x0, s.y0])")
+
+
+def test_explain_slider_moves_the_window(page, app_url, tmp_path):
+    open_page(page, app_url, "explain")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3 && "
+                           "document.querySelector('.js-plotly-plot').layout")
+    cell = page.locator("p").filter(has_text="Output cell").first
+    before_text, before_window = cell.inner_text(), window_shapes(page)
+    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
+    thumb.focus()
+    for _ in range(30):
+        thumb.press("ArrowRight")
+    wait_idle(page)
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('p')].some(p => p.innerText.startsWith('Output "
+        "cell') && p.innerText !== t)", arg=before_text)
+    after_text, after_window = cell.inner_text(), window_shapes(page)
+    assert "(row 15, column 16)" in after_text, after_text  # from the centre, 30 cells on
+    assert before_window and after_window and before_window != after_window
+    print(screenshot(page, tmp_path, "explain"))
