@@ -199,10 +199,9 @@ def layer_editor(report: NetworkReport) -> None:
         st.session_state["selected_uid"] = uids[0]
     by_uid = {d["uid"]: r for d, r in zip(layers, report.layers)}
 
-    def label(uid: int) -> str:
+    def label(uid: int) -> str:  # no shapes here: the combobox keeps its old text
         r = by_uid[uid]
-        flag = "  ✗ error" if r.error else ""
-        return f"{r.index} · {r.type} → {format_shape(r.output_shape)}{flag}"
+        return f"{r.index} · {r.type}"
 
     uid = st.selectbox("Layer to edit", uids, format_func=label, key="selected_uid")
     i = _index_of(uid)

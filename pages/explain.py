@@ -57,7 +57,7 @@ def choose_kernel() -> tuple[np.ndarray, str]:
     record = trained_model()
     learned = first_conv_kernels(record.model) if record else None
     options = list(presets)
-    if learned is not None:
+    if learned is not None and learned.shape[1] == learned.shape[2]:  # square kernels only
         options += [f"trained model, kernel {i + 1}" for i in range(len(learned))]
     name = st.selectbox("Kernel", options, on_change=_apply_kernel_preset, key="kernel_name")
     if name in presets:
