@@ -67,11 +67,12 @@ def test_training_the_small_preset(page, app_url, tmp_path):
     page.wait_for_function(
         "t => [...document.querySelectorAll(\"[data-testid='stProgress']\")]"
         ".some(e => e.innerText.includes('images/s') && e.innerText !== t)", arg=first)
-    points = page.evaluate(
-        "() => document.querySelector('.js-plotly-plot').data[0].x.length")
-    page.wait_for_timeout(1500)
-    later = page.evaluate(
-        "() => document.querySelector('.js-plotly-plot').data[0].x.length")
+    count = ("() => { const p = document.querySelector('.js-plotly-plot');"
+             " return p && p.data && p.data[0] ? p.data[0].x.length : 0; }")
+    page.wait_for_function(f"({count})() > 0")
+    points = page.evaluate(count)
+    page.wait_for_function(f"({count})() > {points}", timeout=30_000)
+    later = page.evaluate(count)
     assert later > points > 0, "the live chart did not grow"
     print(screenshot(page, tmp_path, "training-live"))
     accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
