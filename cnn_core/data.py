@@ -113,32 +113,24 @@ class DownloadError(RuntimeError):
     """The download failed; the message is one plain sentence for the page."""
 
 
-class _TimeoutHTTPHandler(urllib.request.HTTPHandler):
+class _RequestTimeout(urllib.request.BaseHandler):
+    """Gives every http(s) request a timeout before urllib opens it."""
+
     def __init__(self, timeout: float) -> None:
-        super().__init__()
         self._timeout = timeout
 
-    def http_open(self, req: urllib.request.Request):
+    def http_request(self, req: urllib.request.Request) -> urllib.request.Request:
         req.timeout = self._timeout
-        return super().http_open(req)
+        return req
 
-
-class _TimeoutHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
-
-    def https_open(self, req: urllib.request.Request):
-        req.timeout = self._timeout
-        return super().https_open(req)
+    https_request = http_request
 
 
 def _install_bounded_urlopen(timeout: float) -> None:
     """torchvision calls ``urlopen`` without a timeout, which can hang forever on a network
-    that drops packets. Installing an opener whose handlers set one bounds every connect and
-    read to ``timeout`` seconds (urllib only; other sockets are untouched)."""
-    urllib.request.install_opener(urllib.request.build_opener(
-        _TimeoutHTTPHandler(timeout), _TimeoutHTTPSHandler(timeout)))
+    that drops packets. Installing an opener that sets one on every request bounds every
+    connect and read to ``timeout`` seconds (urllib only; other sockets are untouched)."""
+    urllib.request.install_opener(urllib.request.build_opener(_RequestTimeout(timeout)))
 
 
 def download_mnist(root: Path, mirrors: list[str] | None = None,
