@@ -155,9 +155,12 @@ class _Metrics:
     images: int = 0
     train_seconds: float = 0.0
 
-    def add_step(self, point: StepPoint) -> None:
+    def add_step(self, point: StepPoint, images: int, seconds: float) -> None:
+        """Record one training step (``images`` trained on in ``seconds``), taking the lock once."""
         with self.lock:
             self.step = point.step
+            self.images += images
+            self.train_seconds += seconds
             if point.step % self.stride:
                 return
             self.steps.append(point)
@@ -167,7 +170,7 @@ class _Metrics:
 
 
 class TrainingJob:
-    """One training of one design, run in its own daemon thread.
+    """One training of one design, run on one of the trainer's worker threads.
 
     Lifecycle: created → queued (waiting for a slot) → running ⇄ paused → finished, stopped
     or failed. After ``finished``, ``model`` holds the trained network (on the CPU, in eval
@@ -318,18 +321,15 @@ class TrainingJob:
                 correct = (logits.argmax(1) == y).sum().item()
                 step += 1
                 n = len(idx)
-                batch_acc = correct / len(idx)
-                smoothed = loss_value if smoothed is None else 0.95 * smoothed + 0.05 * loss_value
-                smoothed_acc = (batch_acc if smoothed_acc is None
-                                else 0.95 * smoothed_acc + 0.05 * batch_acc)
+                batch_acc = correct / n
+                smoothed = _smooth(smoothed, loss_value)
+                smoothed_acc = _smooth(smoothed_acc, batch_acc)
                 epoch_loss += loss_value * n
                 epoch_correct += correct
                 epoch_seen += n
                 metrics.add_step(StepPoint(step, epoch - 1 + epoch_seen / len(images),
-                                           loss_value, smoothed, batch_acc, smoothed_acc))
-                with metrics.lock:
-                    metrics.images += n
-                    metrics.train_seconds += time.perf_counter() - tick
+                                           loss_value, smoothed, batch_acc, smoothed_acc),
+                                 images=n, seconds=time.perf_counter() - tick)
             val = evaluate(model, self.splits.val_images, self.splits.val_labels, device,
                            max_misclassified=0)
             with metrics.lock:
@@ -349,6 +349,11 @@ class TrainingJob:
                 self._message += (": no better than guessing. The learning rate is probably "
                                   "too high (the units stopped responding) or far too low")
         self._state = state
+
+
+def _smooth(previous: float | None, value: float) -> float:
+    """Exponential moving average for the smoothed curves (the first value starts it)."""
+    return value if previous is None else 0.95 * previous + 0.05 * value
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
