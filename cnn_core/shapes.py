@@ -50,12 +50,6 @@ class LayerReport:
     def label(self) -> str:
         return f"layer {self.index} ({self.type})"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "type": self.type, "settings": _jsonable(self.settings),
-                "input_shape": _maybe_list(self.input_shape),
-                "output_shape": _maybe_list(self.output_shape), "params": self.params,
-                "macs": self.macs, "receptive_field": _maybe_list(self.receptive_field),
-                "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -87,13 +81,6 @@ class NetworkReport:
         """True when the design is also an MNIST classifier (input 1x28x28, 10 outputs)."""
         return self.ok and not self.training_warnings
 
-    def to_json(self) -> dict[str, Any]:
-        return {"input_shape": list(self.input_shape),
-                "layers": [r.to_json() for r in self.layers],
-                "output_shape": _maybe_list(self.output_shape),
-                "total_params": self.total_params, "total_macs": self.total_macs,
-                "activation_bytes": self.activation_bytes, "errors": self.errors,
-                "training_warnings": list(self.training_warnings)}
 
 
 @dataclass
@@ -323,11 +310,3 @@ def format_settings(report: LayerReport) -> str:
     if "negative_slope" in s:
         parts.append(f"slope={s['negative_slope']}")
     return ", ".join(parts)
-
-
-def _maybe_list(value: tuple[int, ...] | None) -> list[int] | None:
-    return None if value is None else list(value)
-
-
-def _jsonable(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
