@@ -45,17 +45,13 @@ DEFAULT_PARAMS = {"conv2d": {"out_channels": 8, "kernel_size": 3},
 
 
 # ---- callbacks: they edit the session's design before the page reruns ------------------
-def _layers() -> list[dict[str, Any]]:
-    return design_layers()
-
-
 def _index_of(uid: int) -> int:
-    return next(i for i, d in enumerate(_layers()) if d["uid"] == uid)
+    return next(i for i, d in enumerate(design_layers()) if d["uid"] == uid)
 
 
 def _set_param(uid: int, name: str, widget_key: str, second_key: str | None = None) -> None:
     value = st.session_state.get(widget_key)
-    params = _layers()[_index_of(uid)]["params"]
+    params = design_layers()[_index_of(uid)]["params"]
     if second_key is not None and st.session_state.get(f"{second_key}.on"):
         width = st.session_state.get(second_key, value)
         value = None if value is None or width is None else [value, width]
@@ -70,14 +66,14 @@ def _set_param(uid: int, name: str, widget_key: str, second_key: str | None = No
 
 def _set_padding_mode(uid: int, key: str) -> None:
     mode = st.session_state[key]
-    params = _layers()[_index_of(uid)]["params"]
+    params = design_layers()[_index_of(uid)]["params"]
     params["padding"] = 0 if mode == "number" else mode
     st.session_state.pop(f"{uid}.padding", None)
     mark_design_edited()
 
 
 def _change_type(uid: int, key: str) -> None:
-    layers = _layers()
+    layers = design_layers()
     i = _index_of(uid)
     new_type = st.session_state[key]
     layers[i] = {"uid": new_uid(), "type": new_type,
@@ -87,7 +83,7 @@ def _change_type(uid: int, key: str) -> None:
 
 
 def _move(uid: int, offset: int) -> None:
-    layers = _layers()
+    layers = design_layers()
     i = _index_of(uid)
     j = i + offset
     if 0 <= j < len(layers):
@@ -96,7 +92,7 @@ def _move(uid: int, offset: int) -> None:
 
 
 def _remove(uid: int) -> None:
-    layers = _layers()
+    layers = design_layers()
     i = _index_of(uid)
     layers.pop(i)
     if layers:
@@ -105,7 +101,7 @@ def _remove(uid: int) -> None:
 
 
 def _insert(position: int, type_: str) -> None:
-    layers = _layers()
+    layers = design_layers()
     if len(layers) >= MAX_LAYERS:
         return
     new = {"uid": new_uid(), "type": type_, "params": dict(DEFAULT_PARAMS.get(type_, {}))}
@@ -190,7 +186,7 @@ def field_widget(uid: int, spec_field: FieldSpec, raw: Any) -> None:
 
 
 def layer_editor(report: NetworkReport) -> None:
-    layers = _layers()
+    layers = design_layers()
     if not layers:
         st.info("The design is empty. Add a first layer below, or load a preset.")
         return
@@ -250,7 +246,7 @@ def explain_layer(r: LayerReport) -> None:
 
 
 def add_layer_controls() -> None:
-    layers = _layers()
+    layers = design_layers()
     cols = st.columns([3, 2])
     new_type = cols[0].selectbox("New layer type", LAYER_TYPES, key="new_layer_type")
     position = len(layers)
