@@ -123,10 +123,12 @@ def test_slots_queue_in_order_and_an_orphan_frees_its_slot(bundled):
     third = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
     for job in (first, second, third):
         job.start()
-    wait_for(lambda: first.snapshot().state == "running")
-    wait_for(lambda: third.snapshot().queue_position == 2)
+    # Keep the first job's page "alive" until the queue is checked (a loaded machine can take
+    # longer than its 1 s orphan timeout to get here).
+    wait_for(lambda: first.heartbeat() or first.snapshot().state == "running")
+    wait_for(lambda: first.heartbeat() or third.snapshot().queue_position == 2)
     assert second.snapshot().queue_position == 1
-    # Nobody heartbeats the first job: after 1 s it stops itself and frees the slot.
+    # Now nobody heartbeats the first job: after 1 s it stops itself and frees the slot.
     second.heartbeat()
     third.heartbeat()
     wait_for(lambda: first.snapshot().state == "stopped", timeout=20)
