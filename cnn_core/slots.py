@@ -31,10 +31,18 @@ class TrainingSlots:
         self._waiting: list[object] = []
         self._running: set[int] = set()
 
-    def acquire(self, owner: object, should_abort: Callable[[], bool]) -> bool:
-        """Wait for a slot. Returns False (and leaves the queue) once ``should_abort()``."""
+    def enqueue(self, owner: object) -> None:
+        """Take a place in the queue now, in the caller's thread, so that the order is the
+        order of the clicks, not the order in which worker threads happen to get going."""
         with self._cond:
-            self._waiting.append(owner)
+            if owner not in self._waiting:
+                self._waiting.append(owner)
+
+    def acquire(self, owner: object, should_abort: Callable[[], bool]) -> bool:
+        """Wait for a slot (queueing first if ``enqueue`` was not called). Returns False, and
+        leaves the queue, once ``should_abort()``."""
+        self.enqueue(owner)
+        with self._cond:
             try:
                 while True:
                     if should_abort():

@@ -206,6 +206,8 @@ class TrainingJob:
     def start(self) -> None:
         if self._state == "created":
             self._state = "queued"
+            if self.slots:
+                self.slots.enqueue(self)
             _WORKERS.submit(self._run)
 
     def stop(self, reason: str = "stopped by the user") -> None:

@@ -123,6 +123,9 @@ def test_slots_queue_in_order_and_an_orphan_frees_its_slot(bundled):
     third = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
     for job in (first, second, third):
         job.start()
+    # Places are taken at start(), in click order, whichever worker thread wakes first.
+    third_place = slots.position(third)  # read first: places only move up meanwhile
+    assert third_place > slots.position(second) >= 1
     # Keep the first job's page "alive" until the queue is checked (a loaded machine can take
     # longer than its 1 s orphan timeout to get here).
     wait_for(lambda: first.heartbeat() or first.snapshot().state == "running")
