@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from app_state import (
     current_job,
@@ -18,9 +21,13 @@ from app_state import (
 )
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
-from cnn_core.trainer import Snapshot, TrainConfig, TrainingJob
+from cnn_core.trainer import EpochPoint, Snapshot, StepPoint, TrainConfig, TrainingJob
+from live_chart import live_plotly_chart
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
+GRID = "rgba(128, 128, 128, 0.2)"
+CHART_KEY = "live_curves"
+CHART_CONFIG = {"displayModeBar": False}
 
 
 @st.fragment(run_every=0.5)
@@ -87,15 +94,17 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
     snap = job.snapshot() if job else None
     active = bool(snap and snap.active)
     c = st.columns([2, 2, 2, 6])
-    c[0].button("▶ Train", type="primary", width="stretch",
+    c[0].button("Train", icon=":material/play_arrow:", type="primary", width="stretch",
                 disabled=active or config is None or blocked is not None,
                 on_click=start_training, args=(config, splits))
     if snap is not None and snap.state == "paused":
-        c[1].button("⏵ Resume", width="stretch", on_click=job.resume)
+        c[1].button("Resume", icon=":material/play_arrow:", width="stretch",
+                    on_click=job.resume)
     else:
-        c[1].button("⏸ Pause", width="stretch", disabled=not (snap and snap.state == "running"),
+        c[1].button("Pause", icon=":material/pause:", width="stretch",
+                    disabled=not (snap and snap.state == "running"),
                     on_click=job.pause if job else None)
-    c[2].button("⏹ Stop", width="stretch", disabled=not active,
+    c[2].button("Stop", icon=":material/stop:", width="stretch", disabled=not active,
                 on_click=job.stop if job else None)
     if blocked:
         c[3].error(f"Training is disabled: {blocked}")
@@ -113,50 +122,110 @@ def progress_text(snap: Snapshot) -> str:
             f"{snap.images_per_second:,.0f} images/s · {snap.elapsed_s:.0f} s{eta}")
 
 
-def curves(snap: Snapshot) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"),
-                        horizontal_spacing=0.08)
-    x = [p.epoch for p in snap.steps]
-    fig.add_trace(go.Scatter(x=x, y=[p.smoothed_loss for p in snap.steps],
-                             name="train loss (smoothed)", mode="lines",
-                             line={"color": "#1f6feb", "width": 2}), 1, 1)
-    fig.add_trace(go.Scatter(x=x, y=[p.smoothed_accuracy for p in snap.steps],
-                             name="train accuracy (smoothed)", mode="lines",
-                             line={"color": "#1a7f37", "width": 2}), 1, 2)
-    epochs = [e.epoch for e in snap.epochs_done]
-    fig.add_trace(go.Scatter(x=epochs, y=[e.val_loss for e in snap.epochs_done],
-                             name="validation loss", mode="lines+markers",
-                             line={"color": "#d1242f"}), 1, 1)
-    fig.add_trace(go.Scatter(x=epochs, y=[e.val_accuracy for e in snap.epochs_done],
-                             name="validation accuracy", mode="lines+markers",
-                             line={"color": "#1a7f37"}), 1, 2)
-    fig.update_xaxes(title_text="epoch", range=[0, snap.epochs])
-    fig.update_yaxes(range=[0, 1.0], tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"orientation": "h", "y": -0.25}, uirevision="train")
-    return fig
+def loss_axis_top(steps: Sequence[StepPoint], step: float = 0.5) -> float:
+    """The loss axis ends at the next multiple of ``step`` above the highest loss plotted.
+    A fixed range that changes only when the loss climbs past it lets the browser move just
+    the lines on most updates instead of redrawing the axes."""
+    highest = max((p.loss for p in steps), default=2.5)
+    return max(step, math.ceil(highest * 1.05 / step) * step)
+
+
+def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
+           epochs: int) -> dict[str, Any]:
+    """Loss and accuracy side by side, as a plain plotly dict (see ``live_chart`` for why)."""
+    x = [p.epoch for p in steps]
+    finished = [e.epoch for e in epochs_done]
+
+    def trace(xs: list[float], y: list[float], name: str, axis: str, **style: Any
+              ) -> dict[str, Any]:
+        # [None] before the first point: plotly leaves a trace with no points out of the
+        # legend, and the legend tells a student what to watch for.
+        return {"type": "scatter", "x": xs or [None], "y": y or [None], "name": name,
+                "xaxis": f"x{axis}", "yaxis": f"y{axis}", **style}
+
+    def line(y: list[float], name: str, color: str, axis: str, **style: Any) -> dict[str, Any]:
+        return trace(x, y, name, axis, mode="lines", line={"color": color, **style})
+
+    def per_epoch(y: list[float], name: str, color: str, axis: str) -> dict[str, Any]:
+        return trace(finished, y, name, axis, mode="lines+markers", line={"color": color},
+                     marker={"size": 8})
+
+    data = [
+        line([p.loss for p in steps], "train loss, per step", "#1f6feb", "",
+             width=1, dash="dot"),
+        line([p.smoothed_loss for p in steps], "train loss, smoothed", "#1f6feb", "",
+             width=2.5),
+        per_epoch([e.val_loss for e in epochs_done], "validation loss", "#d1242f", ""),
+        line([p.accuracy for p in steps], "train accuracy, per step", "#1a7f37", "2",
+             width=1, dash="dot"),
+        line([p.smoothed_accuracy for p in steps], "train accuracy, smoothed",
+             "#1a7f37", "2", width=2.5),
+        per_epoch([e.val_accuracy for e in epochs_done], "validation accuracy",
+                  "#8250df", "2"),
+    ]
+    epoch_axis = {"title": {"text": "epoch"}, "range": [0, epochs], "gridcolor": GRID,
+                  "zeroline": False}
+    layout = {
+        "height": 360, "margin": {"l": 60, "r": 20, "t": 30, "b": 10},
+        "xaxis": {**epoch_axis, "domain": [0, 0.45]},
+        "yaxis": {"title": {"text": "loss"}, "range": [0, loss_axis_top(steps)],
+                  "gridcolor": GRID},
+        "xaxis2": {**epoch_axis, "domain": [0.55, 1], "anchor": "y2"},
+        "yaxis2": {"title": {"text": "accuracy"}, "range": [0, 1.0], "tickformat": ".0%",
+                   "anchor": "x2", "gridcolor": GRID},
+        "legend": {"orientation": "h", "y": -0.3},
+        "hovermode": "x",
+        "uirevision": "train",  # a zoom survives the updates
+    }
+    return {"data": data, "layout": layout}
+
+
+def live_view(planned_epochs: int) -> None:
+    """Progress and curves; they refresh twice a second only while a training is active."""
+    job = current_job()
+    if job is not None and job.snapshot().active:
+        _live_panel()
+    else:
+        _still_panel(planned_epochs)
+
+
+@st.fragment
+def _still_panel(planned_epochs: int) -> None:
+    # A fragment too, without a timer: drawn from a fragment in both states, the chart is
+    # kept when a training starts; otherwise the browser mounts it anew (loading plotly.js
+    # again) just as the training begins.
+    training_panel(current_job(), planned_epochs, live=False)
 
 
 @st.fragment(run_every=0.5)
-def live_view() -> None:
+def _live_panel() -> None:
     job = current_job()
+    if job is not None:
+        job.heartbeat()  # on this page the sidebar's indicator stays still
+    training_panel(job, 0, live=True)
+
+
+def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:
+    """Status, then the curves. The chart is drawn once (empty axes before the first training,
+    when the browser has time to spare) and then only updated: it keeps its key and is always
+    drawn from a fragment."""
     if job is None:
         st.info("Press **Train** to start. The charts update live while it trains; you can "
                 "switch pages meanwhile.")
+        live_plotly_chart(curves((), (), planned_epochs), key=CHART_KEY, config=CHART_CONFIG)
         return
     snap = job.snapshot()
-    if st.session_state.get("job_seen_state") != snap.state:
-        first = st.session_state.get("job_seen_state") is None and not snap.active
-        st.session_state["job_seen_state"] = snap.state
-        if not first:
-            st.rerun(scope="app")  # buttons outside this fragment must change too
+    seen = st.session_state.get("job_seen_state")
+    st.session_state["job_seen_state"] = snap.state
+    if live and seen is not None and seen != snap.state:
+        st.rerun(scope="app")  # the buttons outside this fragment must change too
     st.progress(snap.fraction, text=progress_text(snap))
     if snap.state == "failed":
         st.error(snap.message)
     elif snap.state == "stopped":
         st.warning(f"Training {snap.message}.")
-    st.plotly_chart(curves(snap), width="stretch", config={"displayModeBar": False},
-                    key="live_curves")
+    live_plotly_chart(curves(snap.steps, snap.epochs_done, snap.epochs), key=CHART_KEY,
+                      config=CHART_CONFIG)
 
 
 def results(job: TrainingJob) -> None:
@@ -229,7 +298,7 @@ st.markdown(f"**Training:** {design_name()} · {report.total_params:,} parameter
 st.page_link("pages/architecture.py", label="Change the design", icon=":material/account_tree:")
 config = hyperparameters()
 controls(config, splits, blocked)
-live_view()
+live_view(config.epochs if config else 1)
 job = current_job()
 if job is not None and job.snapshot().state == "finished":
     results(job)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def open_page(page, app_url: str, path: str = "") -> None:
@@ -24,3 +29,27 @@ def screenshot(page, tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+LIVE_CHART_FRAME = "iframe[title='live_chart.chart']"
+
+
+def live_chart_points(page) -> int:
+    """How many per-step points the Train page's live chart (in its component iframe) shows."""
+    frame = page.frame_locator(LIVE_CHART_FRAME)
+    plot = frame.locator(".js-plotly-plot")
+    if plot.count() == 0:
+        return 0
+    return plot.evaluate("p => p.data && p.data[0] ? p.data[0].x.length : 0")
+
+
+def wait_until(read: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = 30.0) -> T:
+    """Poll ``read()`` until ``ok`` holds for its value; fail with the last value seen."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {value!r} after {timeout_s:.0f} s")
+        time.sleep(0.25)

@@ -9,7 +9,7 @@ import math
 import re
 
 import pytest
-from browser_helpers import open_page, screenshot, wait_idle
+from browser_helpers import live_chart_points, open_page, screenshot, wait_idle, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -60,19 +60,15 @@ def test_presets_and_editing_a_layer(page, app_url, tmp_path):
 
 def test_training_the_small_preset(page, app_url, tmp_path):
     open_page(page, app_url, "train")
-    page.get_by_role("button", name="▶ Train").click()
+    page.get_by_role("button", name="Train").click()
     progress = page.locator("[data-testid='stProgress']").filter(has_text="images/s").first
     progress.wait_for(timeout=60_000)
     first = progress.inner_text()
     page.wait_for_function(
         "t => [...document.querySelectorAll(\"[data-testid='stProgress']\")]"
         ".some(e => e.innerText.includes('images/s') && e.innerText !== t)", arg=first)
-    count = ("() => { const p = document.querySelector('.js-plotly-plot');"
-             " return p && p.data && p.data[0] ? p.data[0].x.length : 0; }")
-    page.wait_for_function(f"({count})() > 0")
-    points = page.evaluate(count)
-    page.wait_for_function(f"({count})() > {points}", timeout=30_000)
-    later = page.evaluate(count)
+    points = wait_until(lambda: live_chart_points(page), lambda n: n > 0)
+    later = wait_until(lambda: live_chart_points(page), lambda n: n > points)
     assert later > points > 0, "the live chart did not grow"
     print(screenshot(page, tmp_path, "training-live"))
     accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")

@@ -141,11 +141,21 @@ def test_an_empty_design_cannot_be_trained():
 # ---- Train ----------------------------------------------------------------------------------
 def wait_data(at: AppTest):
     for _ in range(100):
-        if any(b.label == "▶ Train" for b in at.button):
+        if any(b.label == "Train" for b in at.button):
             return
         time.sleep(0.2)
         at.run()
     raise AssertionError("MNIST never became ready")
+
+
+def live_chart_figure(at: AppTest):
+    """The figure the Train page hands its live chart component, as plotly validates it."""
+    import plotly.graph_objects as go
+
+    charts = [e for e in at.get("component_instance")
+              if e.proto.component_name == "live_chart.chart"]
+    assert len(charts) == 1, "one live chart on the Train page"
+    return go.Figure(json.loads(charts[0].proto.json_args)["figure"])  # raises if invalid
 
 
 @pytest.mark.slow
@@ -153,8 +163,11 @@ def test_train_shows_live_metrics_and_stops():
     at = on_page("pages/train.py")
     wait_data(at)
     assert any("Offline: the bundled MNIST test set" in i.value for i in at.info)
+    empty = live_chart_figure(at)  # axes and legend are there before any training
+    assert [t.name for t in empty.data][:2] == ["train loss, per step", "train loss, smoothed"]
+    assert list(empty.data[0].x) == [None]
     by_label(at.number_input, "Epochs").set_value(20).run()
-    next(b for b in at.button if b.label == "▶ Train").click().run()
+    next(b for b in at.button if b.label == "Train").click().run()
     job = at.session_state["job"]
     for _ in range(100):
         if job.snapshot().step > 20:
@@ -163,13 +176,15 @@ def test_train_shows_live_metrics_and_stops():
     at.run()
     progress = at.get("progress")
     assert any("images/s" in p.proto.text for p in progress)
-    assert next(b for b in at.button if b.label == "▶ Train").disabled  # no second training
-    next(b for b in at.button if b.label == "⏹ Stop").click().run()
+    plotted = live_chart_figure(at).data[0]
+    assert len(plotted.x) > 20 and all(0 < loss < 10 for loss in plotted.y)
+    assert next(b for b in at.button if b.label == "Train").disabled  # no second training
+    next(b for b in at.button if b.label == "Stop").click().run()
     job.join(10)
     at.run()
     assert job.snapshot().state == "stopped"
     assert any("stopped by the user" in w.value for w in at.warning)
-    assert not next(b for b in at.button if b.label == "▶ Train").disabled
+    assert not next(b for b in at.button if b.label == "Train").disabled
 
 
 def test_bad_hyperparameters_are_held_by_the_widgets():
