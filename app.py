@@ -34,27 +34,43 @@ PAGES = [
 ]
 
 
-@st.fragment(run_every=1.0)
-def training_indicator() -> None:
-    """Training progress on every page; its regular rerun is also the job's heartbeat, so a
-    training whose tab is closed stops on its own."""
+def training_indicator(on_train_page: bool) -> None:
+    """Training progress on every page. While a training is active it reruns every second,
+    and that rerun is also the job's heartbeat, so a training whose tab is closed stops on its
+    own. Otherwise it stays still: idle sessions cost the server nothing. The Train page has
+    its own live view (and heartbeat), so there this stays still too: every rerun is browser
+    work taken from a training that may share the machine."""
     job = current_job()
     if job is None:
         st.caption("No training yet.")
-        return
-    job.heartbeat()
-    snap = job.snapshot()
-    if snap.state == "queued":
-        st.progress(0.0, text=f"Training queued: position {snap.queue_position or '…'}")
-    elif snap.active:
-        verb = "Paused" if snap.state == "paused" else "Training"
-        st.progress(snap.fraction, text=f"{verb}: epoch {min(snap.epoch + 1, snap.epochs)}/"
-                                        f"{snap.epochs}, {snap.fraction:.0%}")
+    elif job.snapshot().active:
+        if on_train_page:
+            st.caption(":material/monitoring: Training: its progress is on this page.")
+        else:
+            _live_indicator()
     else:
+        snap = job.snapshot()
         st.caption(f"Last training: {snap.state}. {snap.message}")
 
 
-def sidebar() -> None:
+@st.fragment(run_every=1.0)
+def _live_indicator() -> None:
+    job = current_job()
+    if job is None:
+        return
+    job.heartbeat()
+    snap = job.snapshot()
+    if not snap.active:
+        st.rerun(scope="app")  # it ended: redraw the page once, and stop this timer
+    if snap.state == "queued":
+        st.progress(0.0, text=f"Training queued: position {snap.queue_position or '…'}")
+    else:
+        verb = "Paused" if snap.state == "paused" else "Training"
+        st.progress(snap.fraction, text=f"{verb}: epoch {min(snap.epoch + 1, snap.epochs)}/"
+                                        f"{snap.epochs}, {snap.fraction:.0%}")
+
+
+def sidebar(on_train_page: bool) -> None:
     report = current_report()
     with st.sidebar:
         st.markdown(f"**Design:** {design_name()}")
@@ -64,11 +80,19 @@ def sidebar() -> None:
         else:
             st.caption(f":material/error: {len(report.errors)} error(s) in the design")
         st.caption(f"Training device: {device_name(resolve_device('auto'))}")
-        training_indicator()
+        training_indicator(on_train_page)
+
+
+def quiet_progress_bars() -> None:
+    """Progress bars jump to each new value instead of sliding. Streamlit animates every
+    update, and at two updates a second the animation never stops: measured here, about a
+    tenth of a CPU core in the browser, which a training on the same machine loses."""
+    st.html("<style>[data-testid='stProgress'] * { transition: none !important; }</style>")
 
 
 navigation = st.navigation(PAGES)
-sidebar()
+quiet_progress_bars()
+sidebar(on_train_page=navigation.url_path == "train")
 try:
     navigation.run()
 except Exception:  # a bug must never show a traceback to a student
