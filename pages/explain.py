@@ -148,7 +148,7 @@ def arithmetic(step: Step, kernel: np.ndarray) -> str:
 
 @st.fragment(run_every=0.6)
 def autoplay(key: str, total: int) -> None:
-    """Advance a step slider while its play toggle is on."""
+    """Advance a step slider; runs only while its play toggle is on."""
     if st.session_state.get(f"{key}.play"):
         st.session_state[key] = (st.session_state.get(key, 0) + 1) % total
         st.rerun(scope="app")
@@ -163,8 +163,8 @@ def step_slider(key: str, side: int, label: str) -> int:
     st.session_state.setdefault(key, (side // 2) * side + side // 2)
     c = st.columns([6, 1])
     index = c[0].slider(label, 0, total - 1, key=key, help="output cells, row by row")
-    c[1].toggle("▶ Play", key=f"{key}.play")
-    autoplay(key, total)
+    if c[1].toggle("▶ Play", key=f"{key}.play"):
+        autoplay(key, total)  # no timer at all while paused
     return index
 
 
