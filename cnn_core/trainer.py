@@ -199,6 +199,7 @@ class TrainingJob:
         self._started_at: float | None = None
         self._finished_at: float | None = None
         self._done = threading.Event()
+        self._left_queue = threading.Event()  # running, or over without ever running
         n = len(splits.train_images)
         self.steps_per_epoch = math.ceil(n / config.batch_size)
 
@@ -227,6 +228,11 @@ class TrainingJob:
     def heartbeat(self) -> None:
         """The owner's page is alive. Without one for ``orphan_timeout_s``, the job stops."""
         self._last_seen = time.monotonic()
+
+    def wait_until_started(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) for the job to leave the queue; True if it has. With a
+        free slot that takes milliseconds, so a page can draw the job as running at once."""
+        return self._state != "created" and self._left_queue.wait(timeout)
 
     def join(self, timeout: float | None = None) -> None:
         if self._state != "created":
@@ -266,8 +272,9 @@ class TrainingJob:
                 self._state = "stopped"
                 return
             try:
-                self._state = "running"
                 self._started_at = time.monotonic()
+                self._state = "running"
+                self._left_queue.set()
                 self._train()
             finally:
                 if self.slots:
@@ -277,6 +284,7 @@ class TrainingJob:
             self._message = f"training failed: {type(exc).__name__}: {exc}"
         finally:
             self._finished_at = time.monotonic()
+            self._left_queue.set()
             self._done.set()
 
     def _should_stop(self) -> bool:

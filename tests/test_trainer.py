@@ -121,6 +121,7 @@ def test_slots_queue_in_order_and_an_orphan_frees_its_slot(bundled):
     first = TrainingJob(SMALL_FAST, bundled, config, slots=slots, orphan_timeout_s=1.0)
     second = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
     third = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
+    assert not first.wait_until_started(0.01)  # not started at all
     for job in (first, second, third):
         job.start()
     # Places are taken at start(), in click order, whichever worker thread wakes first.
@@ -131,6 +132,7 @@ def test_slots_queue_in_order_and_an_orphan_frees_its_slot(bundled):
     wait_for(lambda: first.heartbeat() or first.snapshot().state == "running")
     wait_for(lambda: first.heartbeat() or third.snapshot().queue_position == 2)
     assert second.snapshot().queue_position == 1
+    assert first.wait_until_started(0) and not third.wait_until_started(0.1)  # queued
     # Now nobody heartbeats the first job: after 1 s it stops itself and frees the slot.
     second.heartbeat()
     third.heartbeat()
