@@ -87,6 +87,10 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
     st.session_state["job"] = new_job
     st.session_state["job_seen_state"] = None
     new_job.start()
+    # With a free slot the job is running within milliseconds: waiting for that here lets
+    # this rerun draw it running, instead of queued and, half a second later, a second
+    # whole-page rerun just to enable Pause.
+    new_job.wait_until_started(timeout=1.0)
 
 
 def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | None) -> None:
