@@ -29,11 +29,17 @@ _chart = components.declare_component("chart", path=str(_FRONTEND))
 
 
 def live_plotly_chart(figure: dict[str, Any], *, key: str,
-                      config: dict[str, Any] | None = None) -> None:
-    """Show ``figure`` (a plotly figure as a plain dict: ``{"data": [...], "layout": {...}}``).
+                      config: dict[str, Any] | None = None,
+                      progress: float | None = None, progress_text: str = "") -> None:
+    """Show ``figure`` (a plotly figure as a plain dict: ``{"data": [...], "layout": {...}}``),
+    with an optional progress bar (``progress`` from 0 to 1, and its ``progress_text``) above.
 
     Calls with the same ``key`` update one chart in place. Build the dict directly rather than
     through ``plotly.graph_objects``: validating a figure object takes tens of milliseconds
-    holding the GIL, which a training thread in the same process feels.
+    holding the GIL, which a training thread in the same process feels. The progress bar is
+    drawn here rather than with ``st.progress`` because every Streamlit element in a live
+    fragment is re-rendered by the browser on each update: one element costs it less than two.
     """
-    _chart(figure=figure, config=config or {}, key=key, default=None)
+    bar = None if progress is None else {"value": min(max(progress, 0.0), 1.0),
+                                         "text": progress_text}
+    _chart(figure=figure, config=config or {}, progress=bar, key=key, default=None)

@@ -142,9 +142,11 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
 
     def trace(xs: list[float], y: list[float], name: str, axis: str, **style: Any
               ) -> dict[str, Any]:
+        # Four decimals are more than a chart shows and keep each update's message small.
         # [None] before the first point: plotly leaves a trace with no points out of the
         # legend, and the legend tells a student what to watch for.
-        return {"type": "scatter", "x": xs or [None], "y": y or [None], "name": name,
+        return {"type": "scatter", "x": [round(v, 4) for v in xs] or [None],
+                "y": [round(v, 4) for v in y] or [None], "name": name,
                 "xaxis": f"x{axis}", "yaxis": f"y{axis}", **style}
 
     def line(y: list[float], name: str, color: str, axis: str, **style: Any) -> dict[str, Any]:
@@ -210,9 +212,9 @@ def _live_panel() -> None:
 
 
 def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:
-    """Status, then the curves. The chart is drawn once (empty axes before the first training,
-    when the browser has time to spare) and then only updated: it keeps its key and is always
-    drawn from a fragment."""
+    """Status, then progress and curves in one live chart element. The chart is drawn once
+    (empty axes before the first training, when the browser has time to spare) and then only
+    updated: it keeps its key and is always drawn from a fragment."""
     if job is None:
         st.info("Press **Train** to start. The charts update live while it trains; you can "
                 "switch pages meanwhile.")
@@ -223,13 +225,13 @@ def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) 
     st.session_state["job_seen_state"] = snap.state
     if live and seen is not None and seen != snap.state:
         st.rerun(scope="app")  # the buttons outside this fragment must change too
-    st.progress(snap.fraction, text=progress_text(snap))
     if snap.state == "failed":
         st.error(snap.message)
     elif snap.state == "stopped":
         st.warning(f"Training {snap.message}.")
     live_plotly_chart(curves(snap.steps, snap.epochs_done, snap.epochs), key=CHART_KEY,
-                      config=CHART_CONFIG)
+                      config=CHART_CONFIG, progress=snap.fraction,
+                      progress_text=progress_text(snap))
 
 
 def results(job: TrainingJob) -> None:

@@ -43,6 +43,11 @@ def live_chart_points(page) -> int:
     return plot.evaluate("p => p.data && p.data[0] ? p.data[0].x.length : 0")
 
 
+def live_progress(page):
+    """The Train page's progress bar with its text, drawn inside the live chart's iframe."""
+    return page.frame_locator(LIVE_CHART_FRAME).locator("#progress")
+
+
 def wait_until(read: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = 30.0) -> T:
     """Poll ``read()`` until ``ok`` holds for its value; fail with the last value seen."""
     deadline = time.monotonic() + timeout_s

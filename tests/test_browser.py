@@ -9,7 +9,14 @@ import math
 import re
 
 import pytest
-from browser_helpers import live_chart_points, open_page, screenshot, wait_idle, wait_until
+from browser_helpers import (
+    live_chart_points,
+    live_progress,
+    open_page,
+    screenshot,
+    wait_idle,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,12 +68,11 @@ def test_presets_and_editing_a_layer(page, app_url, tmp_path):
 def test_training_the_small_preset(page, app_url, tmp_path):
     open_page(page, app_url, "train")
     page.get_by_role("button", name="Train").click()
-    progress = page.locator("[data-testid='stProgress']").filter(has_text="images/s").first
-    progress.wait_for(timeout=60_000)
+    progress = live_progress(page)
+    progress.filter(has_text="images/s").wait_for(timeout=60_000)
     first = progress.inner_text()
-    page.wait_for_function(
-        "t => [...document.querySelectorAll(\"[data-testid='stProgress']\")]"
-        ".some(e => e.innerText.includes('images/s') && e.innerText !== t)", arg=first)
+    wait_until(progress.inner_text, lambda text: "images/s" in text and text != first)
+    assert 0 < int(progress.get_by_role("progressbar").get_attribute("aria-valuenow")) <= 100
     points = wait_until(lambda: live_chart_points(page), lambda n: n > 0)
     later = wait_until(lambda: live_chart_points(page), lambda n: n > points)
     assert later > points > 0, "the live chart did not grow"

@@ -148,14 +148,19 @@ def wait_data(at: AppTest):
     raise AssertionError("MNIST never became ready")
 
 
-def live_chart_figure(at: AppTest):
-    """The figure the Train page hands its live chart component, as plotly validates it."""
-    import plotly.graph_objects as go
-
+def live_chart_args(at: AppTest) -> dict:
+    """What the Train page hands its live chart component."""
     charts = [e for e in at.get("component_instance")
               if e.proto.component_name == "live_chart.chart"]
     assert len(charts) == 1, "one live chart on the Train page"
-    return go.Figure(json.loads(charts[0].proto.json_args)["figure"])  # raises if invalid
+    return json.loads(charts[0].proto.json_args)
+
+
+def live_chart_figure(at: AppTest):
+    """The live chart's figure, as plotly validates it (raises if it is not a valid figure)."""
+    import plotly.graph_objects as go
+
+    return go.Figure(live_chart_args(at)["figure"])
 
 
 @pytest.mark.slow
@@ -174,8 +179,8 @@ def test_train_shows_live_metrics_and_stops():
             break
         time.sleep(0.1)
     at.run()
-    progress = at.get("progress")
-    assert any("images/s" in p.proto.text for p in progress)
+    progress = live_chart_args(at)["progress"]
+    assert "images/s" in progress["text"] and 0 < progress["value"] < 1
     plotted = live_chart_figure(at).data[0]
     assert len(plotted.x) > 20 and all(0 < loss < 10 for loss in plotted.y)
     assert next(b for b in at.button if b.label == "Train").disabled  # no second training
