@@ -50,7 +50,10 @@ def training_indicator(on_train_page: bool) -> None:
             _live_indicator()
     else:
         snap = job.snapshot()
-        st.caption(f"Last training: {snap.state}. {snap.message}")
+        # "stopped by the user" already names its state; "test accuracy 97.9%" does not
+        said = snap.message if snap.state in snap.message else \
+            ", ".join(filter(None, (snap.state, snap.message)))
+        st.caption(f"Last training: {said}")
 
 
 @st.fragment(run_every=1.0)

@@ -189,6 +189,7 @@ def test_train_shows_live_metrics_and_stops():
     at.run()
     assert job.snapshot().state == "stopped"
     assert any("stopped by the user" in w.value for w in at.warning)
+    assert "Last training: stopped by the user" in [c.value for c in at.sidebar.caption]
     assert not next(b for b in at.button if b.label == "Train").disabled
 
 
