@@ -51,7 +51,6 @@ class LayerReport:
         return f"layer {self.index} ({self.type})"
 
 
-
 @dataclass(frozen=True)
 class NetworkReport:
     """The whole design's report: per-layer facts, totals, errors and training warnings."""
@@ -80,7 +79,6 @@ class NetworkReport:
     def trainable(self) -> bool:
         """True when the design is also an MNIST classifier (input 1x28x28, 10 outputs)."""
         return self.ok and not self.training_warnings
-
 
 
 @dataclass
