@@ -41,15 +41,15 @@ def training_indicator(on_train_page: bool) -> None:
     its own live view (and heartbeat), so there this stays still too: every rerun is browser
     work taken from a training that may share the machine."""
     job = current_job()
-    if job is None:
+    snap = job.snapshot() if job is not None else None
+    if snap is None:
         st.caption("No training yet.")
-    elif job.snapshot().active:
+    elif snap.active:
         if on_train_page:
             st.caption(":material/monitoring: Training: its progress is on this page.")
         else:
             _live_indicator()
     else:
-        snap = job.snapshot()
         # "stopped by the user" already names its state; "test accuracy 97.9%" does not
         said = snap.message if snap.state in snap.message else \
             ", ".join(filter(None, (snap.state, snap.message)))
