@@ -190,7 +190,7 @@ def live_view(planned_epochs: int) -> None:
     """Progress and curves; they refresh twice a second only while a training is active."""
     job = current_job()
     if job is not None and job.snapshot().active:
-        _live_panel()
+        _live_panel(planned_epochs)
     else:
         _still_panel(planned_epochs)
 
@@ -204,11 +204,11 @@ def _still_panel(planned_epochs: int) -> None:
 
 
 @st.fragment(run_every=0.5)
-def _live_panel() -> None:
+def _live_panel(planned_epochs: int) -> None:
     job = current_job()
     if job is not None:
         job.heartbeat()  # on this page the sidebar's indicator stays still
-    training_panel(job, 0, live=True)
+    training_panel(job, planned_epochs, live=True)
 
 
 def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:
