@@ -9,7 +9,14 @@ from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.spec import layer as L
-from cnn_core.trainer import MAX_STEP_POINTS, TrainConfig, TrainingJob, train_to_completion
+from cnn_core.trainer import (
+    MAX_STEP_POINTS,
+    TrainConfig,
+    TrainingJob,
+    _Metrics,
+    _StepTally,
+    train_to_completion,
+)
 
 
 def wait_for(predicate, timeout=60.0):
@@ -115,6 +122,21 @@ def test_unavailable_device_is_refused(bundled):
     assert job.device.type == "cpu" and job.snapshot().device.startswith("CPU")
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="no CUDA GPU here (run on one: python -m pytest -k cuda)")
+def test_trains_on_cuda_reproducibly_and_hands_back_a_cpu_model(bundled):
+    config = TrainConfig(epochs=1, batch_size=128, seed=3, device="cuda")
+    first = train_to_completion(SMALL_FAST, bundled, config)
+    snap = first.snapshot()
+    assert snap.state == "finished", snap.message
+    assert snap.device.startswith("CUDA: ")
+    assert snap.epochs_done[-1].val_accuracy > 0.9 and first.evaluation.accuracy > 0.9
+    assert next(first.model.parameters()).device.type == "cpu"  # ready for the Draw page
+    again = train_to_completion(SMALL_FAST, bundled, config).snapshot()
+    assert [p.loss for p in again.steps] == [p.loss for p in snap.steps]
+    assert TrainingJob(SMALL_FAST, bundled, TrainConfig()).device.type == "cuda"  # auto
+
+
 def test_slots_queue_in_order_and_an_orphan_frees_its_slot(bundled):
     slots = TrainingSlots(limit=1)
     config = TrainConfig(epochs=50, batch_size=16)
@@ -155,3 +177,28 @@ def test_plotted_points_stay_bounded(bundled):
     snap = job.snapshot()
     assert snap.step == 2000
     assert MAX_STEP_POINTS // 2 <= len(snap.steps) <= MAX_STEP_POINTS
+
+
+def test_gpu_steps_are_read_back_in_groups_and_a_nan_is_still_caught():
+    """The GPU bookkeeping, run on CPU tensors: steps wait in a group, then publish in order."""
+    metrics = _Metrics()
+    tally = _StepTally(metrics, epoch_images=40, on_cpu=False)
+    tally.read_back_s = 3600.0  # only the step count decides here, however slow the machine
+    tally.start_epoch(1)
+    labels = torch.tensor([0, 1, 2, 3])
+    two_right = torch.eye(10)[[0, 1, 5, 5]]  # predicts 0, 1, 5, 5
+    for loss in (2.0, 1.5, 1.0):
+        tally.add(torch.tensor(loss), two_right, labels)
+    assert not tally.due() and not metrics.steps  # nothing read back yet,
+    assert metrics.step == 3  # but the progress counts the steps taken
+    assert tally.read_back() is None
+    assert [p.loss for p in metrics.steps] == [2.0, 1.5, 1.0]
+    assert [p.epoch for p in metrics.steps] == pytest.approx([0.1, 0.2, 0.3])
+    assert metrics.steps[0].accuracy == 0.5 and metrics.images == 12
+    assert tally.epoch_means() == (1.5, 0.5)
+    for _ in range(tally.read_back_steps - 1):
+        tally.add(torch.tensor(float("nan")), two_right, labels)
+    assert not tally.due()
+    tally.add(torch.tensor(float("nan")), two_right, labels)
+    assert tally.due()
+    assert tally.read_back().startswith("the loss became nan at step 4: the learning rate")
