@@ -1,7 +1,10 @@
-"""Command line: ``python -m cnn_core summary ARCH.json [--json]``.
+"""Command line.
 
-Prints the per-layer table of a design (or JSON). An invalid design exits with status 2 and
-one line on stderr naming the layer and the reason.
+``python -m cnn_core summary ARCH.json [--json]`` prints the per-layer table of a design (or
+JSON). ``python -m cnn_core train (ARCH.json | --preset NAME) [--device cuda] ...`` trains it
+on MNIST with the app's trainer and prints each epoch and the test accuracy (the same code the
+Train page runs, for scripts and for trying a GPU machine). An invalid design or setting exits
+with status 2 and one line on stderr naming the problem.
 """
 
 from __future__ import annotations
@@ -11,8 +14,14 @@ import json
 import sys
 from pathlib import Path
 
+from cnn_core.devices import DEVICE_CHOICES, resolve_device
+from cnn_core.presets import KERAS_TUTORIAL, LENET5, PYTORCH_TUTORIAL, SMALL_FAST
 from cnn_core.shapes import NetworkReport, analyze, format_settings, format_shape
-from cnn_core.spec import SpecFormatError, spec_from_json_text
+from cnn_core.spec import ArchitectureSpec, SpecFormatError, spec_from_json_text
+
+PRESET_SLUGS: dict[str, ArchitectureSpec] = {
+    "small": SMALL_FAST, "lenet5": LENET5, "pytorch-convnet": PYTORCH_TUTORIAL,
+    "keras-net": KERAS_TUTORIAL}
 
 
 def summary_table(report: NetworkReport) -> str:
@@ -42,28 +51,83 @@ def summary_json(report: NetworkReport) -> dict:
             "total_params": report.total_params, "total_macs": report.total_macs}
 
 
+def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
+    """Train with the app's trainer, printing each epoch as it ends; 0 when it finished."""
+    from cnn_core.data import MnistStore
+    from cnn_core.trainer import TrainConfig, TrainingJob
+
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                         optimizer=args.optimizer, learning_rate=args.lr, seed=args.seed,
+                         device=args.device)
+    try:  # settings first: a typo should not wait for MNIST to load
+        problems = config.check()
+        if problems:
+            raise ValueError("; ".join(problems))
+        resolve_device(config.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = MnistStore()
+    job = TrainingJob(spec, store.wait(), config)
+    why = f" (reason: {store.offline_reason})" if store.offline_reason else ""
+    print(f"data: {job.splits.description}{why}", flush=True)
+    job.start()
+    printed = 0
+    while job.running_thread or printed < len(job.snapshot().epochs_done):
+        job.heartbeat()
+        job.join(0.5)
+        snap = job.snapshot()
+        for e in snap.epochs_done[printed:]:
+            print(f"epoch {e.epoch}/{snap.epochs}: train loss {e.train_loss:.4f} "
+                  f"accuracy {e.train_accuracy:.2%} | validation loss {e.val_loss:.4f} "
+                  f"accuracy {e.val_accuracy:.2%}", flush=True)
+        printed = len(snap.epochs_done)
+    snap = job.snapshot()
+    print(f"{snap.state}: {snap.message} ({snap.elapsed_s:.1f} s, "
+          f"{snap.images_per_second:,.0f} images/s on {snap.device})")
+    return 0 if snap.state == "finished" else 1
+
+
+def read_spec(path: str) -> ArchitectureSpec | str:
+    """The design in a JSON file ('-': standard input), or the one-line error to print."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        spec = spec_from_json_text(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+    except SpecFormatError as exc:
+        return str(exc)
+    return spec
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnn_core",
-                                     description="Inspect CNN designs written as JSON.")
+                                     description="Inspect and train CNN designs written as JSON.")
     sub = parser.add_subparsers(dest="command", required=True)
     summary = sub.add_parser("summary", help="print the per-layer shape table")
     summary.add_argument("path", help="design JSON file ('-' for standard input)")
     summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    trainer = sub.add_parser("train", help="train a design on MNIST and print its accuracy")
+    design = trainer.add_mutually_exclusive_group(required=True)
+    design.add_argument("path", nargs="?", help="design JSON file ('-' for standard input)")
+    design.add_argument("--preset", choices=sorted(PRESET_SLUGS), help="a built-in design")
+    trainer.add_argument("--epochs", type=int, default=3)
+    trainer.add_argument("--batch-size", type=int, default=64)
+    trainer.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    trainer.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    trainer.add_argument("--seed", type=int, default=0)
+    trainer.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     args = parser.parse_args(argv)
-    try:
-        text = sys.stdin.read() if args.path == "-" else Path(args.path).read_text()
-        spec = spec_from_json_text(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"error: cannot read {args.path}: {getattr(exc, 'strerror', None) or exc}",
-              file=sys.stderr)
-        return 2
-    except SpecFormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    spec = PRESET_SLUGS[args.preset] if getattr(args, "preset", None) else read_spec(args.path)
+    if isinstance(spec, str):
+        print(f"error: {spec}", file=sys.stderr)
         return 2
     report = analyze(spec)
     if not report.ok:
         print(f"error: {report.errors[0]}", file=sys.stderr)
         return 2
+    if args.command == "train":
+        return train(spec, args)
     print(json.dumps(summary_json(report), indent=2) if args.json else summary_table(report))
     return 0
 

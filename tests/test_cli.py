@@ -47,3 +47,28 @@ def test_invalid_designs_exit_2_with_one_line(tmp_path):
     missing = run_cli("summary", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.startswith("error: cannot read")
+
+
+def test_train_prints_each_epoch_and_the_test_accuracy():
+    result = run_cli("train", "--preset", "small", "--epochs", "2", "--batch-size", "128",
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("data: Offline: the bundled MNIST test set, 8,000 digits")
+    assert lines[1].startswith("epoch 1/2: train loss ") and "validation loss" in lines[1]
+    assert lines[2].startswith("epoch 2/2: ")
+    accuracy = float(lines[3].split("test accuracy ")[1].split("%")[0])
+    assert lines[3].startswith("finished: ") and accuracy > 90
+    assert "images/s on CPU (" in lines[3]
+
+
+def test_train_refuses_bad_settings_before_loading_data(tmp_path):
+    bad_lr = run_cli("train", "--preset", "small", "--lr", "0")
+    assert bad_lr.returncode == 2 and bad_lr.stdout == ""
+    assert bad_lr.stderr.strip() == "error: learning rate must be between 1e-06 and 10 (got 0.0)"
+    unknown = run_cli("train", "--preset", "nope")
+    assert unknown.returncode == 2 and "invalid choice: 'nope'" in unknown.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"layers": [{"type": "maxpool2d", "kernel_size": 0}]}')
+    result = run_cli("train", str(broken))
+    assert result.returncode == 2 and result.stderr.startswith("error: layer 1 (maxpool2d)")
