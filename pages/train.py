@@ -53,19 +53,24 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
 def hyperparameters() -> TrainConfig | None:
     """The controls; returns None (with the reasons shown) when a value is unusable."""
     c = st.columns(6)
-    epochs = c[0].number_input("Epochs", min_value=1, max_value=50, value=3, step=1)
-    batch = c[1].selectbox("Batch size", BATCH_SIZES, index=2)
+    kept = {"persist_state": "session"}  # still set when the student comes back to the page
+    epochs = c[0].number_input("Epochs", min_value=1, max_value=50, value=3, step=1,
+                               key="train_epochs", **kept)
+    batch = c[1].selectbox("Batch size", BATCH_SIZES, index=2, key="train_batch", **kept)
     optimizer = c[2].selectbox("Optimizer", ["adam", "sgd"],
-                               format_func={"adam": "Adam", "sgd": "SGD + momentum 0.9"}.get)
+                               format_func={"adam": "Adam", "sgd": "SGD + momentum 0.9"}.get,
+                               key="train_optimizer", **kept)
     lr = c[3].number_input("Learning rate", min_value=1e-6, max_value=10.0, value=1e-3,
                            step=1e-4, format="%.4f",
-                           help="Adam: about 0.001. SGD: about 0.01 to 0.1.")
+                           help="Adam: about 0.001. SGD: about 0.01 to 0.1.",
+                           key="train_lr", **kept)
     seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
-                             help="same seed and device → the same curves")
+                             help="same seed and device → the same curves",
+                             key="train_seed", **kept)
     devices = ["auto", *available_devices()]
     device = c[5].selectbox("Device", devices,
                             format_func=lambda d: f"auto: {device_name(resolve_device())}"
-                            if d == "auto" else d)
+                            if d == "auto" else d, key="train_device", **kept)
     values = (epochs, lr, seed)
     if any(v is None for v in values):
         st.error("Fill in every setting to train.")
@@ -248,6 +253,11 @@ def results(job: TrainingJob) -> None:
     c[1].metric("Test loss", f"{evaluation.loss:.3f}")
     c[2].metric("Training time", f"{snap.elapsed_s:.0f} s")
     c[3].metric("Throughput", f"{snap.images_per_second:,.0f} images/s")
+    cfg = job.config
+    optimizer = "Adam" if cfg.optimizer == "adam" else f"SGD, momentum {cfg.momentum:g}"
+    st.caption(f"Trained on {snap.device}: {cfg.epochs} epoch{'s' * (cfg.epochs > 1)}, batch "
+               f"{cfg.batch_size}, {optimizer}, learning rate {cfg.learning_rate:g}, seed "
+               f"{cfg.seed}.")
     left, right = st.columns(2)
     with left:
         fig = go.Figure(go.Heatmap(z=evaluation.confusion, x=list(range(10)),

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from cnn_core.devices import available_devices
 from cnn_core.preprocess import digit_to_canvas
 from cnn_core.presets import LENET5
 
@@ -191,6 +192,44 @@ def test_train_shows_live_metrics_and_stops():
     assert any("stopped by the user" in w.value for w in at.warning)
     assert "Last training: stopped by the user" in [c.value for c in at.sidebar.caption]
     assert not next(b for b in at.button if b.label == "Train").disabled
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_trains_to_the_end_on_the_chosen_device(device):
+    if device not in available_devices():
+        pytest.skip(f"no {device} device on this machine")
+    at = on_page("pages/train.py")
+    wait_data(at)
+    by_label(at.number_input, "Epochs").set_value(1).run()
+    by_label(at.selectbox, "Device").set_value(device).run()
+    next(b for b in at.button if b.label == "Train").click().run()
+    job = at.session_state["job"]
+    job.join(120)
+    at.run()
+    name = "CPU" if device == "cpu" else "CUDA: "
+    assert live_chart_args(at)["progress"]["text"].startswith(f"Finished on {name}")
+    accuracy = by_label(at.metric, "Test accuracy").value
+    assert float(accuracy.rstrip("%")) > 90
+    trained = [c.value for c in at.caption if c.value.startswith("Trained on")]
+    assert trained and trained[0].startswith(f"Trained on {name}")
+    assert "1 epoch, batch 64, Adam, learning rate 0.001, seed 0." in trained[0]
+
+
+def test_settings_survive_a_visit_to_another_page():
+    at = on_page("pages/train.py")
+    wait_data(at)
+    by_label(at.number_input, "Epochs").set_value(7).run()
+    by_label(at.number_input, "Learning rate").set_value(0.01).run()
+    by_label(at.selectbox, "Optimizer").set_value("sgd").run()
+    at.switch_page("pages/architecture.py")
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception
+    assert by_label(at.number_input, "Epochs").value == 7
+    assert by_label(at.number_input, "Learning rate").value == pytest.approx(0.01)
+    assert by_label(at.selectbox, "Optimizer").value == "sgd"
 
 
 def test_bad_hyperparameters_are_held_by_the_widgets():
