@@ -96,6 +96,12 @@ class TrainConfig:
             problems.append(f"optimizer must be adam or sgd (got {self.optimizer!r})")
         return problems
 
+    def describe(self) -> str:
+        """The settings in words, e.g. ``3 epochs, batch 64, Adam, learning rate 0.001, seed 0``."""
+        optimizer = "Adam" if self.optimizer == "adam" else f"SGD, momentum {self.momentum:g}"
+        return (f"{self.epochs} epoch{'s' * (self.epochs != 1)}, batch {self.batch_size}, "
+                f"{optimizer}, learning rate {self.learning_rate:g}, seed {self.seed}")
+
 
 @dataclass(frozen=True)
 class StepPoint:

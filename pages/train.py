@@ -253,11 +253,7 @@ def results(job: TrainingJob) -> None:
     c[1].metric("Test loss", f"{evaluation.loss:.3f}")
     c[2].metric("Training time", f"{snap.elapsed_s:.0f} s")
     c[3].metric("Throughput", f"{snap.images_per_second:,.0f} images/s")
-    cfg = job.config
-    optimizer = "Adam" if cfg.optimizer == "adam" else f"SGD, momentum {cfg.momentum:g}"
-    st.caption(f"Trained on {snap.device}: {cfg.epochs} epoch{'s' * (cfg.epochs > 1)}, batch "
-               f"{cfg.batch_size}, {optimizer}, learning rate {cfg.learning_rate:g}, seed "
-               f"{cfg.seed}.")
+    st.caption(f"Trained on {snap.device}: {job.config.describe()}.")
     left, right = st.columns(2)
     with left:
         fig = go.Figure(go.Heatmap(z=evaluation.confusion, x=list(range(10)),
@@ -312,9 +308,17 @@ elif report.training_warnings:
 st.markdown(f"**Training:** {design_name()} · {report.total_params:,} parameters · "
             f"{report.total_macs:,} MACs per image")
 st.page_link("pages/architecture.py", label="Change the design", icon=":material/account_tree:")
-config = hyperparameters()
+job = current_job()
+if job is not None and job.snapshot().active:
+    # The settings of the running training, as text: changing them now would not change it,
+    # and the page the browser redraws twice a second stays small. The widgets keep their
+    # values (persist_state) and come back when the training is over.
+    config = None
+    st.caption(f":material/tune: This training: {job.config.describe()}. Stop it to change "
+               "the settings.")
+else:
+    config = hyperparameters()
 controls(config, splits, blocked)
 live_view(config.epochs if config else 1)
-job = current_job()
 if job is not None and job.snapshot().state == "finished":
     results(job)

@@ -185,10 +185,15 @@ def test_train_shows_live_metrics_and_stops():
     plotted = live_chart_figure(at).data[0]
     assert len(plotted.x) > 20 and all(0 < loss < 10 for loss in plotted.y)
     assert next(b for b in at.button if b.label == "Train").disabled  # no second training
+    # While it trains, its settings are text (changing them would not change the training).
+    assert not [n for n in at.number_input if n.label == "Epochs"]
+    assert any("This training: 20 epochs, batch 64, Adam, learning rate 0.001, seed 0."
+               in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Stop").click().run()
     job.join(10)
     at.run()
     assert job.snapshot().state == "stopped"
+    assert by_label(at.number_input, "Epochs").value == 20  # the widgets are back, as they were
     assert any("stopped by the user" in w.value for w in at.warning)
     assert "Last training: stopped by the user" in [c.value for c in at.sidebar.caption]
     assert not next(b for b in at.button if b.label == "Train").disabled
