@@ -43,7 +43,7 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
         st.caption(f":material/dataset: {splits.description}.")
         return
     reason = f" ({store.offline_reason})" if store.offline_reason else ""
-    cols = st.columns([5, 1])
+    cols = st.columns([4, 1])
     cols[0].info(f"{splits.description}{reason}.", icon=":material/cloud_off:")
     if cols[1].button("Try the download again", width="stretch"):
         store.retry()
@@ -68,9 +68,11 @@ def hyperparameters() -> TrainConfig | None:
                              help="same seed and device → the same curves",
                              key="train_seed", **kept)
     devices = ["auto", *available_devices()]
+    best = resolve_device().type
     device = c[5].selectbox("Device", devices,
-                            format_func=lambda d: f"auto: {device_name(resolve_device())}"
-                            if d == "auto" else d, key="train_device", **kept)
+                            format_func=lambda d: f"auto ({best})" if d == "auto" else d,
+                            help=f"auto picks the best here: {device_name(resolve_device())}",
+                            key="train_device", **kept)
     values = (epochs, lr, seed)
     if any(v is None for v in values):
         st.error("Fill in every setting to train.")
