@@ -2,9 +2,10 @@
 
 The loop in ``TrainingJob._train`` is the plain PyTorch loop a student could read aloud:
 shuffle, slice a batch from the in-memory uint8 tensor, forward, loss, backward, step. Around
-it, a lock-protected ``_Metrics`` object takes one small record per step; readers (the page's
-live chart, a script) call ``snapshot()`` and never touch the model. Controls (stop, pause,
-resume) are events checked once per batch, so they take effect within one batch.
+it, a lock-protected ``_Metrics`` object takes one small record per step (on a GPU they come
+in groups, see ``_StepTally``); readers (the page's live chart, a script) call ``snapshot()``
+and never touch the model. Controls (stop, pause, resume) are events checked once per batch,
+so they take effect within one batch.
 """
 
 from __future__ import annotations
