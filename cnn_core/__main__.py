@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from cnn_core.devices import DEVICE_CHOICES, resolve_device
+from cnn_core.devices import DEVICE_CHOICES
 from cnn_core.presets import KERAS_TUTORIAL, LENET5, PYTORCH_TUTORIAL, SMALL_FAST
 from cnn_core.shapes import NetworkReport, analyze, format_settings, format_shape
 from cnn_core.spec import ArchitectureSpec, SpecFormatError, spec_from_json_text
@@ -60,10 +60,7 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
                          optimizer=args.optimizer, learning_rate=args.lr, seed=args.seed,
                          device=args.device)
     try:  # settings first: a typo should not wait for MNIST to load
-        problems = config.check()
-        if problems:
-            raise ValueError("; ".join(problems))
-        resolve_device(config.device)
+        config.resolved_device()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -73,16 +70,17 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
     print(f"data: {job.splits.description}{why}", flush=True)
     job.start()
     printed = 0
-    while job.running_thread or printed < len(job.snapshot().epochs_done):
+    over = False
+    while not over:
         job.heartbeat()
         job.join(0.5)
+        over = not job.running_thread  # read before the snapshot, so it holds every epoch
         snap = job.snapshot()
         for e in snap.epochs_done[printed:]:
             print(f"epoch {e.epoch}/{snap.epochs}: train loss {e.train_loss:.4f} "
                   f"accuracy {e.train_accuracy:.2%} | validation loss {e.val_loss:.4f} "
                   f"accuracy {e.val_accuracy:.2%}", flush=True)
         printed = len(snap.epochs_done)
-    snap = job.snapshot()
     print(f"{snap.state}: {snap.message} ({snap.elapsed_s:.1f} s, "
           f"{snap.images_per_second:,.0f} images/s on {snap.device})")
     return 0 if snap.state == "finished" else 1

@@ -97,6 +97,14 @@ class TrainConfig:
             problems.append(f"optimizer must be adam or sgd (got {self.optimizer!r})")
         return problems
 
+    def resolved_device(self) -> torch.device:
+        """The device to train on, once every setting is usable; ``ValueError`` naming every
+        problem (or the device this computer does not have) otherwise."""
+        problems = self.check()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return resolve_device(self.device)
+
     def describe(self) -> str:
         """The settings in words, e.g. ``3 epochs, batch 64, Adam, learning rate 0.001, seed 0``."""
         optimizer = "Adam" if self.optimizer == "adam" else f"SGD, momentum {self.momentum:g}"
@@ -188,11 +196,8 @@ class TrainingJob:
     def __init__(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
                  slots: TrainingSlots | None = None, name: str = "Custom",
                  orphan_timeout_s: float = ORPHAN_TIMEOUT_S) -> None:
-        problems = config.check()
-        if problems:
-            raise ValueError("; ".join(problems))
+        self.device = config.resolved_device()
         self.spec, self.splits, self.config, self.name = spec, splits, config, name
-        self.device = resolve_device(config.device)
         self.slots = slots
         self.orphan_timeout_s = orphan_timeout_s
         self.model: nn.Module | None = None
