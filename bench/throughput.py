@@ -30,10 +30,11 @@ GPU_EPOCH = 24_000  # digits a run on a GPU (the 8,000 three times): its fixed c
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
-    device = resolve_device(parser.parse_args().device).type
+    resolved = resolve_device(parser.parse_args().device)
+    device = resolved.type
     started = time.perf_counter()
-    where = device_name(torch.device(device))
-    print(f"torch {torch.__version__}, {where}, batch 64, real MNIST digits (the bundled set)")
+    print(f"torch {torch.__version__}, {device_name(resolved)}, batch 64, real MNIST digits "
+          "(the bundled set)")
     results = {}
     for name, spec, n_train, rounds in NETS:
         if device != "cpu":

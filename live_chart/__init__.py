@@ -4,8 +4,9 @@ Why not ``st.plotly_chart``: in Streamlit 1.67 a chart's identity is derived fro
 so whenever the data changes the browser unmounts the chart and draws a new one from scratch
 (streamlit/streamlit#16052). At two updates a second that cost about a fifth of a CPU core in
 the browser; on a small machine running the browser beside the training (a teacher's laptop)
-it halved the training speed. This component keeps one Plotly instance per ``key`` and hands
-each new figure to ``Plotly.react``, which redraws only what changed.
+it halved the training speed. This component keeps one Plotly instance per ``key``: when only
+the points change it moves the traces (``Plotly.animate`` without a redraw), otherwise it
+hands the new figure to ``Plotly.react``, which redraws only what changed.
 
 The browser gets plotly.js from the installed ``plotly`` package (so it matches the figures
 the Python side builds and works offline); the component's page loads it from

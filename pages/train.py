@@ -68,10 +68,10 @@ def hyperparameters() -> TrainConfig | None:
                              help="same seed and device → the same curves",
                              key="train_seed", **kept)
     devices = ["auto", *available_devices()]
-    best = resolve_device().type
+    best = resolve_device()
     device = c[5].selectbox("Device", devices,
-                            format_func=lambda d: f"auto ({best})" if d == "auto" else d,
-                            help=f"auto picks the best here: {device_name(resolve_device())}",
+                            format_func=lambda d: f"auto ({best.type})" if d == "auto" else d,
+                            help=f"auto picks the best here: {device_name(best)}",
                             key="train_device", **kept)
     values = (epochs, lr, seed)
     if any(v is None for v in values):
