@@ -7,12 +7,6 @@ is in ``cnn_core``.
 from __future__ import annotations
 
 import logging
-import os
-
-# Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning. On a small shared
-# server the training's threads otherwise burn the cores that Streamlit (and anything else)
-# needs; measured here with the browser on the same 2 cores: 219 -> 332 images/s.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
