@@ -10,10 +10,6 @@ import logging
 
 import streamlit as st
 
-from app_state import current_job, current_report, design_name
-from cnn_core.devices import device_name, resolve_device
-from cnn_core.shapes import format_shape
-
 LOG = logging.getLogger("cnn_explainer")
 
 st.set_page_config(page_title="CNN Explainer", page_icon=":material/neurology:", layout="wide")
@@ -26,6 +22,14 @@ PAGES = [
     st.Page("pages/draw.py", title="3 · Draw & test", icon=":material/draw:"),
     st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
 ]
+# The navigation comes before anything imports torch: on a fresh server that import takes
+# seconds, and the sidebar should show these pages meanwhile, not Streamlit's list of files.
+navigation = st.navigation(PAGES)
+
+with st.spinner("Loading PyTorch: a few seconds, once after the server starts…"):
+    from app_state import current_job, current_report, design_name
+    from cnn_core.devices import device_name, resolve_device
+    from cnn_core.shapes import format_shape
 
 
 def training_indicator(on_train_page: bool) -> None:
@@ -87,7 +91,6 @@ def quiet_progress_bars() -> None:
     st.html("<style>[data-testid='stProgress'] * { transition: none !important; }</style>")
 
 
-navigation = st.navigation(PAGES)
 quiet_progress_bars()
 sidebar(on_train_page=navigation.url_path == "train")
 try:

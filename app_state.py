@@ -24,22 +24,6 @@ from cnn_core.trainer import TrainConfig, TrainingJob
 _uids = itertools.count(1)
 
 
-def require_frame() -> None:
-    """Make sure this page runs inside ``app.py``'s frame.
-
-    Because the pages live in a folder named ``pages/``, a fresh Streamlit server starts in
-    its legacy multipage mode: a page URL opened directly (``/train``), before any session has
-    run ``app.py``, runs that page file alone, without the router, sidebar and heartbeat.
-    ``st.navigation`` turns that mode off for good, but only once ``app.py`` runs, so a page
-    that finds it still on turns it off and reruns; the rerun goes through ``app.py``.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 # ---- shared by all sessions -------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
 def mnist_store() -> MnistStore:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from page_guard import require_frame
+
+require_frame()  # first, before the imports below load torch (see page_guard)
+
 import math
 from typing import Any
 
@@ -16,7 +20,6 @@ from app_state import (
     load_design,
     mark_design_edited,
     new_uid,
-    require_frame,
 )
 from cnn_core.codegen import keras_code, pytorch_code
 from cnn_core.presets import PRESET_NOTES, PRESETS
@@ -348,7 +351,6 @@ def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
 
 
 # ---- the page -----------------------------------------------------------------------------
-require_frame()
 st.title("Design a CNN")
 st.caption("Stack layers; every output shape, parameter count and formula updates as you "
            "edit. A layer that cannot work says why.")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from page_guard import require_frame
+
+require_frame()  # first, before the imports below load torch (see page_guard)
+
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_state import TrainedModel, current_job, quick_model, require_frame, trained_model
+from app_state import TrainedModel, current_job, quick_model, trained_model
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.preprocess import canvas_to_mnist
 
@@ -90,7 +94,6 @@ def map_grid(maps: np.ndarray, title: str, diverging: bool = False) -> go.Figure
     return fig
 
 
-require_frame()
 st.title("Draw a digit")
 st.caption("Draw one digit, 0 to 9, large and centred or not: it is prepared the way MNIST "
            "digits were, then the network answers when you lift the pen.")

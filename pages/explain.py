@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from page_guard import require_frame
+
+require_frame()  # first, before the imports below load torch (see page_guard)
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_state import bundled_digits, require_frame, trained_model
+from app_state import bundled_digits, trained_model
 from cnn_core.activations import first_conv_kernels
 from cnn_core.stepping import (
     KERNEL_NOTES,
@@ -169,7 +173,6 @@ def step_slider(key: str, side: int, label: str) -> int:
 
 
 # ---- the page -----------------------------------------------------------------------------
-require_frame()
 st.title("A convolution, one step at a time")
 st.caption("A kernel is a small grid of weights. It slides over the image; at each position "
            "it multiplies the pixels under it by its weights and adds them up. That sum is one "

@@ -1,10 +1,10 @@
 """Start here: what the app teaches and how to use it in a class."""
 
-import streamlit as st
-
-from app_state import require_frame
+from page_guard import require_frame
 
 require_frame()
+
+import streamlit as st
 
 st.title("CNN Explainer")
 st.markdown(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from page_guard import require_frame
+
+require_frame()  # first, before the imports below load torch (see page_guard)
+
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +20,6 @@ from app_state import (
     design_name,
     digit_image_bytes,
     mnist_store,
-    require_frame,
     training_slots,
 )
 from cnn_core.data import MnistSplits, MnistStore
@@ -289,7 +292,6 @@ def results(job: TrainingJob) -> None:
                           caption=f"true {true} → said {predicted}")
 
 
-require_frame()
 st.title("Train on MNIST")
 store = mnist_store()
 if store.status().state != "ready":

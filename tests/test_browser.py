@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 
 import pytest
 from browser_helpers import (
@@ -35,11 +36,40 @@ def set_number(page, label: str, value: int) -> None:
     wait_idle(page)
 
 
+PAGE_TITLES = {"Start here", "1 · Design", "2 · Train", "3 · Draw & test", "4 · Explain a step"}
+
+
+def sidebar_while_loading(page, timeout_s: float = 90.0) -> list[tuple[float, set[str]]]:
+    """The page link labels the sidebar shows, polled 10 times a second from now until the
+    page's title appears (what a student sees while a fresh server loads torch), with the
+    seconds since the first poll. A link's text starts with its icon's ligature name; the
+    label is its last line."""
+    polls: list[tuple[float, set[str]]] = []
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        labels = page.evaluate("""() => [...document.querySelectorAll(
+            "[data-testid='stSidebarNav'] a")].map(a => a.innerText.trim().split("\\n").pop())""")
+        polls.append((time.monotonic() - start, set(labels)))
+        if page.locator("[data-testid='stMainBlockContainer'] h1").count():
+            return polls
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no page title after {timeout_s:.0f} s; the sidebar showed {polls}")
+
+
 def test_direct_link_gets_the_full_frame(fresh_app_url, page_for, tmp_path):
+    """A page URL opened first on a fresh server: the sidebar lists the app's pages while
+    torch loads, not Streamlit's list of file names (at most a flicker as the page reruns
+    through app.py; that list used to stay for the whole import, about 9 s), then the frame."""
     page = page_for(fresh_app_url)
-    open_page(page, fresh_app_url, "train")
+    page.goto(f"{fresh_app_url}/train")
+    polls = sidebar_while_loading(page)
+    raw = [(t, labels) for t, labels in polls if labels - PAGE_TITLES]
+    assert not raw or raw[-1][0] - raw[0][0] < 1.0, f"file names in the sidebar: {raw}"
+    assert polls[-1][1] == PAGE_TITLES
+    wait_idle(page)
     page.wait_for_selector("text=Design:", timeout=30_000)
     assert page.get_by_role("link", name="1 · Design").count() == 1
+    print(f"polls showing file names: {len(raw)} of {len(polls)}")
     print(screenshot(page, tmp_path, "direct-link"))
 
 
