@@ -10,10 +10,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+PAGE_HEADING = "[data-testid='stMainBlockContainer'] h1"  # every page starts with its title
+
+
 def open_page(page, app_url: str, path: str = "") -> None:
     """Open a page of the app and wait until its title is shown and the script is idle."""
     page.goto(f"{app_url}/{path}")
-    page.wait_for_selector("[data-testid='stMainBlockContainer'] h1", timeout=90_000)
+    page.wait_for_selector(PAGE_HEADING, timeout=90_000)
     wait_idle(page)
 
 

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from browser_helpers import (
+    PAGE_HEADING,
     live_chart_points,
     live_progress,
     open_page,
@@ -50,7 +51,7 @@ def sidebar_while_loading(page, timeout_s: float = 90.0) -> list[tuple[float, se
         labels = page.evaluate("""() => [...document.querySelectorAll(
             "[data-testid='stSidebarNav'] a")].map(a => a.innerText.trim().split("\\n").pop())""")
         polls.append((time.monotonic() - start, set(labels)))
-        if page.locator("[data-testid='stMainBlockContainer'] h1").count():
+        if page.locator(PAGE_HEADING).count():
             return polls
         page.wait_for_timeout(100)
     raise AssertionError(f"no page title after {timeout_s:.0f} s; the sidebar showed {polls}")
