@@ -29,7 +29,7 @@ from live_chart import live_plotly_chart
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 GRID = "rgba(128, 128, 128, 0.2)"
-CHART_KEY = "live_curves"
+CHART_KEY = "live_curves"  # live_…: app.py keeps it from fading as stale on each update
 CHART_CONFIG = {"displayModeBar": False}
 
 
@@ -154,13 +154,17 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
               ) -> dict[str, Any]:
         # Four decimals are more than a chart shows and keep each update's message small.
         # [None] before the first point: plotly leaves a trace with no points out of the
-        # legend, and the legend tells a student what to watch for.
+        # legend, and the legend tells a student what to watch for. A uid names the trace
+        # in the browser, where live_chart redraws the lines of the live updates itself.
         return {"type": "scatter", "x": [round(v, 4) for v in xs] or [None],
                 "y": [round(v, 4) for v in y] or [None], "name": name,
+                "uid": name.replace(",", "").replace(" ", "-"),
                 "xaxis": f"x{axis}", "yaxis": f"y{axis}", **style}
 
     def line(y: list[float], name: str, color: str, axis: str, **style: Any) -> dict[str, Any]:
-        return trace(x, y, name, axis, mode="lines", line={"color": color, **style})
+        # simplify off: Plotly then draws every point, as live_chart's own redraws do
+        return trace(x, y, name, axis, mode="lines",
+                     line={"color": color, "simplify": False, **style})
 
     def per_epoch(y: list[float], name: str, color: str, axis: str) -> dict[str, Any]:
         return trace(finished, y, name, axis, mode="lines+markers", line={"color": color},

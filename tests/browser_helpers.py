@@ -35,6 +35,7 @@ def screenshot(page, tmp_path: Path, name: str) -> Path:
 
 
 LIVE_CHART_FRAME = "iframe[title='live_chart.chart']"
+CHART_KEY = "live_curves"  # the Train page's key for it
 
 
 def live_chart_points(page) -> int:
@@ -44,6 +45,19 @@ def live_chart_points(page) -> int:
     if plot.count() == 0:
         return 0
     return plot.evaluate("p => p.data && p.data[0] ? p.data[0].x.length : 0")
+
+
+def live_chart_updates(page, seconds: float) -> dict[str, int]:
+    """Over ``seconds``: how many updates the live chart drew, and how many of them Plotly
+    drew (the rest only moved lines, which the component draws itself)."""
+    plot = page.frame_locator(LIVE_CHART_FRAME).locator(".js-plotly-plot")
+    return plot.evaluate("""(plot, ms) => new Promise(resolve => {
+        const drawn = {updates: 0, plotly: 0};
+        plot.addEventListener("live-chart-update", () => drawn.updates++);
+        plot.on("plotly_animated", () => drawn.plotly++);
+        plot.on("plotly_afterplot", () => drawn.plotly++);
+        setTimeout(() => resolve(drawn), ms);
+      })""", seconds * 1000)
 
 
 def live_progress(page):

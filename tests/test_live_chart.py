@@ -1,0 +1,151 @@
+"""The live chart's browser side, in real headless Chromium, outside Streamlit.
+
+For the live updates the component draws the moving line traces itself, on the axes Plotly
+laid out (see ``live_chart/frontend/index.html``); Plotly draws everything else. These tests
+hold that shortcut to what Plotly itself draws, so that a plotly.js upgrade that changes what
+it relies on fails here rather than drawing wrong curves for students.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import live_chart
+
+pytestmark = pytest.mark.browser
+
+PLOTLY_JS = Path(live_chart._PLOTLY_PACKAGE_DATA) / "plotly.min.js"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # no request lines in the test output
+        pass
+
+
+@pytest.fixture(scope="module")
+def chart_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The component's page served as Streamlit serves it: plotly.js one folder up."""
+    root = tmp_path_factory.mktemp("live_chart")
+    shutil.copytree(live_chart._FRONTEND, root / "frontend")
+    (root / "live_chart.plotly_js").mkdir()
+    shutil.copy(PLOTLY_JS, root / "live_chart.plotly_js" / "plotly.min.js")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/frontend/index.html"
+    server.shutdown()
+
+
+def figure(steps: int, epochs_done: int = 0) -> dict:
+    """Two subplots like the Train page's: per-step lines, and per-epoch lines with markers."""
+    x = [round(i / 50, 4) for i in range(steps)]
+
+    def line(uid: str, y: list[float], axis: str) -> dict:
+        return {"type": "scatter", "mode": "lines", "uid": uid, "x": x, "y": y,
+                "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+                "line": {"simplify": False, "dash": "dot"}}
+
+    def per_epoch(uid: str, y: list[float], axis: str) -> dict:
+        return {"type": "scatter", "mode": "lines+markers", "uid": uid,
+                "x": list(range(1, epochs_done + 1)) or [None], "y": y or [None],
+                "xaxis": f"x{axis}", "yaxis": f"y{axis}"}
+
+    loss = [round(2.3 / (1 + i / 10), 4) for i in range(steps)]
+    accuracy = [round(1 - v / 2.5, 4) for v in loss]
+    data = [line("loss", loss, ""), per_epoch("val-loss", [0.3] * epochs_done, ""),
+            line("accuracy", accuracy, "2"),
+            per_epoch("val-accuracy", [0.9] * epochs_done, "2")]
+    layout = {"height": 300, "xaxis": {"range": [0, 3], "domain": [0, 0.45]},
+              "yaxis": {"range": [0, 2.5]},
+              "xaxis2": {"range": [0, 3], "domain": [0.55, 1], "anchor": "y2"},
+              "yaxis2": {"range": [0, 1], "anchor": "x2"}}
+    return {"data": data, "layout": layout}
+
+
+RENDER_AND_COUNT = """figure => new Promise(resolve => {
+    // Hand the component a figure as Streamlit would; count who drew it.
+    const chart = document.getElementById("chart");
+    const drawn = {plotly: 0, updates: 0};
+    if (chart.on) {
+      chart.on("plotly_animated", () => drawn.plotly++);
+      chart.on("plotly_afterplot", () => drawn.plotly++);
+    }
+    chart.addEventListener("live-chart-update", () => {
+      drawn.updates++;
+      setTimeout(() => resolve(drawn), 200);  // Plotly's events may follow a moment later
+    }, {once: true});
+    setTimeout(() => resolve(drawn), 5000);  // no update event at all: report that
+    window.postMessage({type: "streamlit:render", args: {figure, config: {}}}, "*");
+  })"""
+
+LINE_PATHS = """uids => uids.map(uid =>
+    document.querySelector(`#chart .trace${uid} path.js-line`).getAttribute("d"))"""
+
+
+def points(path: str) -> list[float]:
+    return [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", path)]
+
+
+@pytest.fixture
+def chart_page(page_for, chart_url):
+    page = page_for()
+    page.goto(chart_url)
+    page.wait_for_function("typeof Plotly !== 'undefined'")
+    page.evaluate(RENDER_AND_COUNT, figure(20))
+    return page
+
+
+def test_live_updates_draw_the_lines_plotly_would(chart_page):
+    page = chart_page
+    drawn = page.evaluate(RENDER_AND_COUNT, figure(60))
+    assert drawn == {"plotly": 0, "updates": 1}, \
+        "a points-only update went through Plotly, not the fast path"
+    ours = page.evaluate(LINE_PATHS, ["loss", "accuracy"])
+    assert page.evaluate("() => document.getElementById('chart').data[0].x.length") == 60
+
+    page.evaluate("""figure => Plotly.react(document.getElementById("chart"), figure.data,
+                                            figure.layout)""", figure(60))
+    plotly = page.evaluate(LINE_PATHS, ["loss", "accuracy"])
+    for mine, theirs in zip(ours, plotly, strict=True):
+        assert len(points(mine)) == len(points(theirs)) == 120  # 60 points, x and y each
+        assert max(abs(a - b) for a, b in zip(points(mine), points(theirs), strict=True)) \
+            < 0.02
+
+
+def test_new_epoch_markers_go_through_plotly(chart_page):
+    drawn = chart_page.evaluate(RENDER_AND_COUNT, figure(60, epochs_done=1))
+    assert drawn["updates"] == 1 and drawn["plotly"] >= 1
+
+
+CALC_POINTS = "() => document.getElementById('chart').calcdata[0].length"
+
+
+def test_plotly_catches_up_when_the_updates_stop(chart_page):
+    """Plotly's zoom and resize redraw from its own last drawing: once the live updates stop
+    (a training ended), Plotly is brought up to date."""
+    page = chart_page
+    page.evaluate(RENDER_AND_COUNT, figure(60))
+    assert page.evaluate(CALC_POINTS) == 20  # the fast update passed Plotly by
+    page.wait_for_function(f"() => ({CALC_POINTS})() === 60", timeout=5_000)
+
+
+def test_pointing_at_the_chart_brings_plotly_up_to_date(chart_page):
+    """Plotly's hover reads its own last drawing: on entering, the chart catches up, and
+    while the pointer stays, updates go through Plotly."""
+    page = chart_page
+    page.evaluate(RENDER_AND_COUNT, figure(60))
+    assert page.evaluate(CALC_POINTS) == 20
+    box = page.locator("#chart .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"() => ({CALC_POINTS})() === 60", timeout=1_000)
+    drawn = page.evaluate(RENDER_AND_COUNT, figure(80))
+    assert drawn["plotly"] >= 1
+    assert page.evaluate(CALC_POINTS) == 80
