@@ -11,8 +11,10 @@ import time
 
 import pytest
 from browser_helpers import (
+    CHART_KEY,
     PAGE_HEADING,
     live_chart_points,
+    live_chart_updates,
     live_progress,
     open_page,
     screenshot,
@@ -96,6 +98,19 @@ def test_presets_and_editing_a_layer(page, app_url, tmp_path):
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def stale_transitions(page, selector: str, seconds: float) -> list[str]:
+    """The CSS transition each time Streamlit marks the element stale (every fragment run)."""
+    return page.locator(selector).evaluate("""(element, ms) => new Promise(resolve => {
+        const seen = [];
+        new MutationObserver(() => {
+          if (element.dataset.stale === "true") {
+            seen.push(getComputedStyle(element).transitionDuration);
+          }
+        }).observe(element, {attributes: true, attributeFilter: ["data-stale"]});
+        setTimeout(() => resolve(seen), ms);
+      })""", seconds * 1000)
+
+
 def test_training_the_small_preset(page, app_url, tmp_path):
     open_page(page, app_url, "train")
     page.get_by_role("button", name="Train").click()
@@ -105,8 +120,15 @@ def test_training_the_small_preset(page, app_url, tmp_path):
     wait_until(progress.inner_text, lambda text: "images/s" in text and text != first)
     assert 0 < int(progress.get_by_role("progressbar").get_attribute("aria-valuenow")) <= 100
     points = wait_until(lambda: live_chart_points(page), lambda n: n > 0)
+    drawn = live_chart_updates(page, seconds=3)
     later = wait_until(lambda: live_chart_points(page), lambda n: n > points)
     assert later > points > 0, "the live chart did not grow"
+    assert drawn["updates"] >= 4, drawn  # at least twice a second
+    # Most updates only move the lines, which the chart draws itself (test_live_chart.py).
+    assert drawn["plotly"] <= drawn["updates"] // 2, drawn
+    fades = stale_transitions(page, f".st-key-{CHART_KEY}", seconds=2)
+    assert fades and set(fades) == {"0s"}, \
+        f"the live chart starts Streamlit's stale fade on every update: {fades}"
     print(screenshot(page, tmp_path, "training-live"))
     accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
     accuracy.wait_for(timeout=180_000)
