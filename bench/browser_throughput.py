@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_helpers import LIVE_CHART_FRAME, open_page, wait_idle  # noqa: E402
+from browser_helpers import live_chart_updates, open_page, wait_idle  # noqa: E402
 from common import plain_loop, training_splits  # noqa: E402
 
 from cnn_core.presets import PYTORCH_TUTORIAL  # noqa: E402
@@ -84,13 +84,7 @@ def train_once(page) -> tuple[float, list[float]]:
     the epoch is done, and the seconds between the chart's updates."""
     metric = page.locator("[data-testid='stMetric']").filter(has_text="Throughput")
     page.get_by_role("button", name="Train").click()
-    chart = page.frame_locator(LIVE_CHART_FRAME).locator(".js-plotly-plot")
-    times = chart.evaluate("""plot => new Promise(resolve => {
-        // The component's own event, in the page: one for each update it draws.
-        const times = [];
-        plot.addEventListener("live-chart-update", () => times.push(performance.now()));
-        setTimeout(() => resolve(times), 10000);
-      })""")  # when the chart was updated, over 10 s
+    times = live_chart_updates(page, seconds=10)["times"]
     gaps = [(b - a) / 1000 for a, b in itertools.pairwise(times)]
     metric.wait_for(timeout=600_000)
     wait_idle(page)

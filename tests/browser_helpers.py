@@ -47,17 +47,19 @@ def live_chart_points(page) -> int:
     return plot.evaluate("p => p.data && p.data[0] ? p.data[0].x.length : 0")
 
 
-def live_chart_updates(page, seconds: float) -> dict[str, int]:
-    """Over ``seconds``: how many updates the live chart drew, and how many of them Plotly
-    drew (the rest only moved lines, which the component draws itself)."""
+def live_chart_updates(page, seconds: float) -> dict:
+    """Over ``seconds``: when the live chart drew an update (``times``, ms on the page's
+    clock), how many updates that was, and how many of them Plotly drew (``plotly``; the rest
+    only moved lines, which the component draws itself)."""
     plot = page.frame_locator(LIVE_CHART_FRAME).locator(".js-plotly-plot")
-    return plot.evaluate("""(plot, ms) => new Promise(resolve => {
-        const drawn = {updates: 0, plotly: 0};
-        plot.addEventListener("live-chart-update", () => drawn.updates++);
+    drawn = plot.evaluate("""(plot, ms) => new Promise(resolve => {
+        const drawn = {times: [], plotly: 0};
+        plot.addEventListener("live-chart-update", () => drawn.times.push(performance.now()));
         plot.on("plotly_animated", () => drawn.plotly++);
         plot.on("plotly_afterplot", () => drawn.plotly++);
         setTimeout(() => resolve(drawn), ms);
       })""", seconds * 1000)
+    return {**drawn, "updates": len(drawn["times"])}
 
 
 def live_progress(page):
