@@ -18,6 +18,16 @@ it halved the training speed. This component keeps one Plotly instance per ``key
 Each update ends with a ``live-chart-update`` event on the chart's element (for tests and
 benchmarks: the fast path fires no Plotly event).
 
+Updates reach the chart in one of two ways:
+
+- ``live_plotly_chart`` draws it, or updates it, from a script or fragment run;
+- ``stream_to_live_chart`` sends the same chart new data from a run that is still going, as
+  a small script in an ``st.html`` element that passes the data on to the chart's frame.
+  A fragment that loops, streaming an update every half second, costs the browser one small
+  element update each time instead of a whole fragment run: a run is six messages, for each
+  of which Streamlit redraws its page. Measured in Chromium with the Train page live: 12 %
+  of a CPU core with a fragment run per update, 6 % streaming.
+
 The browser gets plotly.js from the installed ``plotly`` package (so it matches the figures
 the Python side builds and works offline); the component's page loads it from
 ``../live_chart.plotly_js/plotly.min.js``.
@@ -25,11 +35,13 @@ the Python side builds and works offline); the component's page loads it from
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import plotly
 import streamlit.components.v1 as components
+from streamlit.delta_generator import DeltaGenerator
 
 _FRONTEND = Path(__file__).parent / "frontend"
 _PLOTLY_PACKAGE_DATA = Path(plotly.__file__).parent / "package_data"
@@ -51,6 +63,33 @@ def live_plotly_chart(figure: dict[str, Any], *, key: str,
     drawn here rather than with ``st.progress`` because every Streamlit element in a live
     fragment is re-rendered by the browser on each update: one element costs it less than two.
     """
+    _chart(**_chart_args(figure, config, progress, progress_text), key=key, default=None)
+
+
+def stream_to_live_chart(slot: DeltaGenerator, figure: dict[str, Any], *, key: str,
+                         config: dict[str, Any] | None = None,
+                         progress: float | None = None, progress_text: str = "") -> None:
+    """Send new data to the chart that ``live_plotly_chart(key=key)`` drew earlier in this run,
+    through ``slot`` (an ``st.empty()`` below it, reused for every update of the run).
+
+    Within one run Streamlit allows one call of a component per key, so a run that keeps
+    going (a fragment streaming updates) cannot call ``live_plotly_chart`` again. The script
+    in the slot finds the chart's frame by the ``st-key-<key>`` class Streamlit gives keyed
+    elements and posts it the same arguments a Streamlit render would carry. The data is
+    this app's own numbers and labels; ``<`` is escaped all the same, so that no text in it
+    can close the script.
+    """
+    args = json.dumps(_chart_args(figure, config, progress, progress_text),
+                      separators=(",", ":")).replace("<", "\\u003c")
+    selector = json.dumps(f".st-key-{key} iframe")
+    slot.html(f"<script>(() => {{ const frame = document.querySelector({selector}); "
+              f"if (frame) frame.contentWindow.postMessage({{type: \"live-chart:update\", "
+              f"args: {args}}}, window.location.origin); }})();</script>",
+              unsafe_allow_javascript=True)
+
+
+def _chart_args(figure: dict[str, Any], config: dict[str, Any] | None,
+                progress: float | None, progress_text: str) -> dict[str, Any]:
     bar = None if progress is None else {"value": min(max(progress, 0.0), 1.0),
                                          "text": progress_text}
-    _chart(figure=figure, config=config or {}, progress=bar, key=key, default=None)
+    return {"figure": figure, "config": config or {}, "progress": bar}

@@ -7,6 +7,7 @@ from page_guard import require_frame
 require_frame()  # first, before the imports below load torch (see page_guard)
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,12 +26,15 @@ from app_state import (
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.trainer import EpochPoint, Snapshot, StepPoint, TrainConfig, TrainingJob
-from live_chart import live_plotly_chart
+from live_chart import live_plotly_chart, stream_to_live_chart
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
 GRID = "rgba(128, 128, 128, 0.2)"
 CHART_KEY = "live_curves"  # live_…: app.py keeps it from fading as stale on each update
 CHART_CONFIG = {"displayModeBar": False}
+UPDATE_EVERY_S = 0.5  # the live chart's updates: at least twice a second
+STREAM_FOR_S = 5.0  # how long one run of the live panel streams them (see _stream_updates)
+WITH_PAGE = "train_live_panel_with_page"  # set while the whole page runs (see _live_panel)
 
 
 @st.fragment(run_every=0.5)
@@ -204,6 +208,7 @@ def live_view(planned_epochs: int) -> None:
     """Progress and curves; they refresh twice a second only while a training is active."""
     job = current_job()
     if job is not None and job.snapshot().active:
+        st.session_state[WITH_PAGE] = True
         _live_panel(planned_epochs)
     else:
         _still_panel(planned_epochs)
@@ -217,12 +222,42 @@ def _still_panel(planned_epochs: int) -> None:
     training_panel(current_job(), planned_epochs, live=False)
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=UPDATE_EVERY_S)
 def _live_panel(planned_epochs: int) -> None:
+    """The live progress and curves. Run with the whole page, it draws them and returns: the
+    page's run must end, for until it does the browser keeps showing what the run before it
+    showed (the Train button as it was, say). Rerun on its own timer, it goes on to stream
+    updates to the chart for a few seconds (``_stream_updates``)."""
+    with_page = st.session_state.pop(WITH_PAGE, False)
     job = current_job()
     if job is not None:
         job.heartbeat()  # on this page the sidebar's indicator stays still
     training_panel(job, planned_epochs, live=True)
+    if job is not None and not with_page:
+        _stream_updates(job)
+
+
+def _stream_updates(job: TrainingJob) -> None:
+    """Update the chart every ``UPDATE_EVERY_S`` for ``STREAM_FOR_S``, within this run.
+
+    Why not a fragment run per update: each run costs the browser a redraw of Streamlit's
+    page for each of its six messages, which on a laptop that also trains takes the
+    training's CPU (see ``live_chart``); a streamed update is one small element. The run
+    still ends every few seconds, and only the browser's timer starts the next: when the tab
+    is gone the heartbeats stop, and the job's orphan timeout frees its slot. Pressing a
+    button or leaving the page interrupts the run at its next update, within half a second.
+    """
+    slot = st.empty()
+    for _ in range(round(STREAM_FOR_S / UPDATE_EVERY_S) - 1):
+        time.sleep(UPDATE_EVERY_S)
+        job.heartbeat()
+        snap = job.snapshot()
+        if snap.state != st.session_state.get("job_seen_state"):
+            st.session_state["job_seen_state"] = snap.state
+            st.rerun(scope="app")  # the buttons outside this fragment must change too
+        stream_to_live_chart(slot, curves(snap.steps, snap.epochs_done, snap.epochs),
+                             key=CHART_KEY, config=CHART_CONFIG, progress=snap.fraction,
+                             progress_text=progress_text(snap))
 
 
 def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:

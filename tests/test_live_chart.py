@@ -23,6 +23,7 @@ import live_chart
 pytestmark = pytest.mark.browser
 
 PLOTLY_JS = Path(live_chart._PLOTLY_PACKAGE_DATA) / "plotly.min.js"
+CHART_KEY = "live_curves"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -37,6 +38,11 @@ def chart_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(live_chart._FRONTEND, root / "frontend")
     (root / "live_chart.plotly_js").mkdir()
     shutil.copy(PLOTLY_JS, root / "live_chart.plotly_js" / "plotly.min.js")
+    # A stand-in for the app's page: the chart's frame inside an element keyed as Streamlit
+    # marks keyed elements, for the updates a running script streams to it.
+    (root / "app.html").write_text(
+        f'<div class="st-key-{CHART_KEY}"><iframe src="frontend/index.html" '
+        'style="width: 900px; height: 500px"></iframe></div>')
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -149,3 +155,53 @@ def test_pointing_at_the_chart_brings_plotly_up_to_date(chart_page):
     drawn = page.evaluate(RENDER_AND_COUNT, figure(80))
     assert drawn["plotly"] >= 1
     assert page.evaluate(CALC_POINTS) == 80
+
+
+class _SlotRecorder:
+    """Takes the place of the ``st.empty()`` slot: keeps the HTML that would go into it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def html(self, body: str, *, unsafe_allow_javascript: bool = False) -> None:
+        assert unsafe_allow_javascript, "without it the browser would not run the script"
+        self.bodies.append(body)
+
+
+def streamed_html(fig: dict, progress_text: str) -> str:
+    slot = _SlotRecorder()
+    live_chart.stream_to_live_chart(slot, fig, key=CHART_KEY, progress=0.5,
+                                    progress_text=progress_text)
+    (body,) = slot.bodies
+    return body
+
+
+# Parsed as HTML, as the app's page does with an st.html element's body, scripts included.
+INSERT_HTML = """body => document.body.append(
+    document.createRange().createContextualFragment(body))"""
+
+
+def test_updates_streamed_from_the_app_page_reach_the_chart(page_for, chart_url):
+    page = page_for()
+    page.goto(chart_url.replace("frontend/index.html", "app.html"))
+    frame = page.frame_locator("iframe")
+    page.wait_for_function("() => { const frame = document.querySelector('iframe'); "
+                           "return frame && frame.contentWindow.Plotly !== undefined; }")
+    count = "() => (document.getElementById('chart').data || [{x: []}])[0].x.length"
+    chart = page.frames[1]
+    page.evaluate("""figure => document.querySelector("iframe").contentWindow.postMessage(
+        {type: "streamlit:render", args: {figure, config: {}}}, "*")""", figure(20))
+    chart.wait_for_function(f"({count})() === 20")
+
+    # Text that would end the script early, were it not escaped, must arrive as text.
+    text = "epoch 2/3 </script><b>not bold</b>"
+    page.evaluate(INSERT_HTML, streamed_html(figure(60), text))
+    chart.wait_for_function(f"({count})() === 60")
+    assert frame.locator("#progress-text").inner_text() == text
+    assert frame.locator("#progress-bar").get_attribute("aria-valuenow") == "50"
+
+    # Only the app's page may send updates: a message from anywhere else is ignored.
+    chart.evaluate("""figure => window.postMessage(
+        {type: "live-chart:update", args: {figure}}, "*")""", figure(5))
+    page.wait_for_timeout(500)
+    assert chart.evaluate(count) == 60
