@@ -252,12 +252,8 @@ def _stream_updates(job: TrainingJob) -> None:
         time.sleep(UPDATE_EVERY_S)
         job.heartbeat()
         snap = job.snapshot()
-        if snap.state != st.session_state.get("job_seen_state"):
-            st.session_state["job_seen_state"] = snap.state
-            st.rerun(scope="app")  # the buttons outside this fragment must change too
-        stream_to_live_chart(slot, curves(snap.steps, snap.epochs_done, snap.epochs),
-                             key=CHART_KEY, config=CHART_CONFIG, progress=snap.fraction,
-                             progress_text=progress_text(snap))
+        follow_state(snap, live=True)
+        stream_to_live_chart(slot, **chart_of(snap), key=CHART_KEY)
 
 
 def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:
@@ -270,17 +266,27 @@ def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) 
         live_plotly_chart(curves((), (), planned_epochs), key=CHART_KEY, config=CHART_CONFIG)
         return
     snap = job.snapshot()
-    seen = st.session_state.get("job_seen_state")
-    st.session_state["job_seen_state"] = snap.state
-    if live and seen is not None and seen != snap.state:
-        st.rerun(scope="app")  # the buttons outside this fragment must change too
+    follow_state(snap, live=live)
     if snap.state == "failed":
         st.error(snap.message)
     elif snap.state == "stopped":
         st.warning(f"Training {snap.message}.")
-    live_plotly_chart(curves(snap.steps, snap.epochs_done, snap.epochs), key=CHART_KEY,
-                      config=CHART_CONFIG, progress=snap.fraction,
-                      progress_text=progress_text(snap))
+    live_plotly_chart(**chart_of(snap), key=CHART_KEY)
+
+
+def follow_state(snap: Snapshot, *, live: bool) -> None:
+    """Remember the job's state as shown; from a live panel, rerun the whole page when it
+    changed, since the buttons outside the fragment must change too."""
+    seen = st.session_state.get("job_seen_state")
+    st.session_state["job_seen_state"] = snap.state
+    if live and seen is not None and seen != snap.state:
+        st.rerun(scope="app")
+
+
+def chart_of(snap: Snapshot) -> dict[str, Any]:
+    """The live chart's figure and progress bar for a job's snapshot."""
+    return {"figure": curves(snap.steps, snap.epochs_done, snap.epochs), "config": CHART_CONFIG,
+            "progress": snap.fraction, "progress_text": progress_text(snap)}
 
 
 def results(job: TrainingJob) -> None:

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_helpers import CHART_KEY
 
 import live_chart
 
 pytestmark = pytest.mark.browser
 
 PLOTLY_JS = Path(live_chart._PLOTLY_PACKAGE_DATA) / "plotly.min.js"
-CHART_KEY = "live_curves"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
