@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from cnn_core.data import MnistSplits, MnistStore, load_bundled
+from cnn_core.job import TrainingJob
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
 from cnn_core.shapes import NetworkReport, analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec, Layer
-from cnn_core.trainer import TrainConfig, TrainingJob
+from cnn_core.trainer import TrainConfig
 
 _uids = itertools.count(1)
 

@@ -18,9 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cnn_core.activations import predict_with_maps
 from cnn_core.data import load_bundled
+from cnn_core.job import train_to_completion
 from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
 from cnn_core.presets import PYTORCH_TUTORIAL
-from cnn_core.trainer import TrainConfig, train_to_completion
+from cnn_core.trainer import TrainConfig
 
 
 def main() -> None:

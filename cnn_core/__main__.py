@@ -54,7 +54,8 @@ def summary_json(report: NetworkReport) -> dict:
 def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
     """Train with the app's trainer, printing each epoch as it ends; 0 when it finished."""
     from cnn_core.data import MnistStore
-    from cnn_core.trainer import TrainConfig, TrainingJob
+    from cnn_core.job import TrainingJob
+    from cnn_core.trainer import TrainConfig
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                          optimizer=args.optimizer, learning_rate=args.lr, seed=args.seed,

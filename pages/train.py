@@ -25,7 +25,9 @@ from app_state import (
 )
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
-from cnn_core.trainer import EpochPoint, Snapshot, StepPoint, TrainConfig, TrainingJob
+from cnn_core.job import Snapshot, TrainingJob
+from cnn_core.metrics import EpochPoint, StepPoint
+from cnn_core.trainer import TrainConfig
 from live_chart import live_plotly_chart, stream_to_live_chart
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]

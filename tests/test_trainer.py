@@ -1,22 +1,20 @@
 """The trainer on real digits: accuracy, controls, determinism, divergence, shared slots."""
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from cnn_core.data import MnistSplits
+from cnn_core.job import TrainingJob, train_to_completion
+from cnn_core.metrics import MAX_STEP_POINTS, LossDiverged, Metrics, StepTally
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.spec import layer as L
-from cnn_core.trainer import (
-    MAX_STEP_POINTS,
-    TrainConfig,
-    TrainingJob,
-    _Metrics,
-    _StepTally,
-    train_to_completion,
-)
+from cnn_core.trainer import TrainConfig
 
 
 def wait_for(predicate, timeout=60.0):
@@ -38,7 +36,38 @@ def test_small_net_beats_95_percent_on_held_out_real_digits(bundled):
     wrong = job.evaluation.misclassified
     assert all(job.evaluation.predictions[i] != bundled.test_labels[i] for i in wrong)
     assert snap.images_per_second > 0 and snap.step == 3 * snap.steps_per_epoch
-    assert not next(job.model.parameters()).requires_grad or job.model.training is False
+    assert job.model.training is False  # handed over ready to answer
+
+
+ROOT = Path(__file__).resolve().parent.parent
+PRE_SPLIT = json.loads((Path(__file__).parent / "data" / "pre_split_curves.json").read_text())
+
+
+@pytest.mark.skipif(torch.__version__.split("+")[0] != PRE_SPLIT["torch"]
+                    or torch.get_num_threads() != PRE_SPLIT["threads"],
+                    reason="the recorded curves are bit-exact only for the torch version and "
+                           "thread count they were recorded with")
+@pytest.mark.parametrize("case", PRE_SPLIT["cases"], ids=lambda c: c["preset"])
+def test_the_loop_gives_exactly_the_curves_of_the_trainer_before_the_split(bundled, case):
+    presets = {"lenet5": LENET5, "small": SMALL_FAST}
+    digits = MnistSplits(bundled.train_images[:1000], bundled.train_labels[:1000],
+                         bundled.val_images[:200], bundled.val_labels[:200],
+                         bundled.val_images[:200], bundled.val_labels[:200], "bundled")
+    job = train_to_completion(presets[case["preset"]], digits, TrainConfig(**case["config"]))
+    snap = job.snapshot()
+    assert [[p.step, p.epoch, p.loss, p.accuracy] for p in snap.steps] == case["steps"]
+    assert [[e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy]
+            for e in snap.epochs_done] == case["epochs"]
+    assert job.evaluation.accuracy == case["test_accuracy"]
+
+
+def test_every_trainer_runs_the_one_loop():
+    """``loss.backward()`` is written once in the app (the loop in ``cnn_core/trainer.py``);
+    ``bench/common.py`` holds the two reference loops the benchmark compares it with."""
+    sources = [*ROOT.glob("cnn_core/**/*.py"), *ROOT.glob("bench/*.py")]
+    counts = {str(p.relative_to(ROOT)): p.read_text().count(".backward(") for p in sources}
+    assert {path: n for path, n in counts.items() if n} == {
+        "cnn_core/trainer.py": 1, "bench/common.py": 2}
 
 
 def test_same_seed_gives_the_same_curves(bundled):
@@ -181,8 +210,8 @@ def test_plotted_points_stay_bounded(bundled):
 
 def test_gpu_steps_are_read_back_in_groups_and_a_nan_is_still_caught():
     """The GPU bookkeeping, run on CPU tensors: steps wait in a group, then publish in order."""
-    metrics = _Metrics()
-    tally = _StepTally(metrics, epoch_images=40, on_cpu=False)
+    metrics = Metrics()
+    tally = StepTally(metrics, epoch_images=40, on_cpu=False)
     tally.read_back_s = 3600.0  # only the step count decides here, however slow the machine
     tally.start_epoch(1)
     labels = torch.tensor([0, 1, 2, 3])
@@ -191,7 +220,7 @@ def test_gpu_steps_are_read_back_in_groups_and_a_nan_is_still_caught():
         tally.add(torch.tensor(loss), two_right, labels)
     assert not tally.due() and not metrics.steps  # nothing read back yet,
     assert metrics.step == 3  # but the progress counts the steps taken
-    assert tally.read_back() is None
+    tally.read_back()
     assert [p.loss for p in metrics.steps] == [2.0, 1.5, 1.0]
     assert [p.epoch for p in metrics.steps] == pytest.approx([0.1, 0.2, 0.3])
     assert metrics.steps[0].accuracy == 0.5 and metrics.images == 12
@@ -201,4 +230,5 @@ def test_gpu_steps_are_read_back_in_groups_and_a_nan_is_still_caught():
     assert not tally.due()
     tally.add(torch.tensor(float("nan")), two_right, labels)
     assert tally.due()
-    assert tally.read_back().startswith("the loss became nan at step 4: the learning rate")
+    with pytest.raises(LossDiverged, match=r"^the loss became nan at step 4: the learning rate"):
+        tally.read_back()

@@ -1,0 +1,279 @@
+"""A training as a background job: queued for a slot, run on a worker thread, paused, stopped,
+watched for an orphaned page, and read by anyone through consistent snapshots.
+
+The job drives the one training loop (``cnn_core.trainer.train_steps``): it pauses by not
+asking for the next step, stops by closing the loop, and hands each step to the bookkeeping
+(``cnn_core.metrics``). Controls are events checked after every step, so they take effect
+within one batch. Readers (the page's live chart, a script) call ``snapshot()`` and never
+touch the model.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+
+from cnn_core.data import MnistSplits
+from cnn_core.devices import device_name
+from cnn_core.evaluate import Evaluation, evaluate
+from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
+from cnn_core.slots import TrainingSlots
+from cnn_core.spec import ArchitectureSpec
+from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps
+
+JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
+ACTIVE_STATES = ("queued", "running", "paused")
+ORPHAN_TIMEOUT_S = 30.0
+CHANCE_LEVEL = 0.2  # ten classes: guessing scores about 0.1
+
+
+class _Workers:
+    """Daemon threads that run trainings and are reused: a thread that has trained before has
+    its OpenMP team warm. A new thread starts only when none is idle, so a job never waits
+    behind another; daemon, so a server can always exit."""
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # an idle worker will take it
+            else:
+                threading.Thread(target=self._work, name="trainer", daemon=True).start()
+        self._tasks.put(task)
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            try:
+                task()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
+_WORKERS = _Workers()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of a job's progress, safe to read from any thread."""
+
+    state: JobState
+    message: str
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    images_per_second: float
+    elapsed_s: float
+    eta_s: float | None
+    queue_position: int | None
+    device: str
+    steps: tuple[StepPoint, ...] = ()
+    epochs_done: tuple[EpochPoint, ...] = ()
+
+    @property
+    def fraction(self) -> float:
+        total = self.epochs * self.steps_per_epoch
+        return min(1.0, self.step / total) if total else 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class TrainingJob:
+    """One training of one design, run on one of the worker threads.
+
+    Lifecycle: created → queued (waiting for a slot) → running ⇄ paused → finished, stopped
+    or failed. After ``finished``, ``model`` holds the trained network (on the CPU, in eval
+    mode) and ``evaluation`` its test results.
+    """
+
+    def __init__(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
+                 slots: TrainingSlots | None = None, name: str = "Custom",
+                 orphan_timeout_s: float = ORPHAN_TIMEOUT_S) -> None:
+        self.device = config.resolved_device()
+        self.spec, self.splits, self.config, self.name = spec, splits, config, name
+        self.slots = slots
+        self.orphan_timeout_s = orphan_timeout_s
+        self.model: nn.Module | None = None
+        self.evaluation: Evaluation | None = None
+        self._metrics = Metrics()
+        self._state: JobState = "created"
+        self._message = ""
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._last_seen = time.monotonic()
+        self._started_at: float | None = None
+        self._finished_at: float | None = None
+        self._done = threading.Event()
+        self._left_queue = threading.Event()  # running, or over without ever running
+        self.steps_per_epoch = math.ceil(len(splits.train_images) / config.batch_size)
+
+    # ---- controls (any thread) -------------------------------------------------------------
+    def start(self) -> None:
+        if self._state == "created":
+            self._state = "queued"
+            if self.slots:
+                self.slots.enqueue(self)
+            _WORKERS.submit(self._run)
+
+    def stop(self, reason: str = "stopped by the user") -> None:
+        """Ask the loop to stop; it does so before the next batch. Safe to call twice."""
+        if not self._stop.is_set():
+            self._message = reason
+        self._stop.set()
+        self._resume.set()
+
+    def pause(self) -> None:
+        if self._state == "running":
+            self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    def heartbeat(self) -> None:
+        """The owner's page is alive. Without one for ``orphan_timeout_s``, the job stops."""
+        self._last_seen = time.monotonic()
+
+    def wait_until_started(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) for the job to leave the queue; True if it has. With a
+        free slot that takes milliseconds, so a page can draw the job as running at once."""
+        return self._state != "created" and self._left_queue.wait(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._state != "created":
+            self._done.wait(timeout)
+
+    @property
+    def running_thread(self) -> bool:
+        """True while the job's work is not over (queued, training or finishing)."""
+        return self._state != "created" and not self._done.is_set()
+
+    def snapshot(self) -> Snapshot:
+        m = self._metrics
+        with m.lock:
+            steps, epochs = tuple(m.steps), tuple(m.epochs)
+            step, epoch, images, train_s = m.step, m.epoch, m.images, m.train_seconds
+        now = self._finished_at or time.monotonic()
+        elapsed = now - self._started_at if self._started_at else 0.0
+        total = self.config.epochs * self.steps_per_epoch
+        eta = None
+        if self._state in ("running", "paused") and step:
+            eta = (total - step) * train_s / step
+        state = self._state
+        if state == "running" and not self._resume.is_set():
+            state = "paused"
+        position = self.slots.position(self) if self.slots and state == "queued" else None
+        return Snapshot(state=state, message=self._message, epoch=epoch,
+                        epochs=self.config.epochs, step=step,
+                        steps_per_epoch=self.steps_per_epoch,
+                        images_per_second=images / train_s if train_s > 0 else 0.0,
+                        elapsed_s=elapsed, eta_s=eta, queue_position=position,
+                        device=device_name(self.device), steps=steps, epochs_done=epochs)
+
+    # ---- the worker thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            if self.slots and not self.slots.acquire(self, self._should_stop):
+                self._state = "stopped"
+                return
+            try:
+                self._started_at = time.monotonic()
+                self._state = "running"
+                self._left_queue.set()
+                self._train()
+            finally:
+                if self.slots:
+                    self.slots.release(self)
+        except Exception as exc:
+            self._state = "failed"
+            self._message = f"training failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._finished_at = time.monotonic()
+            self._left_queue.set()
+            self._done.set()
+
+    def _should_stop(self) -> bool:
+        if time.monotonic() - self._last_seen > self.orphan_timeout_s:
+            self.stop("stopped: the browser tab that started it is gone")
+        return self._stop.is_set()
+
+    def _train(self) -> None:
+        model, optimizer = prepare(self.spec, self.config, self.device)
+        images, labels = to_device(self.splits.train_images, self.splits.train_labels,
+                                   self.device)
+        tally = StepTally(self._metrics, len(images), on_cpu=self.device.type == "cpu")
+        steps = train_steps(model, optimizer, images, labels, self.config)
+        try:
+            for step in steps:
+                if step.index == 1:
+                    tally.start_epoch(step.epoch)
+                tally.add(step.loss, step.logits, step.labels)
+                if step.ends_epoch:
+                    tally.read_back()
+                    self._validate(model, step.epoch, tally)
+                elif tally.due():
+                    tally.read_back()
+                if not self._resume.is_set() or self._should_stop():
+                    tally.read_back()  # publish the steps done so far
+                    if not self._hold_while_paused(tally):
+                        return self._finish(model, "stopped")
+        except LossDiverged as exc:
+            self._message = str(exc)
+            return self._finish(model, "failed")
+        finally:
+            steps.close()
+        self._finish(model, "finished")
+
+    def _validate(self, model: nn.Module, epoch: int, tally: StepTally) -> None:
+        val = evaluate(model, self.splits.val_images, self.splits.val_labels, self.device,
+                       max_misclassified=0)
+        self._metrics.add_epoch(EpochPoint(epoch, *tally.epoch_means(), val.loss,
+                                           val.accuracy))
+        tally.restart_clock()  # validation is not training time
+
+    def _hold_while_paused(self, tally: StepTally) -> bool:
+        """Wait while paused (not asking the loop for the next step); False to stop."""
+        paused = False
+        while not self._resume.wait(0.2):
+            paused = True
+            self._should_stop()
+        if paused:
+            tally.restart_clock()  # a pause is not training time
+        return not self._should_stop()
+
+    def _finish(self, model: nn.Module, state: JobState) -> None:
+        model = model.to("cpu").eval()
+        self.model = model
+        if state == "finished":
+            self.evaluation = evaluate(model, self.splits.test_images, self.splits.test_labels)
+            self._message = f"test accuracy {self.evaluation.accuracy:.2%}"
+            if self.evaluation.accuracy < CHANCE_LEVEL:
+                self._message += (": no better than guessing. The learning rate is probably "
+                                  "too high (the units stopped responding) or far too low")
+        self._state = state
+
+
+def train_to_completion(spec: ArchitectureSpec, splits: MnistSplits,
+                        config: TrainConfig | None = None) -> TrainingJob:
+    """Run a training synchronously (scripts, tests, the Draw page's quick model)."""
+    job = TrainingJob(spec, splits, config or TrainConfig())
+    job.start()
+    while job.running_thread:
+        job.heartbeat()
+        job.join(1.0)
+    return job
