@@ -7,6 +7,7 @@ tensors, the training slots, the quick model) come from ``st.cache_resource``.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,26 @@ def mark_design_edited() -> None:
 # ---- training and the trained model (per session) --------------------------------------
 def current_job() -> TrainingJob | None:
     return st.session_state.get("job")
+
+
+def disconnect_grace_s() -> float:
+    """How long a training outlives its browser session's connection: as long as Streamlit
+    keeps the session for the browser to reconnect to (``server.disconnectedSessionTTL``)."""
+    return float(st.get_option("server.disconnectedSessionTTL"))
+
+
+def this_session_connected() -> Callable[[], bool] | None:
+    """A check, safe from any thread, that this browser session's connection is up: a hidden
+    tab keeps it up (its page timers may sleep), a closed tab or a reload ends it. None where
+    no server runs (AppTest): the page's reruns are then the job's only heartbeats."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session_id)
 
 
 @dataclass(frozen=True)

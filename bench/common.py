@@ -1,7 +1,8 @@
 """Shared pieces of the benchmarks: the reference training loops the app is compared with.
 
-Each loop trains one epoch over exactly the same batches (the same shuffled order of the
-same digits) and returns images per second, wall clock from model creation to the last step.
+Each loop trains the same epochs over exactly the same batches (the same shuffled orders of
+the same digits) and returns images per second, wall clock from model creation to the last
+step (the app's trainer: to its finished job, validation and test included).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def training_splits(n_train: int = 8000) -> MnistSplits:
                        b.val_labels[tiny], "bundled")
 
 
-def epoch_order(n: int, seed: int = 0) -> torch.Tensor:
-    """The shuffled order the app's trainer uses for its first epoch with this seed."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+def epoch_orders(n: int, epochs: int, seed: int = 0) -> list[torch.Tensor]:
+    """The shuffled orders the app's trainer uses for its epochs with this seed."""
+    shuffler = torch.Generator().manual_seed(seed)
+    return [torch.randperm(n, generator=shuffler) for _ in range(epochs)]
 
 
 def synchronize(device: str) -> None:
@@ -49,7 +51,7 @@ def synchronize(device: str) -> None:
 
 
 def plain_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
-               device: str = "cpu") -> float:
+               device: str = "cpu", epochs: int = 1) -> float:
     """The plainest PyTorch loop over one in-memory uint8 tensor (on the GPU, when training
     there), with the same optimizer as the app's trainer (so that trainer/plain measures only
     the trainer's own overhead)."""
@@ -60,23 +62,24 @@ def plain_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     optimizer = make_optimizer(model, TrainConfig(batch_size=BATCH, seed=seed))
     loss_fn = nn.CrossEntropyLoss()
     images, labels = splits.train_images.to(device), splits.train_labels.to(device)
-    order = epoch_order(len(images), seed).to(device)
     model.train()
-    for i in range(0, len(images), BATCH):
-        idx = order[i:i + BATCH]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(normalize(images[idx])), labels[idx])
-        loss.backward()
-        optimizer.step()
+    for order in epoch_orders(len(images), epochs, seed):
+        order = order.to(device)
+        for i in range(0, len(images), BATCH):
+            idx = order[i:i + BATCH]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(normalize(images[idx])), labels[idx])
+            loss.backward()
+            optimizer.step()
     synchronize(device)
-    return len(images) / (time.perf_counter() - start)
+    return epochs * len(images) / (time.perf_counter() - start)
 
 
 def app_trainer(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
-                device: str = "cpu") -> float:
+                device: str = "cpu", epochs: int = 1) -> float:
     """The app's trainer, background thread and per-step metrics publishing included."""
     start = time.perf_counter()
-    job = TrainingJob(spec, splits, TrainConfig(epochs=1, batch_size=BATCH, seed=seed,
+    job = TrainingJob(spec, splits, TrainConfig(epochs=epochs, batch_size=BATCH, seed=seed,
                                                 device=device))
     job.start()
     job.join()
@@ -84,11 +87,11 @@ def app_trainer(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     snap = job.snapshot()
     assert snap.state == "finished", snap.message
     assert len(snap.steps) > 0  # metrics were published
-    return len(splits.train_images) / elapsed
+    return epochs * len(splits.train_images) / elapsed
 
 
 def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
-                  device: str = "cpu") -> float:
+                  device: str = "cpu", epochs: int = 1) -> float:
     """The seed tutorial's way: a Dataset of PIL images through ToTensor and Normalize, and a
     DataLoader (here with a sampler giving the same batches as the other loops), and the
     tutorial's ``torch.optim.Adam(model.parameters(), lr=1e-3)``."""
@@ -115,15 +118,14 @@ def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     model = build_model(spec).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    loader = DataLoader(dataset, batch_size=BATCH,
-                        sampler=epoch_order(len(dataset), seed).tolist())
     model.train()
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
+    for order in epoch_orders(len(dataset), epochs, seed):
+        for x, y in DataLoader(dataset, batch_size=BATCH, sampler=order.tolist()):
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
     synchronize(device)
-    return len(dataset) / (time.perf_counter() - start)
+    return epochs * len(dataset) / (time.perf_counter() - start)
 

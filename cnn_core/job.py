@@ -4,16 +4,22 @@ watched for an orphaned page, and read by anyone through consistent snapshots.
 The job drives the one training loop (``cnn_core.trainer.train_steps``): it pauses by not
 asking for the next step, stops by closing the loop, and hands each step to the bookkeeping
 (``cnn_core.metrics``). Controls are events checked after every step, so they take effect
-within one batch. Readers (the page's live chart, a script) call ``snapshot()`` and never
-touch the model.
+within one batch; a paused job gives its slot to the next in the queue and queues again to
+resume. A job stops itself when its owner is gone for ``orphan_timeout_s``: the owner is
+there while ``owner_connected()`` says so (the app passes its browser session's connection,
+which a hidden tab keeps up), and for a while after each ``heartbeat()``. Readers (the
+page's live chart, a script) call ``snapshot()`` and never touch the model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -26,7 +32,7 @@ from cnn_core.evaluate import Evaluation, evaluate
 from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps
+from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps, trained_model
 
 JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
 ACTIVE_STATES = ("queued", "running", "paused")
@@ -63,6 +69,19 @@ class _Workers:
 
 
 _WORKERS = _Workers()
+_ACTIVE: weakref.WeakSet[TrainingJob] = weakref.WeakSet()  # started and not yet over
+
+
+def return_freed_memory() -> None:
+    """Give memory freed by a training back to the OS. glibc keeps freed blocks in its arenas
+    (one per thread that allocated), so without this a server's memory only ever grows."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def active_jobs() -> list[TrainingJob]:
+    """Every training of this process that is queued, running or paused (the teacher's view)."""
+    return sorted(list(_ACTIVE), key=lambda job: job.created_at)
 
 
 @dataclass(frozen=True)
@@ -103,11 +122,13 @@ class TrainingJob:
 
     def __init__(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
                  slots: TrainingSlots | None = None, name: str = "Custom",
-                 orphan_timeout_s: float = ORPHAN_TIMEOUT_S) -> None:
+                 orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
+                 owner_connected: Callable[[], bool] | None = None) -> None:
         self.device = config.resolved_device()
         self.spec, self.splits, self.config, self.name = spec, splits, config, name
         self.slots = slots
         self.orphan_timeout_s = orphan_timeout_s
+        self.owner_connected = owner_connected
         self.model: nn.Module | None = None
         self.evaluation: Evaluation | None = None
         self._metrics = Metrics()
@@ -116,7 +137,7 @@ class TrainingJob:
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
-        self._last_seen = time.monotonic()
+        self._last_seen = self.created_at = time.monotonic()
         self._started_at: float | None = None
         self._finished_at: float | None = None
         self._done = threading.Event()
@@ -127,6 +148,7 @@ class TrainingJob:
     def start(self) -> None:
         if self._state == "created":
             self._state = "queued"
+            _ACTIVE.add(self)
             if self.slots:
                 self.slots.enqueue(self)
             _WORKERS.submit(self._run)
@@ -203,11 +225,15 @@ class TrainingJob:
             self._state = "failed"
             self._message = f"training failed: {type(exc).__name__}: {exc}"
         finally:
+            return_freed_memory()  # the optimizer's state and the activations are gone now
             self._finished_at = time.monotonic()
+            _ACTIVE.discard(self)
             self._left_queue.set()
             self._done.set()
 
     def _should_stop(self) -> bool:
+        if self.owner_connected is not None and self.owner_connected():
+            self.heartbeat()
         if time.monotonic() - self._last_seen > self.orphan_timeout_s:
             self.stop("stopped: the browser tab that started it is gone")
         return self._stop.is_set()
@@ -247,18 +273,25 @@ class TrainingJob:
         tally.restart_clock()  # validation is not training time
 
     def _hold_while_paused(self, tally: StepTally) -> bool:
-        """Wait while paused (not asking the loop for the next step); False to stop."""
-        paused = False
+        """Wait while paused (not asking the loop for the next step), with the slot handed
+        to the next in the queue; then queue again for one. False to stop."""
+        if self._resume.is_set():
+            return not self._should_stop()
+        if self.slots:
+            self.slots.release(self)  # a paused tab must not hold the class's only slot
         while not self._resume.wait(0.2):
-            paused = True
             self._should_stop()
-        if paused:
-            tally.restart_clock()  # a pause is not training time
+        if self.slots and not self._should_stop():
+            self._state = "queued"
+            acquired = self.slots.acquire(self, self._should_stop)
+            self._state = "running"
+            if not acquired:
+                return False
+        tally.restart_clock()  # a pause is not training time
         return not self._should_stop()
 
     def _finish(self, model: nn.Module, state: JobState) -> None:
-        model = model.to("cpu").eval()
-        self.model = model
+        self.model = model = trained_model(model)
         if state == "finished":
             self.evaluation = evaluate(model, self.splits.test_images, self.splits.test_labels)
             self._message = f"test accuracy {self.evaluation.accuracy:.2%}"

@@ -20,14 +20,16 @@ from app_state import (
     current_spec,
     design_name,
     digit_image_bytes,
+    disconnect_grace_s,
     mnist_store,
+    this_session_connected,
     training_slots,
 )
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.job import Snapshot, TrainingJob
 from cnn_core.metrics import EpochPoint, StepPoint
-from cnn_core.trainer import TrainConfig
+from cnn_core.trainer import TrainConfig, describe_speedups
 from live_chart import live_plotly_chart, stream_to_live_chart
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
@@ -99,7 +101,8 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
     if job is not None and job.snapshot().active:  # a double click starts nothing new
         return
     new_job = TrainingJob(current_spec(), splits, config, slots=training_slots(),
-                          name=design_name())
+                          name=design_name(), orphan_timeout_s=disconnect_grace_s(),
+                          owner_connected=this_session_connected())
     st.session_state["job"] = new_job
     st.session_state["job_seen_state"] = None
     new_job.start()
@@ -305,7 +308,8 @@ def results(job: TrainingJob) -> None:
     c[1].metric("Test loss", f"{evaluation.loss:.3f}")
     c[2].metric("Training time", f"{snap.elapsed_s:.0f} s")
     c[3].metric("Throughput", f"{snap.images_per_second:,.0f} images/s")
-    st.caption(f"Trained on {snap.device}: {job.config.describe()}.")
+    st.caption(f"Trained on {snap.device}: {job.config.describe()}. Speed-ups: "
+               f"{describe_speedups(job.config, job.device)}.")
     left, right = st.columns(2)
     with left:
         fig = go.Figure(go.Heatmap(z=evaluation.confusion, x=list(range(10)),

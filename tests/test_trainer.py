@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cnn_core.data import MnistSplits
-from cnn_core.job import TrainingJob, train_to_completion
+from cnn_core.job import TrainingJob, active_jobs, train_to_completion
 from cnn_core.metrics import MAX_STEP_POINTS, LossDiverged, Metrics, StepTally
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.slots import TrainingSlots
@@ -53,12 +53,29 @@ def test_the_loop_gives_exactly_the_curves_of_the_trainer_before_the_split(bundl
     digits = MnistSplits(bundled.train_images[:1000], bundled.train_labels[:1000],
                          bundled.val_images[:200], bundled.val_labels[:200],
                          bundled.val_images[:200], bundled.val_labels[:200], "bundled")
-    job = train_to_completion(presets[case["preset"]], digits, TrainConfig(**case["config"]))
+    config = TrainConfig(**case["config"], speedups=False)
+    job = train_to_completion(presets[case["preset"]], digits, config)
     snap = job.snapshot()
     assert [[p.step, p.epoch, p.loss, p.accuracy] for p in snap.steps] == case["steps"]
     assert [[e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy]
             for e in snap.epochs_done] == case["epochs"]
     assert job.evaluation.accuracy == case["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_speedups_keep_the_accuracy_of_the_eager_loop(bundled):
+    """Mean test accuracy over three seeds within 0.5 points of the plain eager loop's; the
+    trained net comes back in the standard layout either way."""
+    def mean_accuracy(speedups: bool) -> float:
+        accuracies = []
+        for seed in (0, 1, 2):
+            config = TrainConfig(epochs=2, seed=seed, speedups=speedups)
+            job = train_to_completion(LENET5, bundled, config)
+            assert all(p.is_contiguous() for p in job.model.parameters())
+            accuracies.append(job.evaluation.accuracy)
+        return sum(accuracies) / len(accuracies)
+
+    assert abs(mean_accuracy(True) - mean_accuracy(False)) <= 0.005
 
 
 def test_every_trainer_runs_the_one_loop():
@@ -232,3 +249,50 @@ def test_gpu_steps_are_read_back_in_groups_and_a_nan_is_still_caught():
     assert tally.due()
     with pytest.raises(LossDiverged, match=r"^the loss became nan at step 4: the learning rate"):
         tally.read_back()
+
+
+def test_a_paused_training_gives_its_slot_to_the_next_and_queues_to_resume(bundled):
+    slots = TrainingSlots(limit=1)
+    config = TrainConfig(epochs=50, batch_size=16)
+    first = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
+    second = TrainingJob(SMALL_FAST, bundled, config, slots=slots)
+    first.start()
+    wait_for(lambda: first.snapshot().step >= 2)
+    second.start()
+    assert second.snapshot().queue_position == 1
+    first.pause()
+    wait_for(lambda: second.snapshot().state == "running")  # the paused tab let it in
+    held = first.snapshot().step
+    first.resume()
+    wait_for(lambda: first.snapshot().state == "queued")  # behind the one now training
+    assert first.snapshot().queue_position == 1 and first.snapshot().step == held
+    second.stop()
+    wait_for(lambda: first.snapshot().step > held)
+    assert first.snapshot().state == "running"
+    first.stop()
+    for job in (first, second):
+        job.join(10)
+    assert slots.running == 0
+
+
+def test_a_connected_owner_keeps_a_training_alive_without_heartbeats(bundled):
+    connected = [True]
+    job = TrainingJob(SMALL_FAST, bundled, TrainConfig(epochs=50, batch_size=16),
+                      orphan_timeout_s=0.5, owner_connected=lambda: connected[0])
+    job.start()
+    wait_for(lambda: job.snapshot().step >= 2)
+    time.sleep(1.5)  # three timeouts without a heartbeat: a hidden tab, a page timer asleep
+    assert job.snapshot().state == "running"
+    connected[0] = False  # the connection drops and does not come back
+    wait_for(lambda: job.snapshot().state == "stopped", timeout=20)
+    assert "browser tab" in job.snapshot().message
+
+
+def test_active_jobs_lists_the_trainings_not_yet_over(bundled):
+    job = TrainingJob(SMALL_FAST, bundled, TrainConfig(epochs=50, batch_size=16))
+    assert job not in active_jobs()  # created, not started
+    job.start()
+    assert job in active_jobs()
+    job.stop("stopped by the teacher")
+    job.join(10)
+    assert job not in active_jobs() and job.snapshot().message == "stopped by the teacher"
