@@ -6,7 +6,14 @@ import pytest
 
 from cnn_core.presets import PRESETS
 from cnn_core.shapes import analyze
-from cnn_core.spec import MAX_LAYERS, SpecFormatError, spec_from_dict, spec_from_json_text
+from cnn_core.spec import (
+    MAX_LAYERS,
+    ArchitectureSpec,
+    SpecFormatError,
+    layer,
+    spec_from_dict,
+    spec_from_json_text,
+)
 
 ISSUE_EXAMPLE = (
     '{"input_shape": [1, 28, 28], "layers": [{"type": "conv2d", "out_channels": 32, '
@@ -60,9 +67,7 @@ def test_too_many_layers_names_the_limit():
 @pytest.mark.parametrize("value, words", [
     (0, "kernel_size must be between 1 and 32 (got 0)"),
     (-3, "kernel_size must be between 1 and 32 (got -3)"),
-    ("five", 'kernel_size must be a whole number (got "five")'),
-    (2.5, "kernel_size must be a whole number (got 2.5)"),
-    ([3], "kernel_size must be one number or [height, width] (got [3])"),
+    (4000, "kernel_size must be between 1 and 32 (got 4000)"),
     (None, "kernel_size is required"),
 ])
 def test_bad_field_is_reported_on_its_layer_and_others_keep_their_values(value, words):
@@ -76,6 +81,31 @@ def test_bad_field_is_reported_on_its_layer_and_others_keep_their_values(value, 
     assert first.error is None and first.output_shape == (4, 26, 26)
     assert bad.error == words and bad.error_field == "kernel_size"
     assert report.errors == [f"layer 3 (conv2d): {words}"]
+
+
+@pytest.mark.parametrize("value, words", [
+    ("five", 'layer 2 (conv2d): kernel_size must be a whole number or [height, width] '
+             '(got "five")'),
+    (2.5, "kernel_size must be a whole number or [height, width] (got 2.5)"),
+    ([3], "kernel_size must be a whole number or [height, width] (got [3])"),
+    (True, "(got true)"),
+    ({"h": 3}, '(got {"h": 3})'),
+])
+def test_a_value_of_the_wrong_json_type_is_not_a_design(value, words):
+    layers = [{"type": "relu"}, {"type": "conv2d", "out_channels": 8, "kernel_size": value}]
+    with pytest.raises(SpecFormatError) as info:
+        spec_from_dict({"layers": layers})
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("value, words", [
+    ("five", 'kernel_size must be a whole number (got "five")'),
+    (2.5, "kernel_size must be a whole number (got 2.5)"),
+    ([3], "kernel_size must be one number or [height, width] (got [3])"),
+])
+def test_a_layer_built_in_code_with_a_wrong_type_reports_it_on_the_layer(value, words):
+    report = analyze(ArchitectureSpec((layer("conv2d", out_channels=8, kernel_size=value),)))
+    assert report.errors == [f"layer 1 (conv2d): {words}"]
 
 
 def test_field_values_keep_torch_names_and_defaults():
