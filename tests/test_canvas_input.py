@@ -121,3 +121,20 @@ def test_the_draw_page_refuses_a_crafted_drawing_and_stays_up(bomb):
     assert refusal == ["This drawing was not used: the drawing is 9,000x9,000 pixels; the "
                        "canvas is 280x280. Clear the canvas and draw again."]
     assert "last_drawing" not in at.session_state
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_real_drawing_in_chromium_passes_the_check(page, app_url, tmp_path):
+    """The page reads the drawing from the canvas's session state: a real stroke in a real
+    browser arrives there, passes the check and is prepared (no model is needed for that)."""
+    from browser_helpers import open_page, screenshot
+    from test_browser import draw
+
+    open_page(page, app_url, "draw")
+    page.get_by_text("Draw a digit on the canvas.").wait_for(timeout=60_000)
+    draw(page, [(140, 50 + i * 9) for i in range(21)])
+    page.get_by_text("Draw a digit on the canvas.").wait_for(state="detached", timeout=30_000)
+    page.get_by_text("4 · centre in 28×28").wait_for(timeout=30_000)  # the last step's chart
+    print(screenshot(page, tmp_path, "drawn"))
+    assert page.get_by_text("This drawing was not used").count() == 0
