@@ -1,8 +1,10 @@
 """The architecture spec: a design as plain data that round-trips through JSON.
 
-A spec is an input shape and an ordered list of layers. Each layer keeps the raw values the
-user gave (so a bad value can be shown on its own layer while the others keep theirs);
-``resolve_layer`` turns them into checked, normalised settings. Field names are torch's own
+A spec is an input shape and an ordered list of layers. Every design that comes in as text
+goes through one parser, ``spec_from_json_text``: it refuses what is not a design and gives
+each value the type its field expects. Each layer keeps the values the user gave (so a value
+out of range can be shown on its own layer while the others keep theirs); ``resolve_layer``
+turns them into checked, normalised settings. Field names are torch's own
 (``out_channels``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, ...), and one table,
 ``LAYER_FIELDS``, describes every field: the validator, the page's widgets and the README all
 follow it.
@@ -290,7 +292,7 @@ def _parse_layer(index: int, raw: Any) -> Layer:
         if key not in fields:
             allowed = ", ".join(sorted(fields)) or "none"
             raise SpecFormatError(f"layer {index} ({type_}) has unknown field "
-                                  f"{_name(key)}; its fields: {allowed}")
+                                  f"{_name(str(key))}; its fields: {allowed}")
         if value is not None:  # null: the field's default, as when it is left out
             params[key] = _parse_value(fields[key], value, f"layer {index} ({type_})")
     return Layer(type_, params)
@@ -320,7 +322,7 @@ def _number(raw: Any, label: str, message: str) -> int | float:
             isinstance(raw, float) and not math.isfinite(raw)):
         raise SpecFormatError(message)
     if abs(raw) > MAX_ABS_NUMBER:
-        raise SpecFormatError(f"{label}: {_snippet(raw)} is far out of range (beyond "
+        raise SpecFormatError(f"{label} {_snippet(raw)} is far out of range (beyond "
                               f"±{MAX_ABS_NUMBER:,})")
     return raw + 0  # -0.0 + 0 is 0.0: no negative zero reaches a widget
 

@@ -144,7 +144,7 @@ HOSTILE = {  # name: (JSON text, words of the one-line refusal)
                   "-Infinity is not a number"),
     "1e400": ('{"layers": [{"type": "dropout", "p": 1e400}]}', "the number 1e400 is too large"),
     "10^12 channels": (conv(out_channels=10**12),
-                       "out_channels: 1000000000000 is far out of range"),
+                       "out_channels 1000000000000 is far out of range"),
     "a boolean size": (conv(padding=True), "padding must be a whole number or [height, width], "
                                            '"same" or "valid" (got true)'),
     "a fraction of a channel": (conv(out_channels=8.5),
