@@ -45,6 +45,9 @@ def test_each_hostile_import_is_refused_in_one_line_and_every_page_still_works()
         assert errors[0].startswith("Not imported: ") and words in errors[0], (name, errors)
         assert errors[0].endswith(". Your design is unchanged.") and len(errors[0]) < 300
         assert exported(at) == before
+    errors = import_text(at, HOSTILE["200,000 characters"][0])
+    assert "the text is 200,002 characters; a design is at most 100,000" in errors[0]
+    assert at.text_area(key="import_text").value == ""  # megabytes are not kept per session
     for page in ("pages/home.py", "pages/train.py", "pages/architecture.py"):
         at.switch_page(page)
         at.run()
