@@ -108,7 +108,12 @@ def quiet_live_updates() -> None:
 
 
 quiet_live_updates()
-sidebar(on_train_page=navigation.url_path == "train")
+try:
+    sidebar(on_train_page=navigation.url_path == "train")
+except Exception:  # the sidebar is on every page: a bug there must not hide them all
+    LOG.exception("the sidebar failed")
+    st.sidebar.caption(":material/error: The sidebar could not be drawn; the details are in "
+                       "the server log.")
 try:
     navigation.run()
 except Exception:  # a bug must never show a traceback to a student

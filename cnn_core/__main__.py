@@ -17,7 +17,7 @@ from pathlib import Path
 from cnn_core.devices import DEVICE_CHOICES
 from cnn_core.presets import KERAS_TUTORIAL, LENET5, PYTORCH_TUTORIAL, SMALL_FAST
 from cnn_core.shapes import NetworkReport, analyze, format_settings, format_shape
-from cnn_core.spec import ArchitectureSpec, SpecFormatError, spec_from_json_text
+from cnn_core.spec import MAX_TEXT_BYTES, ArchitectureSpec, SpecFormatError, spec_from_json_text
 
 PRESET_SLUGS: dict[str, ArchitectureSpec] = {
     "small": SMALL_FAST, "lenet5": LENET5, "pytorch-convnet": PYTORCH_TUTORIAL,
@@ -89,11 +89,15 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
 
 def read_spec(path: str) -> ArchitectureSpec | str:
     """The design in a JSON file ('-': standard input), or the one-line error to print."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
-        spec = spec_from_json_text(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+    try:  # bytes, and no more than the parser takes: it refuses a longer file by its length
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+        else:
+            with Path(path).open("rb") as file:
+                data = file.read(MAX_TEXT_BYTES + 1)
+        spec = spec_from_json_text(data)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
     except SpecFormatError as exc:
         return str(exc)
     return spec

@@ -9,16 +9,62 @@ MNIST's steps and keeps each intermediate image so the page can show them.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 MNIST_SIZE = 28
 BOX_SIZE = 20
 INK_THRESHOLD = 0.1  # a pixel brighter than this counts as ink
 MIN_INK_PIXELS = 0.0002  # below this fraction of the canvas (16 of 280x280), it is empty
+CANVAS_PX = 280  # the Draw page's canvas is CANVAS_PX x CANVAS_PX
+PNG_DATA_URL_PREFIX = "data:image/png;base64,"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class CanvasImageError(ValueError):
+    """The drawing sent by the browser is not the canvas's own PNG (one line saying why)."""
+
+
+def canvas_png_to_rgba(data_url: object, width: int = CANVAS_PX,
+                       height: int = CANVAS_PX) -> np.ndarray:
+    """The canvas's PNG data URL as an (height, width, 4) uint8 RGBA array.
+
+    The drawing arrives from the browser, so anyone can send any PNG: a small file can
+    declare 9000x9000 pixels and take gigabytes to decode. The URL's length and the size in
+    the PNG's header (IHDR) are checked first, and only a ``width`` x ``height`` image is
+    decoded; anything else raises ``CanvasImageError``.
+    """
+    if not isinstance(data_url, str) or not data_url.startswith(PNG_DATA_URL_PREFIX):
+        raise CanvasImageError("the drawing is not a PNG data URL")
+    start = len(PNG_DATA_URL_PREFIX)  # the base64 PNG begins here (not copied out until checked)
+    # Even stored without compression, 16-bit RGBA, a width x height PNG fits in this:
+    max_png_bytes = height * (1 + 8 * width) + 65_536
+    if len(data_url) - start > 4 * (max_png_bytes // 3 + 1):
+        raise CanvasImageError(f"the drawing is {len(data_url) - start:,} characters long, "
+                               f"more than a {width}x{height} canvas can send")
+    try:  # the signature and the IHDR chunk: 24 bytes, 32 characters of base64
+        header = base64.b64decode(data_url[start:start + 32], validate=True)
+    except (binascii.Error, ValueError):
+        raise CanvasImageError("the drawing is not valid base64") from None
+    if len(header) < 24 or not header.startswith(PNG_SIGNATURE) or header[12:16] != b"IHDR":
+        raise CanvasImageError("the drawing is not a PNG image")
+    png_width, png_height = struct.unpack(">II", header[16:24])
+    if (png_width, png_height) != (width, height):
+        raise CanvasImageError(f"the drawing is {png_width:,}x{png_height:,} pixels; the "
+                               f"canvas is {width}x{height}")
+    try:  # binascii.Error is a ValueError; PIL raises OSError or SyntaxError on broken files
+        with Image.open(io.BytesIO(base64.b64decode(data_url[start:], validate=True))) as image:
+            return np.array(image.convert("RGBA"))
+    except (OSError, ValueError, SyntaxError):
+        raise CanvasImageError("the drawing is not a PNG image that can be read") from None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The architecture spec: a design as plain data that round-trips through JSON.
 
-A spec is an input shape and an ordered list of layers. Each layer keeps the raw values the
-user gave (so a bad value can be shown on its own layer while the others keep theirs);
-``resolve_layer`` turns them into checked, normalised settings. Field names are torch's own
+A spec is an input shape and an ordered list of layers. Every design that comes in as text
+goes through one parser, ``spec_from_json_text``: it refuses what is not a design and gives
+each value the type its field expects. Each layer keeps the values the user gave (so a value
+out of range can be shown on its own layer while the others keep theirs); ``resolve_layer``
+turns them into checked, normalised settings. Field names are torch's own
 (``out_channels``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, ...), and one table,
 ``LAYER_FIELDS``, describes every field: the validator, the page's widgets and the README all
 follow it.
@@ -10,8 +12,10 @@ follow it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +27,12 @@ MAX_MACS = 1_000_000_000
 MAX_INPUT_CHANNELS = 16
 MAX_INPUT_SIZE = 512
 MNIST_INPUT_SHAPE = (1, 28, 28)
+MAX_TEXT_CHARS = 100_000  # a 100-layer design, indented, is about 15,000
+MAX_TEXT_BYTES = 4 * MAX_TEXT_CHARS  # UTF-8 takes at most 4 bytes a character
+MAX_JSON_DEPTH = 8  # a design nests 4 deep: {"layers": [{"kernel_size": [3, 3]}]}
+MAX_NUMBER_CHARS = 32  # the longest number literal a design may hold
+MAX_ABS_NUMBER = 1_000_000_000  # beyond every field's range, and safe in a browser's number
+MAX_MESSAGE_CHARS = 200
 MNIST_CLASSES = 10
 
 
@@ -100,7 +110,16 @@ SPATIAL_TYPES = frozenset({"conv2d", "maxpool2d", "avgpool2d"})
 
 
 class SpecFormatError(ValueError):
-    """The JSON is not a design at all (syntax, structure, unknown type or field)."""
+    """The input is not a design (size, syntax, structure, a type, field or value's JSON type).
+
+    Its message is one line of at most ``MAX_MESSAGE_CHARS`` characters, whatever the input.
+    """
+
+    def __init__(self, message: str) -> None:
+        line = " ".join(message.split())
+        if len(line) > MAX_MESSAGE_CHARS:
+            line = f"{line[:MAX_MESSAGE_CHARS - 1]}…"
+        super().__init__(line)
 
 
 class FieldError(ValueError):
@@ -143,28 +162,100 @@ def layer(type_: str, **params: Any) -> Layer:
     return Layer(type_, dict(params))
 
 
-def spec_from_json_text(text: str) -> ArchitectureSpec:
-    """Parse an imported design; raise ``SpecFormatError`` with one line saying what is wrong."""
+def spec_from_json_text(text: str | bytes) -> ArchitectureSpec:
+    """The one way a design comes in as text (a file, the Design page, the command line).
+
+    Returns the design, or raises ``SpecFormatError`` with one short line. Size and nesting
+    are checked before ``json.loads`` runs, so no input can make it recurse or allocate much.
+    """
+    if isinstance(text, bytes):
+        if len(text) > MAX_TEXT_BYTES:  # checked before decoding: the reader may cut it here
+            raise SpecFormatError(f"the file is more than {MAX_TEXT_BYTES:,} bytes; a design "
+                                  f"is at most {MAX_TEXT_CHARS:,} characters")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecFormatError(f"not UTF-8 text (byte {exc.start + 1} cannot be decoded)")\
+                from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors save
+    if len(text) > MAX_TEXT_CHARS:
+        raise SpecFormatError(f"the text is {len(text):,} characters; a design is at most "
+                              f"{MAX_TEXT_CHARS:,}")
+    if not text.strip():
+        raise SpecFormatError("the text is empty: paste or load a design's JSON")
+    if _nests_deeper_than(text, MAX_JSON_DEPTH):
+        raise SpecFormatError(f"the JSON nests more than {MAX_JSON_DEPTH} levels deep; a "
+                              "design needs 4")
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                         parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise SpecFormatError(f"not valid JSON: {exc.msg} at line {exc.lineno}, "
                               f"column {exc.colno}") from None
     return spec_from_dict(obj)
 
 
+# A JSON string (skipped whole, so brackets inside it do not count) or one bracket.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+def _nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether the brackets nest deeper than ``limit``, found in one pass that stops early."""
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _parse_int(literal: str) -> int:
+    _check_literal(literal)
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float:
+    _check_literal(literal)
+    value = float(literal)
+    if not math.isfinite(value):  # 1e400 overflows to inf
+        raise SpecFormatError(f"the number {literal} is too large")
+    return value
+
+
+def _check_literal(literal: str) -> None:
+    # Python refuses ints over 4,300 digits, and a long one costs quadratic time: refuse first.
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise SpecFormatError(f"the number {literal[:12]}… is {len(literal):,} characters "
+                              f"long; a design's numbers have at most {MAX_NUMBER_CHARS}")
+
+
+def _refuse_constant(name: str) -> None:
+    raise SpecFormatError(f"{name} is not a number a design can use (JSON has no {name})")
+
+
 def spec_from_dict(obj: Any) -> ArchitectureSpec:
-    """Check the structure of a design (not its values, which ``analyze`` reports per layer)."""
+    """Check a decoded design's structure and the JSON type of every value.
+
+    Values are normalised to the type their field expects (whole numbers such as ``3.0`` or
+    ``3e0`` become ``int``, ``-0.0`` becomes ``0``, floats stay ``float``), so the page's widgets
+    never see another type. A value of the right type but out of its range is kept: ``analyze``
+    reports it on its own layer.
+    """
     if not isinstance(obj, dict):
         raise SpecFormatError("a design must be a JSON object with a \"layers\" list, "
-                              f"not a {_json_type(obj)}")
-    unknown = sorted(set(obj) - {"input_shape", "layers"})
+                              f"not {_json_type(obj)}")
+    unknown = sorted(str(key) for key in set(obj) - {"input_shape", "layers"})
     if unknown:
-        raise SpecFormatError(f"unknown top-level field {unknown[0]!r}: a design has only "
-                              "\"input_shape\" and \"layers\"")
+        raise SpecFormatError(f"unknown top-level field {_name(unknown[0])}: a design has "
+                              "only \"input_shape\" and \"layers\"")
     raw_layers = obj.get("layers")
     if not isinstance(raw_layers, list):
-        raise SpecFormatError("a design needs a \"layers\" list")
+        found = f", not {_json_type(raw_layers)}" if "layers" in obj else ""
+        raise SpecFormatError(f"a design needs a \"layers\" list{found}")
     if len(raw_layers) > MAX_LAYERS:
         raise SpecFormatError(f"the design has {len(raw_layers)} layers; the limit is "
                               f"{MAX_LAYERS}")
@@ -174,15 +265,13 @@ def spec_from_dict(obj: Any) -> ArchitectureSpec:
 
 
 def _parse_input_shape(raw: Any) -> tuple[int, int, int]:
-    ok = (isinstance(raw, list) and len(raw) == 3
-          and all(isinstance(v, int) and not isinstance(v, bool) for v in raw))
-    if not ok:
-        raise SpecFormatError("\"input_shape\" must be [channels, height, width], "
-                              f"e.g. [1, 28, 28]; got {json.dumps(raw)}")
-    c, h, w = raw
+    usage = "\"input_shape\" must be [channels, height, width], e.g. [1, 28, 28]"
+    if not isinstance(raw, list) or len(raw) != 3:
+        raise SpecFormatError(f"{usage}; got {_snippet(raw)}")
+    c, h, w = (_whole_number(v, '"input_shape"', f"{usage}; got {_snippet(raw)}") for v in raw)
     if not 1 <= c <= MAX_INPUT_CHANNELS or not (1 <= h <= MAX_INPUT_SIZE
                                                   and 1 <= w <= MAX_INPUT_SIZE):
-        raise SpecFormatError(f"\"input_shape\" {raw} is out of range: channels 1 to "
+        raise SpecFormatError(f"\"input_shape\" {[c, h, w]} is out of range: channels 1 to "
                               f"{MAX_INPUT_CHANNELS}, height and width 1 to {MAX_INPUT_SIZE}")
     return (c, h, w)
 
@@ -190,23 +279,106 @@ def _parse_input_shape(raw: Any) -> tuple[int, int, int]:
 def _parse_layer(index: int, raw: Any) -> Layer:
     if not isinstance(raw, dict):
         raise SpecFormatError(f"layer {index} must be an object like {{\"type\": \"relu\"}}, "
-                              f"not a {_json_type(raw)}")
+                              f"not {_json_type(raw)}")
     type_ = raw.get("type")
-    if type_ not in LAYER_FIELDS:
-        raise SpecFormatError(f"layer {index} has unknown type {json.dumps(type_)}; known "
+    if not isinstance(type_, str) or type_ not in LAYER_FIELDS:
+        raise SpecFormatError(f"layer {index} has unknown type {_snippet(type_)}; known "
                               f"types: {', '.join(LAYER_TYPES)}")
-    known = {f.name for f in LAYER_FIELDS[type_]}
-    for key in raw:
-        if key != "type" and key not in known:
-            allowed = ", ".join(sorted(known)) or "none"
-            raise SpecFormatError(f"layer {index} ({type_}) has unknown field {key!r}; "
-                                  f"its fields: {allowed}")
-    return Layer(type_, {k: v for k, v in raw.items() if k != "type"})
+    fields = {f.name: f for f in LAYER_FIELDS[type_]}
+    params: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "type":
+            continue
+        if key not in fields:
+            allowed = ", ".join(sorted(fields)) or "none"
+            raise SpecFormatError(f"layer {index} ({type_}) has unknown field "
+                                  f"{_name(str(key))}; its fields: {allowed}")
+        if value is not None:  # null: the field's default, as when it is left out
+            params[key] = _parse_value(fields[key], value, f"layer {index} ({type_})")
+    return Layer(type_, params)
+
+
+def _parse_value(spec_field: FieldSpec, raw: Any, where: str) -> Any:
+    """The value as its field's widgets expect it: int, float, [int, int] or a padding word."""
+    label = f"{where}: {spec_field.name}"
+    if spec_field.kind == "float":
+        return float(_number(raw, label, f"{label} must be a number (got {_snippet(raw)})"))
+    sizes = spec_field.kind in ("size", "padding")
+    usage = f"{label} must be a whole number" + (" or [height, width]" if sizes else "") + (
+        ', "same" or "valid"' if spec_field.kind == "padding" else "")
+    message = f"{usage} (got {_snippet(raw)})"
+    if spec_field.kind == "padding" and raw in ("same", "valid"):
+        return raw
+    if sizes and isinstance(raw, list):
+        if len(raw) != 2:
+            raise SpecFormatError(message)
+        return [_whole_number(v, label, message) for v in raw]
+    return _whole_number(raw, label, message)
+
+
+def _number(raw: Any, label: str, message: str) -> int | float:
+    """A finite JSON number within ``MAX_ABS_NUMBER``, with ``-0.0`` made ``0.0``."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (
+            isinstance(raw, float) and not math.isfinite(raw)):
+        raise SpecFormatError(message)
+    if abs(raw) > MAX_ABS_NUMBER:
+        raise SpecFormatError(f"{label} {_snippet(raw)} is far out of range (beyond "
+                              f"±{MAX_ABS_NUMBER:,})")
+    return raw + 0  # -0.0 + 0 is 0.0: no negative zero reaches a widget
+
+
+def _whole_number(raw: Any, label: str, message: str) -> int:
+    """An int, also from a whole float (``3.0``, ``3e0``): one rule for every field."""
+    value = _number(raw, label, message)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise SpecFormatError(message)
+        return int(value)
+    return value
+
+
+def _snippet(value: Any, limit: int = 40) -> str:
+    """A value as JSON, cut to ``limit`` characters: error lines never repeat a long input."""
+    text = _short_json(value, limit)
+    return text if len(text) <= limit else f"{text[:limit - 1]}…"
+
+
+def _name(key: str, limit: int = 40) -> str:
+    """A field name as the messages quote it, cut to ``limit`` characters."""
+    return repr(key if len(key) <= limit else f"{key[:limit - 1]}…")
+
+
+def _short_json(value: Any, budget: int, depth: int = 0) -> str:
+    """JSON text of ``value``, but only about its first ``budget`` characters (bounded work)."""
+    if isinstance(value, (list, dict)):
+        if depth >= 3:
+            return "[…]" if isinstance(value, list) else "{…}"
+        items = value.items() if isinstance(value, dict) else value
+        pieces, used = [], 2
+        for item in itertools.islice(items, budget):
+            piece = (f"{_short_json(str(item[0]), budget)}: "
+                     f"{_short_json(item[1], budget, depth + 1)}"
+                     if isinstance(value, dict) else _short_json(item, budget, depth + 1))
+            pieces.append(piece)
+            used += len(piece) + 2
+            if used > budget:
+                break
+        ends = "[]" if isinstance(value, list) else "{}"
+        return ends[0] + ", ".join(pieces) + ends[1]
+    if isinstance(value, str):
+        return json.dumps(value[:budget])
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"a {value.bit_length() * 30103 // 100000 + 1:,}-digit number"
+    if isinstance(value, (bool, int, float)) or value is None:
+        return json.dumps(value)
+    return type(value).__name__
 
 
 def _json_type(value: Any) -> str:
-    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    """The JSON type of a value, with its article: "a list", "an object"."""
+    return {list: "a list", dict: "an object", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(
+        type(value), type(value).__name__)
 
 
 def resolve_layer(layer_: Layer) -> dict[str, Any]:
@@ -244,12 +416,12 @@ def resolve_field(spec_field: FieldSpec, raw: Any) -> Any:
         if raw == "same":
             return "same"
         raise FieldError(name, f'padding must be a number, [height, width], "same" or '
-                               f'"valid" (got {json.dumps(raw)})', True)
+                               f'"valid" (got {_snippet(raw)})', True)
     if spec_field.kind in ("size", "padding"):
         values = raw if isinstance(raw, list) else [raw, raw]
         if len(values) != 2:
             raise FieldError(name, f"{name} must be one number or [height, width] "
-                                   f"(got {json.dumps(raw)})", True)
+                                   f"(got {_snippet(raw)})", True)
         h, w = (_check_number(spec_field, v, integer=True) for v in values)
         return (h, w)
     return _check_number(spec_field, raw, integer=spec_field.kind == "int")
@@ -260,10 +432,10 @@ def _check_number(spec_field: FieldSpec, raw: Any, integer: bool) -> Any:
     is_number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
     if not is_number or (isinstance(raw, float) and not math.isfinite(raw)):
         kind = "a whole number" if integer else "a number"
-        raise FieldError(name, f"{name} must be {kind} (got {json.dumps(raw)})", True)
+        raise FieldError(name, f"{name} must be {kind} (got {_snippet(raw)})", True)
     if integer and isinstance(raw, float):
         if not raw.is_integer():
-            raise FieldError(name, f"{name} must be a whole number (got {raw})", True)
+            raise FieldError(name, f"{name} must be a whole number (got {_snippet(raw)})", True)
         raw = int(raw)
     if not spec_field.minimum <= raw <= spec_field.maximum:
         below_torch = spec_field.torch_min is not None and raw < spec_field.torch_min
@@ -275,4 +447,7 @@ def _check_number(spec_field: FieldSpec, raw: Any, integer: bool) -> Any:
 
 
 def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+    """A bound or value for a message: ``1.0`` as ``1``; never ``float()`` of a huge int."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return _snippet(value)

@@ -35,6 +35,7 @@ from cnn_core.spec import (
     LAYER_FIELDS,
     LAYER_TYPES,
     MAX_LAYERS,
+    MAX_TEXT_CHARS,
     ArchitectureSpec,
     FieldSpec,
     SpecFormatError,
@@ -122,13 +123,12 @@ def _load_preset() -> None:
 
 def _import_design() -> None:
     text = st.session_state.get("import_text", "")
-    if not text.strip():
-        st.session_state["import_error"] = "paste a design's JSON first"
-        return
-    try:
+    try:  # the one parser: every value comes out as the type its widget expects
         spec = spec_from_json_text(text)
     except SpecFormatError as exc:
         st.session_state["import_error"] = str(exc)
+        if len(text) > MAX_TEXT_CHARS:  # not kept in the session: it may be megabytes
+            st.session_state["import_text"] = ""
         return
     load_design(spec, "Imported design")
     st.session_state.pop("selected_uid", None)

@@ -14,7 +14,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from app_state import TrainedModel, current_job, quick_model, trained_model
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
-from cnn_core.preprocess import canvas_to_mnist
+from cnn_core.preprocess import CANVAS_PX, CanvasImageError, canvas_png_to_rgba, canvas_to_mnist
 
 UNSURE_BELOW = 0.6
 MAX_MAPS_SHOWN = 16
@@ -103,15 +103,26 @@ left, right = st.columns([2, 3], gap="large")
 with left:
     stroke = st.slider("Pen width", 8, 40, 20, help="MNIST strokes are about 2 to 3 pixels "
                                                      "of 28: a 20-pixel pen on this canvas")
-    canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-                       height=280, width=280, drawing_mode="freedraw", update_streamlit=True,
-                       return_image_data=True, key=CANVAS_KEY)
+    st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+              height=CANVAS_PX, width=CANVAS_PX, drawing_mode="freedraw", update_streamlit=True,
+              return_image_data=True, key=CANVAS_KEY)
     st.caption("Use the canvas toolbar to undo or clear.")
 
-rgba = canvas.image_data if canvas is not None else None
+# The PNG comes from the browser, so it is checked before it is decoded: read from the
+# component's state, never through the result's image_data, which decodes whatever arrives.
+drawing = (st.session_state.get(CANVAS_KEY) or {}).get("drawing") or {}
+rgba, refused = None, None
+if drawing.get("data") is not None:
+    try:
+        rgba = canvas_png_to_rgba(drawing["data"], CANVAS_PX, CANVAS_PX)
+    except CanvasImageError as exc:
+        refused = str(exc)
 prepared = canvas_to_mnist(rgba) if rgba is not None else None
 with right:
-    if prepared is None or prepared.empty:
+    if refused:
+        st.error(f"This drawing was not used: {refused}. Clear the canvas and draw again.",
+                 icon=":material/block:")
+    elif prepared is None or prepared.empty:
         st.info("Draw a digit on the canvas.", icon=":material/edit:")
     else:
         st.session_state["last_drawing"] = prepared.image

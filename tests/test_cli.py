@@ -5,7 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from test_spec import HOSTILE
+
+from cnn_core.__main__ import main
 from cnn_core.presets import PYTORCH_TUTORIAL
+from cnn_core.spec import MAX_MESSAGE_CHARS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,3 +77,47 @@ def test_train_refuses_bad_settings_before_loading_data(tmp_path):
     broken.write_text('{"layers": [{"type": "maxpool2d", "kernel_size": 0}]}')
     result = run_cli("train", str(broken))
     assert result.returncode == 2 and result.stderr.startswith("error: layer 1 (maxpool2d)")
+
+
+def _write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_files_give_one_short_line_and_exit_2(name, tmp_path, capsys):
+    path = _write(tmp_path / "design.json", HOSTILE[name][0])
+    assert main(["summary", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and HOSTILE[name][1] in err
+    assert err.count("\n") == 1 and len(err) <= len("error: \n") + MAX_MESSAGE_CHARS
+
+
+def test_a_52_megabyte_file_is_refused_after_reading_400_kilobytes(tmp_path, capsys):
+    path = _write(tmp_path / "big.json", '{"layers": [{"type": "' + "x" * 52_000_000 + '"}]}')
+    assert main(["summary", str(path)]) == 2
+    assert capsys.readouterr().err == ("error: the file is more than 400,000 bytes; a design "
+                                       "is at most 100,000 characters\n")
+
+
+def test_whole_floats_and_a_byte_order_mark_are_a_design(tmp_path, capsys):
+    text = ('\ufeff{"layers": [{"type": "conv2d", "out_channels": 8.0, "kernel_size": 3e0}, '
+            '{"type": "dropout", "p": 0}, {"type": "flatten"}, '
+            '{"type": "linear", "out_features": 1e1}]}')
+    assert main(["summary", "--json", str(_write(tmp_path / "d.json", text))]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["layers"][0]["output_shape"] == [8, 26, 26]
+    assert summary["layers"][-1]["output_shape"] == [10]
+
+
+def test_the_worst_files_in_a_real_process_exit_2_without_a_traceback(tmp_path):
+    deep = _write(tmp_path / "deep.json", HOSTILE["10,000-deep nesting"][0])
+    result = run_cli("summary", str(deep))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "error: the JSON nests more than 8 levels deep; a design needs 4\n"
+    result = run_cli("summary", "-", stdin=HOSTILE["5,000-digit integer"][0])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "is 5,001 characters long" in result.stderr

@@ -6,7 +6,15 @@ import pytest
 
 from cnn_core.presets import PRESETS
 from cnn_core.shapes import analyze
-from cnn_core.spec import MAX_LAYERS, SpecFormatError, spec_from_dict, spec_from_json_text
+from cnn_core.spec import (
+    MAX_LAYERS,
+    MAX_MESSAGE_CHARS,
+    ArchitectureSpec,
+    SpecFormatError,
+    layer,
+    spec_from_dict,
+    spec_from_json_text,
+)
 
 ISSUE_EXAMPLE = (
     '{"input_shape": [1, 28, 28], "layers": [{"type": "conv2d", "out_channels": 32, '
@@ -60,9 +68,7 @@ def test_too_many_layers_names_the_limit():
 @pytest.mark.parametrize("value, words", [
     (0, "kernel_size must be between 1 and 32 (got 0)"),
     (-3, "kernel_size must be between 1 and 32 (got -3)"),
-    ("five", 'kernel_size must be a whole number (got "five")'),
-    (2.5, "kernel_size must be a whole number (got 2.5)"),
-    ([3], "kernel_size must be one number or [height, width] (got [3])"),
+    (4000, "kernel_size must be between 1 and 32 (got 4000)"),
     (None, "kernel_size is required"),
 ])
 def test_bad_field_is_reported_on_its_layer_and_others_keep_their_values(value, words):
@@ -78,6 +84,31 @@ def test_bad_field_is_reported_on_its_layer_and_others_keep_their_values(value, 
     assert report.errors == [f"layer 3 (conv2d): {words}"]
 
 
+@pytest.mark.parametrize("value, words", [
+    ("five", 'layer 2 (conv2d): kernel_size must be a whole number or [height, width] '
+             '(got "five")'),
+    (2.5, "kernel_size must be a whole number or [height, width] (got 2.5)"),
+    ([3], "kernel_size must be a whole number or [height, width] (got [3])"),
+    (True, "(got true)"),
+    ({"h": 3}, '(got {"h": 3})'),
+])
+def test_a_value_of_the_wrong_json_type_is_not_a_design(value, words):
+    layers = [{"type": "relu"}, {"type": "conv2d", "out_channels": 8, "kernel_size": value}]
+    with pytest.raises(SpecFormatError) as info:
+        spec_from_dict({"layers": layers})
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("value, words", [
+    ("five", 'kernel_size must be a whole number (got "five")'),
+    (2.5, "kernel_size must be a whole number (got 2.5)"),
+    ([3], "kernel_size must be one number or [height, width] (got [3])"),
+])
+def test_a_layer_built_in_code_with_a_wrong_type_reports_it_on_the_layer(value, words):
+    report = analyze(ArchitectureSpec((layer("conv2d", out_channels=8, kernel_size=value),)))
+    assert report.errors == [f"layer 1 (conv2d): {words}"]
+
+
 def test_field_values_keep_torch_names_and_defaults():
     report = analyze(spec_from_dict({"layers": [
         {"type": "maxpool2d", "kernel_size": 3},
@@ -88,3 +119,82 @@ def test_field_values_keep_torch_names_and_defaults():
     assert conv.settings["padding"] == "same" and conv.output_shape == (2, 9, 9)
     assert leaky.settings["negative_slope"] == 0.01
     assert dropout.settings["p"] == 0.5
+
+
+# ---- the imports that broke pages (issue 20, item 3) ----------------------------------------
+def conv(**fields) -> str:
+    return json.dumps({"layers": [{"type": "conv2d", "out_channels": 8, "kernel_size": 3,
+                                   **fields}]})
+
+
+HOSTILE = {  # name: (JSON text, words of the one-line refusal)
+    "400-digit integer": (conv().replace('"out_channels": 8', '"out_channels": ' + "9" * 400),
+                          "is 400 characters long"),
+    "5,000-digit integer": (conv().replace("3}", "-" + "9" * 5000 + "}"),
+                            "is 5,001 characters long"),
+    "10,000-deep nesting": ("[" * 10_000 + "]" * 10_000, "nests more than 8 levels deep"),
+    "type as a list": ('{"layers": [{"type": ["conv2d"]}]}',
+                       'layer 1 has unknown type ["conv2d"]'),
+    "p as a string": ('{"layers": [{"type": "dropout", "p": "0.5"}]}',
+                      'layer 1 (dropout): p must be a number (got "0.5")'),
+    "layers as an object": ('{"layers": {}}', 'a design needs a "layers" list, not an object'),
+    "NaN": ('{"layers": [{"type": "dropout", "p": NaN}]}', "NaN is not a number"),
+    "Infinity": (conv(stride=float("inf")), "Infinity is not a number"),
+    "-Infinity": ('{"layers": [{"type": "leaky_relu", "negative_slope": -Infinity}]}',
+                  "-Infinity is not a number"),
+    "1e400": ('{"layers": [{"type": "dropout", "p": 1e400}]}', "the number 1e400 is too large"),
+    "10^12 channels": (conv(out_channels=10**12),
+                       "out_channels 1000000000000 is far out of range"),
+    "a boolean size": (conv(padding=True), "padding must be a whole number or [height, width], "
+                                           '"same" or "valid" (got true)'),
+    "a fraction of a channel": (conv(out_channels=8.5),
+                                "out_channels must be a whole number (got 8.5)"),
+    "a long field name": (conv(**{"k" * 90_000: 1}), "has unknown field 'kkkk"),
+    "a long type": ('{"layers": [{"type": "' + "x" * 99_000 + '"}]}', 'unknown type "xxx'),
+    "200,000 characters": (" " * 200_000 + "{}", "the text is 200,002 characters"),
+    "empty": ("  \n", "the text is empty"),
+    "not UTF-8": (b'{"layers": [{"type": "\xff"}]}', "not UTF-8 text (byte 23"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_imports_are_refused_with_one_short_line(name):
+    text, words = HOSTILE[name]
+    with pytest.raises(SpecFormatError) as info:
+        spec_from_json_text(text)
+    message = str(info.value)
+    assert words in message
+    assert len(message) <= MAX_MESSAGE_CHARS and "\n" not in message
+
+
+@pytest.mark.parametrize("text, params", [
+    (conv(kernel_size=3.0, out_channels=8.0), {"out_channels": 8, "kernel_size": 3}),
+    (conv().replace("3}", "3e0}"), {"out_channels": 8, "kernel_size": 3}),
+    (conv(padding=-0.0, stride=[2.0, 1]), {"out_channels": 8, "kernel_size": 3, "padding": 0,
+                                           "stride": [2, 1]}),
+    (conv(dilation=None), {"out_channels": 8, "kernel_size": 3}),  # null: the default
+    ('{"layers": [{"type": "dropout", "p": 0}]}', {"p": 0.0}),
+    ('{"layers": [{"type": "dropout", "p": -0.0}]}', {"p": 0.0}),
+    ('{"layers": [{"type": "leaky_relu", "negative_slope": 1}]}', {"negative_slope": 1.0}),
+])
+def test_whole_floats_are_integers_and_every_value_has_its_widgets_type(text, params):
+    (layer_,) = spec_from_json_text(text).layers
+    assert layer_.params == params
+    for name, value in params.items():
+        got = layer_.params[name]
+        assert type(got) is type(value) and str(got) == str(value)  # 0.0, not -0.0 nor 0
+
+
+def test_whole_float_input_shape_and_a_byte_order_mark_are_accepted():
+    text = '\ufeff{"input_shape": [1.0, 28e0, 28], "layers": [{"type": "relu"}]}'
+    spec = spec_from_json_text(text)
+    assert spec.input_shape == (1, 28, 28) and all(type(v) is int for v in spec.input_shape)
+    assert spec_from_json_text(text.encode("utf-8")) == spec
+    assert spec_from_json_text(b"\xef\xbb\xbf" + text[1:].encode()) == spec
+
+
+def test_a_huge_integer_in_a_layer_built_in_code_is_reported_not_raised():
+    """The shape engine never calls float() on a value (it overflowed on 400 digits)."""
+    report = analyze(ArchitectureSpec((layer("conv2d", out_channels=10**400, kernel_size=3),)))
+    assert report.errors == ["layer 1 (conv2d): out_channels must be between 1 and 1024 "
+                             "(got a 401-digit number)"]
