@@ -21,6 +21,19 @@ from app_state import (
     mark_design_edited,
     new_uid,
 )
+from cnn_core.budget import (
+    DEFAULT_BATCH_SIZE,
+    FULL_TRAIN_IMAGES,
+    MAX_BATCH_SIZE,
+    Limits,
+    format_bytes,
+    format_seconds,
+    largest_fitting_batch,
+    max_epochs,
+    memory_refusal,
+    training_memory,
+    training_seconds,
+)
 from cnn_core.codegen import keras_code, pytorch_code
 from cnn_core.presets import PRESET_NOTES, PRESETS
 from cnn_core.shapes import (
@@ -320,6 +333,29 @@ def totals(report: NetworkReport) -> None:
     c[4].metric("Output", format_shape(report.output_shape))
 
 
+def budget_note(report: NetworkReport) -> None:
+    """The server's limits for one training, shown before Train is pressed."""
+    limits = Limits.from_env()
+    batch, optimizer = DEFAULT_BATCH_SIZE, "adam"
+    memory = training_memory(report, batch, optimizer).total
+    fits = largest_fitting_batch(report, optimizer, limits.memory_bytes)
+    epoch_s = training_seconds(report, FULL_TRAIN_IMAGES, 1, limits.macs_per_s)
+    epochs = max_epochs(report, FULL_TRAIN_IMAGES, limits)
+    batches = ("any batch size fits" if fits >= MAX_BATCH_SIZE
+               else f"batch sizes up to {fits:,} fit")
+    text = (f"**Limits for one training on this server:** {format_bytes(limits.memory_bytes)} "
+            f"of memory and {format_seconds(limits.seconds)}. This design at batch {batch} "
+            f"with Adam needs about {format_bytes(memory)} ({batches}); an epoch over "
+            f"{FULL_TRAIN_IMAGES:,} digits takes about {format_seconds(epoch_s)} "
+            f"(at most {epochs:,} epochs).")
+    refused = memory_refusal(report, batch, optimizer, limits)
+    if refused or fits == 0 or epochs == 0:
+        st.warning(f"{text} Too big to train at these settings: {refused or 'see above'}.",
+                   icon=":material/memory:")
+    else:
+        st.caption(f":material/memory: {text}")
+
+
 def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
     with st.expander("Import / export the design as JSON"):
         st.text_area("Paste a design's JSON", key="import_text", height=150,
@@ -368,6 +404,8 @@ for error in report.errors:
     st.error(error, icon=":material/error:")
 for warning in report.training_warnings:
     st.warning(f"Can be built, but not trained on MNIST: {warning}.", icon=":material/block:")
+if report.trainable:
+    budget_note(report)
 
 left, right = st.columns([3, 2], gap="large")
 with left:

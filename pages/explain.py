@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from page_guard import require_frame
+from page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
+need_torch()
 
 import numpy as np
 import pandas as pd
