@@ -187,7 +187,7 @@ def field_widget(uid: int, spec_field: FieldSpec, raw: Any) -> None:
         return
     second_key = f"{uid}.{name}.w"
     split = st.session_state.get(f"{second_key}.on", pair and len(raw) == 2 and raw[0] != raw[1])
-    cols = st.columns([3, 3, 2]) if split else st.columns([6, 2])
+    cols = st.columns(3) if split else st.columns([5, 3])  # room for "h ≠ w" on a projector
     label = f"{name} (height)" if split else name
     cols[0].number_input(label, value=first, step=1, key=key, help=spec_field.help,
                          placeholder=placeholder, on_change=_set_param,
@@ -229,11 +229,11 @@ def layer_editor(report: NetworkReport) -> None:
             st.button("Insert a flatten layer before it", on_click=_insert,
                       args=(i, "flatten"), key=f"fix.{uid}")
     explain_layer(r)
-    c1, c2, c3 = st.columns(3)
-    c1.button("↑ Move up", on_click=_move, args=(uid, -1), disabled=i == 0,
-              width="stretch")
-    c2.button("↓ Move down", on_click=_move, args=(uid, 1), disabled=i == len(layers) - 1,
-              width="stretch")
+    c1, c2, c3 = st.columns(3, gap="small")
+    c1.button("↑ Up", on_click=_move, args=(uid, -1), disabled=i == 0, width="stretch",
+              help="move this layer up")
+    c2.button("↓ Down", on_click=_move, args=(uid, 1), disabled=i == len(layers) - 1,
+              width="stretch", help="move this layer down")
     c3.button("✕ Remove", on_click=_remove, args=(uid,), width="stretch")
 
 
@@ -263,14 +263,13 @@ def explain_layer(r: LayerReport) -> None:
 
 def add_layer_controls() -> None:
     layers = design_layers()
-    cols = st.columns([3, 2])
-    new_type = cols[0].selectbox("New layer type", LAYER_TYPES, key="new_layer_type")
+    new_type = st.selectbox("New layer type", LAYER_TYPES, key="new_layer_type")
     position = len(layers)
     if "selected_uid" in st.session_state and layers:
         position = _index_of(st.session_state["selected_uid"]) + 1
     full = len(layers) >= MAX_LAYERS
-    cols[1].button("＋ Add after selected", on_click=_insert, args=(position, new_type),
-                   disabled=full, width="stretch")
+    st.button("＋ Add it after the selected layer", on_click=_insert,
+              args=(position, new_type), disabled=full, width="stretch")
     if full:
         st.caption(f"A design has at most {MAX_LAYERS} layers.")
 
@@ -407,12 +406,13 @@ for warning in report.training_warnings:
 if report.trainable:
     budget_note(report)
 
+# The table spans the page: in a column, a projector's width hid its last columns.
+st.subheader("Layers")
+st.dataframe(layer_table(report), hide_index=True, width="stretch",
+             column_config={"params": st.column_config.NumberColumn(format="%d"),
+                            "MACs": st.column_config.NumberColumn(format="%d")})
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.subheader("Layers")
-    st.dataframe(layer_table(report), hide_index=True, width="stretch",
-                 column_config={"params": st.column_config.NumberColumn(format="%d"),
-                                "MACs": st.column_config.NumberColumn(format="%d")})
     st.subheader("Feature-map volume through the net")
     st.plotly_chart(volume_figure(report), width="stretch",
                     config={"displayModeBar": False})

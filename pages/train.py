@@ -62,7 +62,7 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
         st.caption(f":material/dataset: {splits.description}.")
         return
     reason = f" ({store.offline_reason})" if store.offline_reason else ""
-    cols = st.columns([4, 1])
+    cols = st.columns([3, 1])  # [4, 1] cut the button's label on a projector
     cols[0].info(f"{splits.description}{reason}.", icon=":material/cloud_off:")
     if cols[1].button("Try the download again", width="stretch"):
         store.retry()
