@@ -10,6 +10,10 @@ import logging
 
 import streamlit as st
 
+from app_state import current_job, current_report, design_name
+from cnn_core.shapes import format_shape
+from page_guard import preload_torch, torch_ready
+
 LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).
 LIVE_KEY_PREFIX = "live_"
@@ -24,14 +28,7 @@ PAGES = [
     st.Page("pages/draw.py", title="3 · Draw & test", icon=":material/draw:"),
     st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
 ]
-# The navigation comes before anything imports torch: on a fresh server that import takes
-# seconds, and the sidebar should show these pages meanwhile, not Streamlit's list of files.
 navigation = st.navigation(PAGES)
-
-with st.spinner("Loading PyTorch: a few seconds, once after the server starts…"):
-    from app_state import current_job, current_report, design_name
-    from cnn_core.devices import device_name, resolve_device
-    from cnn_core.shapes import format_shape
 
 
 def training_indicator(on_train_page: bool) -> None:
@@ -75,6 +72,14 @@ def _live_indicator() -> None:
                              f"{snap.epochs}, {snap.fraction:.0%}")
 
 
+def training_device() -> str:
+    if not torch_ready():  # this frame draws without torch (see page_guard)
+        return "shown once PyTorch has loaded"
+    from cnn_core.devices import device_name, resolve_device
+
+    return device_name(resolve_device("auto"))
+
+
 def sidebar(on_train_page: bool) -> None:
     report = current_report()
     with st.sidebar:
@@ -84,7 +89,7 @@ def sidebar(on_train_page: bool) -> None:
                        f"{format_shape(report.output_shape)}")
         else:
             st.caption(f":material/error: {len(report.errors)} error(s) in the design")
-        st.caption(f"Training device: {device_name(resolve_device('auto'))}")
+        st.caption(f"Training device: {training_device()}")
         training_indicator(on_train_page)
 
 
@@ -121,3 +126,4 @@ except Exception:  # a bug must never show a traceback to a student
     st.error("Sorry, something went wrong on this page. Your design and any training are "
              "safe: change the last setting back or reload the page. The details are in the "
              "server log.")
+preload_torch()  # after the page is drawn: the pages that need torch then find it loaded

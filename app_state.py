@@ -1,7 +1,9 @@
 """State and resources every page shares (the shared frame; ``app.py`` lists the pages).
 
 Per-user state lives in ``st.session_state``; heavy objects shared by all users (the MNIST
-tensors, the training slots, the quick model) come from ``st.cache_resource``.
+tensors, the training slots, the quick model) come from ``st.cache_resource``. Importing this
+module does not import torch (the sidebar and the Design page draw before it has loaded):
+what needs it imports it inside.
 """
 
 from __future__ import annotations
@@ -9,19 +11,21 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
-import torch
-from torch import nn
 
-from cnn_core.data import MnistSplits, MnistStore, load_bundled
-from cnn_core.job import TrainingJob
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
 from cnn_core.shapes import NetworkReport, analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec, Layer
-from cnn_core.trainer import TrainConfig
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from cnn_core.data import MnistSplits, MnistStore
+    from cnn_core.job import TrainingJob
 
 _uids = itertools.count(1)
 
@@ -30,6 +34,8 @@ _uids = itertools.count(1)
 @st.cache_resource(show_spinner=False)
 def mnist_store() -> MnistStore:
     """The server's one copy of MNIST (downloaded once, or the bundled set offline)."""
+    from cnn_core.data import MnistStore
+
     store = MnistStore()
     store.start()
     return store
@@ -38,6 +44,8 @@ def mnist_store() -> MnistStore:
 @st.cache_resource(show_spinner=False)
 def bundled_digits() -> MnistSplits:
     """The 10,000 real digits shipped with the app (for the Draw and Explain pages)."""
+    from cnn_core.data import load_bundled
+
     return load_bundled()
 
 
@@ -56,6 +64,9 @@ class QuickModel:
         self.job: TrainingJob | None = None
 
     def start(self) -> TrainingJob:
+        from cnn_core.job import TrainingJob
+        from cnn_core.trainer import TrainConfig
+
         if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
             self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
                                    name="quick model", orphan_timeout_s=float("inf"))

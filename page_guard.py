@@ -1,11 +1,24 @@
 """The first thing every page runs, before its heavy imports (torch takes seconds to load).
 
-Kept apart from ``app_state`` so that importing it costs nothing: see ``require_frame``.
+Kept apart from ``app_state`` so that importing it costs nothing: see ``require_frame``. It also
+loads PyTorch in the background (``preload_torch``), so that the pages that do not need it
+(Start here, Design, the sidebar) draw at once on a fresh server, and the ones that do
+(``need_torch``) wait for it with a short loading state.
 """
 
 from __future__ import annotations
 
+import ast
+import threading
+
 import streamlit as st
+
+# Everything heavy the pages import: torch, torchvision (via the data module), the trainer.
+HEAVY_MODULES = ("torch", "cnn_core.data", "cnn_core.trainer", "cnn_core.job",
+                 "cnn_core.activations", "cnn_core.build", "cnn_core.devices")
+_loader: threading.Thread | None = None
+_loader_lock = threading.Lock()
+_loaded = threading.Event()
 
 
 def require_frame() -> None:
@@ -24,3 +37,54 @@ def require_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def _import_heavy() -> None:
+    import importlib
+
+    for name in HEAVY_MODULES:
+        importlib.import_module(name)
+    _loaded.set()
+
+
+def _serialize_ast_parse() -> None:
+    """One thread at a time in ``ast.parse``. Python 3.11's AST builder counts its recursion
+    depth per interpreter, not per thread, and torch's import parses source (``inspect``,
+    ``torch.jit``) while a session's first run of a page parses that page (Streamlit's
+    magic): one of the two then fails with "SystemError: AST constructor recursion depth
+    mismatch" (seen in the tests; CPython gh-106905)."""
+    if getattr(ast.parse, "serialized", False):
+        return
+    original, lock = ast.parse, threading.Lock()
+
+    def parse(*args, **kwargs):
+        with lock:
+            return original(*args, **kwargs)
+
+    parse.serialized = True
+    ast.parse = parse
+
+
+def preload_torch() -> None:
+    """Start importing PyTorch in a background thread, once per server process. ``app.py``
+    calls it after drawing the first page: Streamlit runs no app code before the first
+    visit, and an import racing the first page's own run would slow it down."""
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            _serialize_ast_parse()
+            _loader = threading.Thread(target=_import_heavy, name="preload-torch", daemon=True)
+            _loader.start()
+
+
+def torch_ready() -> bool:
+    return _loaded.is_set()
+
+
+def need_torch() -> None:
+    """For pages that use PyTorch, before their imports: wait for it, with a loading state."""
+    if _loaded.is_set():
+        return
+    preload_torch()
+    with st.spinner("Loading PyTorch: a few seconds, once after the server starts…"):
+        _import_heavy()  # waits for the background import where it is under way

@@ -16,47 +16,25 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_helpers import live_chart_updates, open_page, wait_idle  # noqa: E402
+from app_server import serve_app  # noqa: E402
+from browser_helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    live_chart_updates,
+    open_page,
+    wait_idle,
+)
 from common import plain_loop, training_splits  # noqa: E402
 
 from cnn_core.presets import PYTORCH_TUTORIAL  # noqa: E402
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
-def start_server(log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "CNN_EXPLAINER_OFFLINE": "1"},
-        stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(log.read_text()[-2000:])
-
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 
@@ -106,9 +84,9 @@ def main() -> None:
         return rate
 
     ratios = []
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        proc, url = start_server(Path(tmp) / "streamlit.log")
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with (tempfile.TemporaryDirectory() as tmp, sync_playwright() as p,
+          serve_app(Path(tmp) / "streamlit.log") as url):
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             open_train_page(page, url)
@@ -131,8 +109,6 @@ def main() -> None:
                 before = after
         finally:
             browser.close()
-            proc.terminate()
-            proc.wait(10)
     print(f"browser_vs_plain={statistics.median(ratios):.2f}")
 
 

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from cnn_core.budget import Limits, memory_refusal, training_refusal
 from cnn_core.devices import DEVICE_CHOICES
 from cnn_core.presets import KERAS_TUTORIAL, LENET5, PYTORCH_TUTORIAL, SMALL_FAST
 from cnn_core.shapes import NetworkReport, analyze, format_settings, format_shape
@@ -65,8 +66,17 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    report = analyze(spec)
+    if refused := memory_refusal(report, config.batch_size, config.optimizer, Limits.from_env()):
+        print(f"error: {refused}", file=sys.stderr)  # before loading MNIST, as above
+        return 2
     store = MnistStore()
-    job = TrainingJob(spec, store.wait(), config)
+    splits = store.wait()
+    if refused := training_refusal(report, config.batch_size, config.optimizer, config.epochs,
+                                   len(splits.train_images)):
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
+    job = TrainingJob(spec, splits, config)
     why = f" (reason: {store.offline_reason})" if store.offline_reason else ""
     print(f"data: {job.splits.description}{why}", flush=True)
     job.start()

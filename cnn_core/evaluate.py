@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnn_core.budget import eval_batch_size
 from cnn_core.data import normalize
 
 NUM_CLASSES = 10
@@ -26,14 +27,32 @@ class Evaluation:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
-                   batch_size: int = 1000) -> torch.Tensor:
-    """Logits for uint8 (N, 28, 28) images, in eval mode, batched to bound memory."""
+                   batch_size: int | None = None) -> torch.Tensor:
+    """Logits for uint8 (N, 28, 28) images, in eval mode, batched to bound memory (by
+    default as many images as keep the largest layer output within the budget's share)."""
     was_training = model.training
     model.eval()
+    if batch_size is None:
+        batch_size = eval_batch_size(largest_output(model, images[:1], device))
     outputs = [model(normalize(images[i:i + batch_size]).to(device)).float().cpu()
                for i in range(0, len(images), batch_size)]
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, NUM_CLASSES)
+
+
+@torch.no_grad()
+def largest_output(model: nn.Module, image: torch.Tensor, device: torch.device | str) -> int:
+    """The most values any layer outputs for one image (a probe pass; 1 with no image)."""
+    sizes = [1]
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out[0].numel()))
+             for m in model.modules() if not list(m.children())]
+    try:
+        if len(image):
+            model(normalize(image).to(device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(sizes)
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,

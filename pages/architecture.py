@@ -21,6 +21,19 @@ from app_state import (
     mark_design_edited,
     new_uid,
 )
+from cnn_core.budget import (
+    DEFAULT_BATCH_SIZE,
+    FULL_TRAIN_IMAGES,
+    MAX_BATCH_SIZE,
+    Limits,
+    format_bytes,
+    format_seconds,
+    largest_fitting_batch,
+    max_epochs,
+    memory_refusal,
+    training_memory,
+    training_seconds,
+)
 from cnn_core.codegen import keras_code, pytorch_code
 from cnn_core.presets import PRESET_NOTES, PRESETS
 from cnn_core.shapes import (
@@ -174,7 +187,7 @@ def field_widget(uid: int, spec_field: FieldSpec, raw: Any) -> None:
         return
     second_key = f"{uid}.{name}.w"
     split = st.session_state.get(f"{second_key}.on", pair and len(raw) == 2 and raw[0] != raw[1])
-    cols = st.columns([3, 3, 2]) if split else st.columns([6, 2])
+    cols = st.columns(3) if split else st.columns([5, 3])  # room for "h ≠ w" on a projector
     label = f"{name} (height)" if split else name
     cols[0].number_input(label, value=first, step=1, key=key, help=spec_field.help,
                          placeholder=placeholder, on_change=_set_param,
@@ -216,11 +229,11 @@ def layer_editor(report: NetworkReport) -> None:
             st.button("Insert a flatten layer before it", on_click=_insert,
                       args=(i, "flatten"), key=f"fix.{uid}")
     explain_layer(r)
-    c1, c2, c3 = st.columns(3)
-    c1.button("↑ Move up", on_click=_move, args=(uid, -1), disabled=i == 0,
-              width="stretch")
-    c2.button("↓ Move down", on_click=_move, args=(uid, 1), disabled=i == len(layers) - 1,
-              width="stretch")
+    c1, c2, c3 = st.columns(3, gap="small")
+    c1.button("↑ Up", on_click=_move, args=(uid, -1), disabled=i == 0, width="stretch",
+              help="move this layer up")
+    c2.button("↓ Down", on_click=_move, args=(uid, 1), disabled=i == len(layers) - 1,
+              width="stretch", help="move this layer down")
     c3.button("✕ Remove", on_click=_remove, args=(uid,), width="stretch")
 
 
@@ -250,14 +263,13 @@ def explain_layer(r: LayerReport) -> None:
 
 def add_layer_controls() -> None:
     layers = design_layers()
-    cols = st.columns([3, 2])
-    new_type = cols[0].selectbox("New layer type", LAYER_TYPES, key="new_layer_type")
+    new_type = st.selectbox("New layer type", LAYER_TYPES, key="new_layer_type")
     position = len(layers)
     if "selected_uid" in st.session_state and layers:
         position = _index_of(st.session_state["selected_uid"]) + 1
     full = len(layers) >= MAX_LAYERS
-    cols[1].button("＋ Add after selected", on_click=_insert, args=(position, new_type),
-                   disabled=full, width="stretch")
+    st.button("＋ Add it after the selected layer", on_click=_insert,
+              args=(position, new_type), disabled=full, width="stretch")
     if full:
         st.caption(f"A design has at most {MAX_LAYERS} layers.")
 
@@ -320,6 +332,29 @@ def totals(report: NetworkReport) -> None:
     c[4].metric("Output", format_shape(report.output_shape))
 
 
+def budget_note(report: NetworkReport) -> None:
+    """The server's limits for one training, shown before Train is pressed."""
+    limits = Limits.from_env()
+    batch, optimizer = DEFAULT_BATCH_SIZE, "adam"
+    memory = training_memory(report, batch, optimizer).total
+    fits = largest_fitting_batch(report, optimizer, limits.memory_bytes)
+    epoch_s = training_seconds(report, FULL_TRAIN_IMAGES, 1, limits.macs_per_s)
+    epochs = max_epochs(report, FULL_TRAIN_IMAGES, limits)
+    batches = ("any batch size fits" if fits >= MAX_BATCH_SIZE
+               else f"batch sizes up to {fits:,} fit")
+    text = (f"**Limits for one training on this server:** {format_bytes(limits.memory_bytes)} "
+            f"of memory and {format_seconds(limits.seconds)}. This design at batch {batch} "
+            f"with Adam needs about {format_bytes(memory)} ({batches}); an epoch over "
+            f"{FULL_TRAIN_IMAGES:,} digits takes about {format_seconds(epoch_s)} "
+            f"(at most {epochs:,} epochs).")
+    refused = memory_refusal(report, batch, optimizer, limits)
+    if refused or fits == 0 or epochs == 0:
+        st.warning(f"{text} Too big to train at these settings: {refused or 'see above'}.",
+                   icon=":material/memory:")
+    else:
+        st.caption(f":material/memory: {text}")
+
+
 def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
     with st.expander("Import / export the design as JSON"):
         st.text_area("Paste a design's JSON", key="import_text", height=150,
@@ -368,13 +403,16 @@ for error in report.errors:
     st.error(error, icon=":material/error:")
 for warning in report.training_warnings:
     st.warning(f"Can be built, but not trained on MNIST: {warning}.", icon=":material/block:")
+if report.trainable:
+    budget_note(report)
 
+# The table spans the page: in a column, a projector's width hid its last columns.
+st.subheader("Layers")
+st.dataframe(layer_table(report), hide_index=True, width="stretch",
+             column_config={"params": st.column_config.NumberColumn(format="%d"),
+                            "MACs": st.column_config.NumberColumn(format="%d")})
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.subheader("Layers")
-    st.dataframe(layer_table(report), hide_index=True, width="stretch",
-                 column_config={"params": st.column_config.NumberColumn(format="%d"),
-                                "MACs": st.column_config.NumberColumn(format="%d")})
     st.subheader("Feature-map volume through the net")
     st.plotly_chart(volume_figure(report), width="stretch",
                     config={"displayModeBar": False})

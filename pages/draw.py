@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from page_guard import require_frame
+from page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
+need_torch()
 
 import numpy as np
 import plotly.express as px
@@ -14,7 +15,9 @@ from streamlit_drawable_canvas import st_canvas
 
 from app_state import TrainedModel, current_job, quick_model, trained_model
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
+from cnn_core.budget import drawing_refusal
 from cnn_core.preprocess import CANVAS_PX, CanvasImageError, canvas_png_to_rgba, canvas_to_mnist
+from cnn_core.shapes import analyze
 
 UNSURE_BELOW = 0.6
 MAX_MAPS_SHOWN = 16
@@ -132,6 +135,10 @@ with right:
                              config={"displayModeBar": False})
         if prepared.message:
             st.warning(prepared.message)
+        refused = drawing_refusal(analyze(record.spec)) if record is not None else None
+        if refused:
+            st.error(f"Not run: {refused}.")
+            record = None
         if record is not None:
             prediction = predict_with_maps(record.model, prepared.image)
             st.session_state["last_prediction"] = prediction

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from page_guard import require_frame
+from page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
+need_torch()
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from cnn_core.stepping import (
 )
 
 CELL_PX = 19
+KERNEL_CELL_PX = 48
 
 
 # ---- input and kernel -------------------------------------------------------------------
@@ -41,11 +43,11 @@ def choose_input() -> tuple[np.ndarray, str]:
     digits = bundled_digits()
     images = np.concatenate([digits.train_images.numpy(), digits.val_images.numpy()])
     labels = np.concatenate([digits.train_labels.numpy(), digits.val_labels.numpy()])
-    c = st.columns([3, 2], vertical_alignment="bottom")
-    if c[1].button("Random", icon=":material/casino:", width="stretch"):
+    # One above the other: side by side, a projector's narrow column cut the button's label.
+    if st.button("Random digit", icon=":material/casino:", width="stretch"):
         st.session_state["digit_index"] = int(np.random.default_rng().integers(len(images)))
-    index = c[0].number_input("MNIST test digit number", 0, len(images) - 1, key="digit_index",
-                              step=1)
+    index = st.number_input("MNIST test digit number", 0, len(images) - 1, key="digit_index",
+                            step=1)
     return images[int(index)] / 255.0, f"MNIST test digit #{int(index)} (a {labels[index]})"
 
 
@@ -72,8 +74,9 @@ def choose_kernel() -> tuple[np.ndarray, str]:
                    "over input channels).")
     table = pd.DataFrame([[f"{v:.3g}" for v in row] for row in base],
                          columns=[str(i + 1) for i in range(base.shape[1])])
+    # Columns narrow enough that a 5x5 kernel fits the settings column on a projector.
     edited = st.data_editor(table, key="kernel_table", hide_index=True, width="content",
-                            column_config={c: st.column_config.TextColumn(width="small")
+                            column_config={c: st.column_config.TextColumn(width=KERNEL_CELL_PX)
                                            for c in table.columns})
     kernel, bad = parse_kernel(edited.to_numpy().tolist())
     if kernel is None:
@@ -165,9 +168,8 @@ def step_slider(key: str, side: int, label: str) -> int:
     if st.session_state.get(key, (side // 2) * side + side // 2) >= total:
         st.session_state[key] = 0
     st.session_state.setdefault(key, (side // 2) * side + side // 2)
-    c = st.columns([6, 1])
-    index = c[0].slider(label, 0, total - 1, key=key, help="output cells, row by row")
-    if c[1].toggle("▶ Play", key=f"{key}.play"):
+    index = st.slider(label, 0, total - 1, key=key, help="output cells, row by row")
+    if st.toggle("▶ Play", key=f"{key}.play"):
         autoplay(key, total)  # no timer at all while paused
     return index
 
@@ -177,7 +179,7 @@ st.title("A convolution, one step at a time")
 st.caption("A kernel is a small grid of weights. It slides over the image; at each position "
            "it multiplies the pixels under it by its weights and adds them up. That sum is one "
            "pixel of the output: high where the image looks like the kernel.")
-settings, view = st.columns([1, 3], gap="large")
+settings, view = st.columns([4, 11], gap="medium")
 with settings:
     image, image_name = choose_input()
     kernel, kernel_name = choose_kernel()
@@ -208,17 +210,19 @@ with view:
     padded = pad(image, geometry.padding)
     near, offset = zoom(padded, step)
     a, b, c = st.columns([4, 3, 4])
-    a.plotly_chart(grid_figure(padded, step, f"Input {size}×{size}, padded by "
-                               f"{geometry.padding} (dotted: the real image)",
+    # Short titles: a plot's title does not wrap, and on a projector these plots are narrow.
+    a.plotly_chart(grid_figure(padded, step, f"Input, padded by {geometry.padding}",
                                pad_width=geometry.padding), width="stretch",
                    config={"displayModeBar": False}, key="conv_input")
-    b.plotly_chart(grid_figure(near, step, "The window, up close", numbers=True,
+    b.plotly_chart(grid_figure(near, step, "The window", numbers=True,
                                offset=offset), width="stretch",
                    config={"displayModeBar": False}, key="conv_zoom")
-    c.plotly_chart(grid_figure(partial(output, index), None,
-                               f"Output {out_size}×{out_size} (filled up to this step)",
+    c.plotly_chart(grid_figure(partial(output, index), None, f"Output {out_size}×{out_size}",
                                highlight_output=(row, col), zmid=0.0),
                    width="stretch", config={"displayModeBar": False}, key="conv_output")
+    st.caption(f"Left: the {size}×{size} input (inside the dotted line) with its padding, and "
+               "the kernel's window in yellow. Middle: the window up close. Right: the output, "
+               "filled in up to this step.")
     st.code(arithmetic(step, kernel), language=None)
 
 st.divider()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from page_guard import require_frame
+from page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
+need_torch()
 
 import math
 import time
@@ -25,10 +26,19 @@ from app_state import (
     this_session_connected,
     training_slots,
 )
+from cnn_core.budget import (
+    Limits,
+    format_bytes,
+    format_seconds,
+    training_memory,
+    training_refusal,
+    training_seconds,
+)
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.job import Snapshot, TrainingJob
 from cnn_core.metrics import EpochPoint, StepPoint
+from cnn_core.shapes import NetworkReport
 from cnn_core.trainer import TrainConfig, describe_speedups
 from live_chart import live_plotly_chart, stream_to_live_chart
 
@@ -54,7 +64,7 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
         st.caption(f":material/dataset: {splits.description}.")
         return
     reason = f" ({store.offline_reason})" if store.offline_reason else ""
-    cols = st.columns([4, 1])
+    cols = st.columns([3, 1])  # [4, 1] cut the button's label on a projector
     cols[0].info(f"{splits.description}{reason}.", icon=":material/cloud_off:")
     if cols[1].button("Try the download again", width="stretch"):
         store.retry()
@@ -94,6 +104,16 @@ def hyperparameters() -> TrainConfig | None:
     for problem in problems:
         st.error(problem)
     return None if problems else config
+
+
+def budget_caption(report: NetworkReport, config: TrainConfig, images: int) -> None:
+    """What this training is estimated to use, against what one training may use here."""
+    limits = Limits.from_env()
+    memory = training_memory(report, config.batch_size, config.optimizer).total
+    seconds = training_seconds(report, images, config.epochs, limits.macs_per_s)
+    st.caption(f":material/speed: Estimated: {format_bytes(memory)} of memory (limit "
+               f"{format_bytes(limits.memory_bytes)}), about {format_seconds(seconds)} "
+               f"(limit {format_seconds(limits.seconds)}).")
 
 
 def start_training(config: TrainConfig, splits: MnistSplits) -> None:
@@ -373,6 +393,11 @@ if job is not None and job.snapshot().active:
                "the settings.")
 else:
     config = hyperparameters()
+    if config is not None and blocked is None:
+        blocked = training_refusal(report, config.batch_size, config.optimizer, config.epochs,
+                                   len(splits.train_images))
+    if config is not None and report.ok:
+        budget_caption(report, config, len(splits.train_images))
 controls(config, splits, blocked)
 live_view(config.epochs if config else 1)
 if job is not None and job.snapshot().state == "finished":

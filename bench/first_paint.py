@@ -1,0 +1,54 @@
+"""First impression: how long after a fresh server starts does a student see the first page?
+
+Starts ``streamlit run app.py`` (offline), and as soon as its health check answers opens the
+Start page in headless Chromium (launched beforehand) and waits for the page's title; then
+opens the Design page in a second tab (its title, and its table) and the Train page (which
+waits for PyTorch, loaded in the background meanwhile). Ends with
+``first_heading_s=X`` (the Start page's title; target under 3 on 2 cores).
+
+Run: python bench/first_paint.py   (needs /usr/bin/chromium)
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from app_server import serve_app  # noqa: E402
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_HEADING  # noqa: E402
+
+
+def seconds_to(page, url: str, selector: str, start: float) -> float:
+    page.goto(url)
+    page.wait_for_selector(selector, timeout=90_000)
+    return time.monotonic() - start
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        launched = time.monotonic()
+        with serve_app(Path(tmp) / "streamlit.log") as url:
+            start = time.monotonic()
+            home = seconds_to(context.new_page(), url, PAGE_HEADING, start)
+            design = seconds_to(context.new_page(), f"{url}/architecture",
+                                "[data-testid='stDataFrame']", start)
+            train = seconds_to(context.new_page(), f"{url}/train",
+                               "button:has-text('Train')", start)
+        browser.close()
+    print(f"server start to health check: {start - launched:.1f} s; after that: Start page "
+          f"title {home:.2f} s, Design page table {design:.2f} s, Train page button "
+          f"{train:.2f} s (it waits for PyTorch)")
+    print(f"first_heading_s={home:.2f}")
+
+
+if __name__ == "__main__":
+    main()

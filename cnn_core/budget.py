@@ -1,0 +1,290 @@
+"""Budgets checked before anything runs: a training's peak memory and time, from the design.
+
+One student's design must not take the server down for the class: the Design page shows the
+limits, the Train page and the CLI refuse a training over them (naming the layer that costs
+most and the batch size that would fit), and the Draw page bounds its forward pass the same
+way. Pure arithmetic on the shape report, without torch, so the Design page can show it before
+PyTorch has loaded. ``bench/memory_budget.py`` holds the estimate against real peak memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnn_core.shapes import LayerReport, NetworkReport, format_shape
+from cnn_core.slots import default_limit
+
+MEMORY_ENV = "CNN_EXPLAINER_TRAINING_MEMORY_MB"
+SECONDS_ENV = "CNN_EXPLAINER_TRAINING_SECONDS"
+RATE_ENV = "CNN_EXPLAINER_TRAINING_MACS_PER_S"
+DRAW_MEMORY_ENV = "CNN_EXPLAINER_DRAW_MEMORY_MB"
+
+MB = 1024 * 1024
+# Where a container's memory limit is (cgroup v2, v1): Docker, Streamlit Community Cloud.
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+FLOAT = 4  # bytes of one float32 value
+SERVER_RESERVE = 1536 * MB  # the server itself: torch, the digits, the sessions' pages
+MAX_DEFAULT_MEMORY = 4096 * MB  # no MNIST training needs more; the rest is for everyone else
+MIN_DEFAULT_MEMORY = 512 * MB
+DEFAULT_SECONDS = 300.0  # "a few minutes": a lesson has no time for longer
+# The seed ConvNet (13.8 M MACs per image) trains at ~990 images/s on 2 cores here, i.e.
+# ~41 G MAC/s counting forward and backward as 3 passes; 1.5e10 per core is a little below it.
+MACS_PER_S_PER_CORE = 1.5e10
+# An elementwise layer (batch norm, ReLU, dropout) does little arithmetic but moves every value
+# through memory: counted as this many MACs per value it outputs (measured, see the bench).
+VALUE_COST_MACS = 20
+DEFAULT_DRAW_MEMORY = 256 * MB
+DEFAULT_BATCH_SIZE = 64  # the Train page's and the CLI's default, shown on the Design page
+FULL_TRAIN_IMAGES = 55_000  # MNIST's training digits less the 5,000 held out for validation
+MAX_BATCH_SIZE = 2048  # the largest the trainer accepts
+
+# Bytes a layer keeps per output value until the backward pass: its float32 output, plus what
+# torch saves beside it (max-pooling's int64 indices, dropout's float noise on the CPU).
+# Flatten is a view.
+KEPT_BYTES = {"maxpool2d": FLOAT + 8, "dropout": 2 * FLOAT, "flatten": 0}
+# Copies of the parameters each optimizer keeps: Adam's two moments, SGD's momentum.
+OPTIMIZER_COPIES = {"adam": 2, "sgd": 1}
+# Evaluation runs without gradients, in batches sized so their largest layer output fits this.
+EVAL_MEMORY = 128 * MB
+MAX_EVAL_BATCH = 1000
+# Real peak memory above what the tensors add up to, as measured by bench/memory_budget.py
+# (peak RSS of a fresh process's first training): each further image cost up to 1.19x the
+# tensors counted here (the allocator, torch's scratch buffers), and a process's first
+# training adds up to ~190 MB once (thread pools, kernels, memory the allocator keeps).
+OVERHEAD = 1.3
+FIRST_TRAINING = 192 * MB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one training (or one drawing's forward pass) may use on this server."""
+
+    memory_bytes: int
+    seconds: float
+    macs_per_s: float
+    draw_memory_bytes: int = DEFAULT_DRAW_MEMORY
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """The README settings, else defaults from this machine's memory, cores and slots."""
+        memory = _env_number(MEMORY_ENV)
+        draw = _env_number(DRAW_MEMORY_ENV)
+        return cls(
+            memory_bytes=int(memory * MB) if memory else default_memory(),
+            seconds=_env_number(SECONDS_ENV) or DEFAULT_SECONDS,
+            macs_per_s=_env_number(RATE_ENV) or default_rate(),
+            draw_memory_bytes=int(draw * MB) if draw else DEFAULT_DRAW_MEMORY)
+
+
+def _env_number(name: str) -> float | None:
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return None
+    return value if value > 0 and value != float("inf") else None
+
+
+def machine_memory() -> int:
+    """Physical memory, or the container's limit when lower (Streamlit Cloud, Docker)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 4096 * MB
+    for path in CGROUP_LIMITS:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def default_memory() -> int:
+    """Half of what the server leaves free, shared by the trainings that run at once."""
+    share = (machine_memory() - SERVER_RESERVE) // 2 // default_limit()
+    return max(MIN_DEFAULT_MEMORY, min(MAX_DEFAULT_MEMORY, share))
+
+
+def default_rate() -> float:
+    """Multiply-accumulates per second one training gets: its share of the cores."""
+    cores = os.cpu_count() or 1
+    return MACS_PER_S_PER_CORE * max(1, cores // default_limit())
+
+
+# ---- memory -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """A training's peak memory in bytes, by what holds it."""
+
+    weights: int
+    gradients: int
+    optimizer_state: int
+    activations: int  # kept for the backward pass, whole batch
+    backward: int  # the gradients flowing back through the largest layer
+    evaluation: int  # the validation pass between epochs (no gradients)
+    costliest: LayerReport | None  # the layer that holds the most
+
+    @property
+    def total(self) -> int:
+        training = (self.weights + self.gradients + self.optimizer_state + self.activations
+                    + self.backward)
+        return FIRST_TRAINING + int(OVERHEAD * max(training, self.weights + self.evaluation))
+
+
+def kept_bytes(layer: LayerReport) -> int:
+    """Bytes one image's pass through ``layer`` keeps for the backward pass."""
+    return KEPT_BYTES.get(layer.type, FLOAT) * _values(layer)
+
+
+def _values(layer: LayerReport) -> int:
+    total = 1
+    for dim in layer.output_shape or ():
+        total *= dim
+    return total
+
+
+def largest_values(report: NetworkReport) -> int:
+    """The most values any single tensor of one image's forward pass holds."""
+    return max([_numel(report.input_shape), *(_values(r) for r in report.layers)])
+
+
+def eval_batch_size(largest: int) -> int:
+    """Images per evaluation batch: as many as keep its largest output within EVAL_MEMORY."""
+    return max(1, min(MAX_EVAL_BATCH, EVAL_MEMORY // (2 * FLOAT * max(1, largest))))
+
+
+def training_memory(report: NetworkReport, batch_size: int, optimizer: str) -> MemoryEstimate:
+    """Peak memory of training ``report``'s design at ``batch_size`` with ``optimizer``."""
+    params = report.total_params * FLOAT
+    largest = largest_values(report)
+    input_kept = (FLOAT + 1) * _numel(report.input_shape)  # the float batch and its uint8 digits
+    per_image = input_kept + sum(kept_bytes(r) for r in report.layers)
+    costliest = max(report.layers, key=lambda r: batch_size * kept_bytes(r) + 4 * r.params,
+                    default=None)
+    return MemoryEstimate(
+        weights=params, gradients=params,
+        optimizer_state=OPTIMIZER_COPIES.get(optimizer, 2) * params,
+        activations=batch_size * per_image,
+        backward=batch_size * 2 * FLOAT * largest,
+        evaluation=eval_batch_size(largest) * 2 * FLOAT * largest,
+        costliest=costliest)
+
+
+def largest_fitting_batch(report: NetworkReport, optimizer: str, budget: int) -> int:
+    """The largest batch size whose estimate fits ``budget``; 0 when not even one image does."""
+    low, high = 0, 1
+    while high <= 1 << 20 and training_memory(report, high, optimizer).total <= budget:
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if training_memory(report, middle, optimizer).total <= budget:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def memory_refusal(report: NetworkReport, batch_size: int, optimizer: str,
+                   limits: Limits) -> str | None:
+    """Why this training would use too much memory, in one line; None when it fits."""
+    estimate = training_memory(report, batch_size, optimizer)
+    if estimate.total <= limits.memory_bytes:
+        return None
+    layer = estimate.costliest
+    cost = ""
+    if layer is not None:
+        what = (f"keeps {format_shape(layer.output_shape)} values per "
+                "image for the backward pass" if kept_bytes(layer) * batch_size >= 4 * layer.params
+                else f"has {layer.params:,} parameters")
+        cost = f"; the costliest layer is {layer.label}, which {what}"
+    fits = largest_fitting_batch(report, optimizer, limits.memory_bytes)
+    advice = (f"batch size {fits} would fit" if fits else
+              "not even batch size 1 fits: make the layers smaller")
+    return (f"training at batch size {batch_size} needs about {format_bytes(estimate.total)} of "
+            f"memory, over the {format_bytes(limits.memory_bytes)} one training may use on "
+            f"this server{cost}; {advice}")
+
+
+# ---- time -----------------------------------------------------------------------------------
+def work_per_image(report: NetworkReport) -> int:
+    """One image's forward pass in multiply-accumulates, elementwise layers included."""
+    elementwise = sum(_values(r) for r in report.layers if r.macs == 0 and r.type != "flatten")
+    return report.total_macs + VALUE_COST_MACS * elementwise
+
+
+def training_seconds(report: NetworkReport, images: int, epochs: int,
+                     macs_per_s: float) -> float:
+    """Estimated training time: forward and backward (3 passes) over every image, each epoch."""
+    return 3 * work_per_image(report) * images * epochs / macs_per_s
+
+
+def max_epochs(report: NetworkReport, images: int, limits: Limits) -> int:
+    """How many epochs over ``images`` fit the time limit (0: not even one)."""
+    one = training_seconds(report, images, 1, limits.macs_per_s)
+    return int(limits.seconds // one) if one > 0 else 10**9
+
+
+def time_refusal(report: NetworkReport, images: int, epochs: int,
+                 limits: Limits) -> str | None:
+    """Why this training would take too long, in one line; None when it fits."""
+    seconds = training_seconds(report, images, epochs, limits.macs_per_s)
+    if seconds <= limits.seconds:
+        return None
+    fits = max_epochs(report, images, limits)
+    advice = (f"{fits} epoch{'s' * (fits != 1)} would fit" if fits else
+              "not even one epoch fits: use fewer or smaller layers")
+    return (f"{epochs} epoch{'s' * (epochs != 1)} over {images:,} digits would take about "
+            f"{format_seconds(seconds)} here, over the {format_seconds(limits.seconds)} one "
+            f"training may take on this server; {advice}")
+
+
+def training_refusal(report: NetworkReport, batch_size: int, optimizer: str, epochs: int,
+                     images: int, limits: Limits | None = None) -> str | None:
+    """The one check every way of starting a training makes: None, or why not, in one line."""
+    limits = limits or Limits.from_env()
+    return (memory_refusal(report, batch_size, optimizer, limits)
+            or time_refusal(report, images, epochs, limits))
+
+
+# ---- the Draw page's forward pass -------------------------------------------------------
+def drawing_memory(report: NetworkReport) -> int:
+    """Peak memory of one drawing's pass with its feature maps: the weights, the two tensors
+    alive at each step, and a copy of every conv and pool output (the maps shown)."""
+    maps = sum(_values(r) for r in report.layers
+               if r.type in ("conv2d", "maxpool2d", "avgpool2d"))
+    return int(OVERHEAD * FLOAT * (report.total_params + 2 * largest_values(report) + maps))
+
+
+def drawing_refusal(report: NetworkReport, limits: Limits | None = None) -> str | None:
+    limits = limits or Limits.from_env()
+    needed = drawing_memory(report)
+    if needed <= limits.draw_memory_bytes:
+        return None
+    return (f"this model's feature maps for one drawing need about {format_bytes(needed)}, "
+            f"over the {format_bytes(limits.draw_memory_bytes)} a drawing may use on this server")
+
+
+# ---- formatting ---------------------------------------------------------------------------
+def format_bytes(n: float) -> str:
+    if n >= 1024 * MB:
+        return f"{n / (1024 * MB):.1f} GB"
+    return f"{max(1, round(n / MB)):,} MB"
+
+
+def format_seconds(s: float) -> str:
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
