@@ -1,0 +1,211 @@
+"""A class on one server: six students at once in real headless Chromium.
+
+Starts the app (offline, its default training slots), then drives six browser sessions for
+``--seconds``: two train the seed tutorial's PyTorch ConvNet again and again (one trains while
+the other waits in the queue, on 2 cores), four go round the other pages: draw a digit on the
+Draw page and wait for the verdict, load a preset on the Design page, step the Explain page.
+Pages are switched with the sidebar's links, as a student does (a reload would start a new
+session). Measured while the trainings run: the time from releasing the mouse to the verdict
+(``draw``), from clicking a page link to that page's title with the script idle (``page``),
+the server's peak resident memory, and exceptions (on any page, or in the server's log).
+
+Ends with ``draw_p95_ms=… page_p95_ms=… rss_peak_mb=… exceptions=…``. Targets on 2 cores:
+draw p95 under 1,500 ms, page switch p95 under 2,000 ms, peak RSS under 1.6 GB, 0 exceptions.
+
+Run: python bench/classroom.py [--seconds 180]   (needs /usr/bin/chromium)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from app_server import serve_app  # noqa: E402
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_HEADING  # noqa: E402
+
+IDLE = "() => !document.querySelector(\"[data-testid='stStatusWidget']\")"
+CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
+EXCEPTION = "[data-testid='stException']"
+PAGE_LINKS = {"draw": "Draw", "architecture": "Design", "explain": "Explain", "train": "Train"}
+
+
+class Tally:
+    """What every student's loop records, shared by all (one event loop: no lock needed)."""
+
+    def __init__(self) -> None:
+        self.draw_ms: list[float] = []
+        self.page_ms: list[float] = []
+        self.exceptions = 0
+        self.trainings_done = 0
+        self.errors: list[str] = []
+
+
+async def wait_idle(page) -> None:
+    await page.wait_for_timeout(300)
+    await page.wait_for_function(IDLE, timeout=120_000)
+
+
+async def switch_to(page, slug: str, tally: Tally, *, timed: bool = True) -> None:
+    """Click the sidebar's link to a page; time it until its title shows and it is idle."""
+    start = time.perf_counter()
+    link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=PAGE_LINKS[slug])
+    await link.first.click()
+    await page.wait_for_url(f"**/{slug}", timeout=60_000)
+    await page.locator(PAGE_HEADING).first.wait_for(timeout=60_000)
+    await page.wait_for_function(IDLE, timeout=120_000)
+    if timed:
+        tally.page_ms.append((time.perf_counter() - start) * 1000)
+    await wait_idle(page)
+    tally.exceptions += await page.locator(EXCEPTION).count()
+
+
+async def draw_a_digit(page, tally: Tally, round_: int) -> None:
+    """Draw a one or a zero on a fresh canvas and time the verdict (a round whose canvas was
+    not empty is drawn but not timed: its verdict was there before)."""
+    canvas = page.locator(CANVAS).first
+    await canvas.wait_for(timeout=60_000)
+    box = await canvas.bounding_box()
+    if round_ % 2:
+        points = [(140, 50 + i * 9) for i in range(21)]
+    else:
+        points = [(140 + 55 * math.sin(2 * math.pi * t / 40),
+                   140 - 85 * math.cos(2 * math.pi * t / 40)) for t in range(42)]
+    verdict = page.locator("h2").filter(has_text="It is a")
+    fresh = await verdict.count() == 0
+    await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    await page.mouse.down()
+    for x, y in points[1:]:
+        await page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
+    start = time.perf_counter()
+    await page.mouse.up()
+    await verdict.first.wait_for(timeout=60_000)
+    if fresh:
+        tally.draw_ms.append((time.perf_counter() - start) * 1000)
+    await wait_idle(page)
+
+
+async def student_trains(context, url: str, tally: Tally, until: float) -> None:
+    page = await context.new_page()
+    await page.goto(f"{url}/architecture")
+    await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
+    await wait_idle(page)
+    await page.get_by_role("combobox", name="Start from").click()
+    await page.get_by_role("option", name="Seed tutorial: PyTorch ConvNet", exact=True).click()
+    await wait_idle(page)
+    await page.get_by_role("button", name="Load", exact=True).click()
+    await wait_idle(page)
+    await switch_to(page, "train", tally, timed=False)
+    while time.monotonic() < until:
+        await page.get_by_role("button", name="Train").click()
+        accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
+        while time.monotonic() < until and not await accuracy.count():
+            await page.wait_for_timeout(1000)
+        if await accuracy.count():
+            tally.trainings_done += 1
+        tally.exceptions += await page.locator(EXCEPTION).count()
+
+
+async def student_explores(context, url: str, tally: Tally, until: float, who: int) -> None:
+    page = await context.new_page()
+    await page.goto(f"{url}/draw")
+    await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
+    await wait_idle(page)
+    quick = page.get_by_role("button", name="Train a quick model")
+    if await quick.count():
+        await quick.click()
+    await page.get_by_text("Answering:").first.wait_for(timeout=300_000)
+    round_ = who
+    while time.monotonic() < until:
+        round_ += 1
+        await draw_a_digit(page, tally, round_)
+        await switch_to(page, "architecture", tally)
+        await switch_to(page, "explain", tally)
+        thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
+        await thumb.focus()
+        for _ in range(3):
+            await thumb.press("ArrowRight")
+        await wait_idle(page)
+        await switch_to(page, "draw", tally)
+
+
+def peak_rss_mb(port: int, stop: threading.Event, peak: list[float]) -> None:
+    """Sample the server's resident memory twice a second (found by its port)."""
+    pid = None
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if f"{port}".encode() in (proc / "cmdline").read_bytes() and \
+                        b"streamlit" in (proc / "cmdline").read_bytes():
+                    pid = proc.name
+            except OSError:
+                continue
+    while pid and not stop.wait(0.5):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        rss_kb = int(next(line for line in status.splitlines()
+                          if line.startswith("VmRSS")).split()[1])
+        peak[0] = max(peak[0], rss_kb / 1024)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else float("nan")
+
+
+async def drive(url: str, seconds: float, tally: Tally) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        contexts = [await browser.new_context(viewport={"width": 1280, "height": 800})
+                    for _ in range(6)]
+        for context in contexts:
+            context.set_default_timeout(60_000)
+        until = time.monotonic() + seconds
+        students = [student_trains(contexts[i], url, tally, until) for i in range(2)]
+        students += [student_explores(contexts[i], url, tally, until, i) for i in range(2, 6)]
+        results = await asyncio.gather(*students, return_exceptions=True)
+        tally.errors += [f"{type(r).__name__}: {r}".splitlines()[0] for r in results
+                         if isinstance(r, BaseException)]
+        await browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=180.0)
+    args = parser.parse_args()
+    tally = Tally()
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "streamlit.log"
+        with serve_app(log_path) as url:
+            stop, peak = threading.Event(), [0.0]
+            sampler = threading.Thread(target=peak_rss_mb,
+                                       args=(int(url.rsplit(":", 1)[1]), stop, peak))
+            sampler.start()
+            try:
+                asyncio.run(drive(url, args.seconds, tally))
+            finally:
+                stop.set()
+                sampler.join()
+        tally.exceptions += log_path.read_text().count("Traceback")
+    print(f"{len(tally.draw_ms)} drawings, {len(tally.page_ms)} page switches, "
+          f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s")
+    for error in tally.errors:
+        print(f"a student's loop stopped: {error}")
+    print(f"draw_p95_ms={p95(tally.draw_ms):.0f} page_p95_ms={p95(tally.page_ms):.0f} "
+          f"rss_peak_mb={peak[0]:.0f} exceptions={tally.exceptions + len(tally.errors)}")
+
+
+if __name__ == "__main__":
+    main()
