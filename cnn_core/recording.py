@@ -4,6 +4,7 @@ not being kept."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +16,7 @@ from cnn_core.shapes import analyze
 from cnn_core.spec import ArchitectureSpec
 
 NOT_KEPT = "Runs are not being kept"
+LOG = logging.getLogger("cnn_explainer")
 
 
 def run_start(spec: ArchitectureSpec, splits: MnistSplits, config: Any, device: str,
@@ -60,27 +62,43 @@ class Recorder:
     """One training's record. Every call is safe: a store error is kept in ``problem``
     (shown once by the page or CLI) and the training goes on without a record."""
 
-    def __init__(self, store: RunStore | None, problem: str | None = None) -> None:
-        self.store = store
-        self.problem = problem
+    def __init__(self, store: RunStore | None, problem: str | None = None, source: str = "cli",
+                 label: str = "", owner_token: str | None = None) -> None:
+        self.store, self.problem = store, problem
+        self.source, self.label, self.owner_token = source, label, owner_token
         self.run_id: int | None = None
 
-    def begin(self, start: RunStart) -> int | None:
+    def begin(self, spec: ArchitectureSpec, splits: MnistSplits, config: Any, device: str,
+              name: str) -> int | None:
+        """Record a training that starts now; its run id (None when runs are not kept)."""
         if self.store is None:
             return None
         try:
-            self.run_id = self.store.begin(start)
-        except StoreError as exc:
-            self.problem = f"{NOT_KEPT}: {exc}"
+            self.run_id = self.store.begin(run_start(spec, splits, config, device, name,
+                                                     self.source, self.label,
+                                                     self.owner_token))
+        except Exception as exc:  # nothing about the store may stop a training
+            self._failed(exc)
         return self.run_id
 
-    def finish(self, status: str, message: str, **fields: Any) -> None:
+    def finish(self, snapshot: Any, evaluation: Any | None, model: nn.Module | None,
+               epoch_seconds: list[float] | None = None) -> None:
+        """Record how the training ended (``snapshot``: the job's last one)."""
         if self.store is None or self.run_id is None:
             return
+        status = snapshot.state if snapshot.state in ("finished", "stopped") else "failed"
         try:
-            self.store.finish(self.run_id, status, message, **fields)  # type: ignore[arg-type]
-        except StoreError as exc:
+            self.store.finish(self.run_id, status, snapshot.message,
+                              **finish_fields(snapshot, evaluation, model, epoch_seconds))
+        except Exception as exc:  # as in begin
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, StoreError):
             self.problem = f"{NOT_KEPT}: {exc}"
+        else:
+            LOG.exception("recording run %s failed", self.run_id)
+            self.problem = f"{NOT_KEPT}: {type(exc).__name__}: {exc}"
 
 
 def open_store(root: Any = None) -> tuple[RunStore | None, str | None]:

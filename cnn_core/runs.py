@@ -29,10 +29,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from safetensors.torch import save as safetensors_save
+if TYPE_CHECKING:  # torch loads only when weights are written: `runs list` stays quick
+    import torch
 
 RUNS_DIR_ENV = "CNN_EXPLAINER_RUNS"
 MAX_MB_ENV = "CNN_EXPLAINER_RUNS_MAX_MB"
@@ -387,6 +387,8 @@ class RunStore:
             self._save_weights(run_id, state_dict)
 
     def _save_weights(self, run_id: int, state_dict: dict[str, torch.Tensor]) -> None:
+        from safetensors.torch import save as safetensors_save
+
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
         data = safetensors_save(tensors, metadata={"run_id": str(run_id)})
         final = self.weights_path(run_id)

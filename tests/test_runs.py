@@ -23,8 +23,9 @@ from safetensors.torch import save as safetensors_save
 
 from cnn_core.build import build_model
 from cnn_core.evaluate import evaluate
+from cnn_core.job import TrainingJob
 from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.recording import Recorder, finish_fields, open_store, run_start
+from cnn_core.recording import Recorder, open_store
 from cnn_core.run_files import downloads, export_run, run_model
 from cnn_core.runs import (
     NotAllowed,
@@ -35,7 +36,7 @@ from cnn_core.runs import (
     TeacherKey,
     new_owner_token,
 )
-from cnn_core.trainer import TrainConfig, train_to_completion
+from cnn_core.trainer import TrainConfig
 from cnn_core.weights import MAX_WEIGHTS_BYTES, WeightsError, load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,13 @@ def record(store: RunStore, accuracy: float | None = 0.5, owner: str | None = No
     return run_id
 
 
+def bundled_small():
+    from cnn_core.data import load_bundled
+
+    b = load_bundled()
+    return replace(b, train_images=b.train_images[:100], train_labels=b.train_labels[:100])
+
+
 @pytest.fixture(scope="module")
 def trained(bundled, tmp_path_factory):
     """One real training on 800 bundled digits, recorded in a fresh store."""
@@ -63,12 +71,10 @@ def trained(bundled, tmp_path_factory):
                      train_labels=bundled.train_labels[:800])
     config = TrainConfig(epochs=1, batch_size=32, device="cpu", seed=3)
     store = RunStore(tmp_path_factory.mktemp("runs"))
-    recorder = Recorder(store)
-    recorder.begin(run_start(SMALL_FAST, splits, config, "CPU", "Small fast net", "cli",
-                             label="ada", owner_token="session-a"))
-    job = train_to_completion(SMALL_FAST, splits, config)
-    snap = job.snapshot()
-    recorder.finish(snap.state, snap.message, **finish_fields(snap, job.evaluation, job.model))
+    recorder = Recorder(store, source="cli", label="ada", owner_token="session-a")
+    job = TrainingJob(SMALL_FAST, splits, config, name="Small fast net", recorder=recorder)
+    job.start()
+    job.join()
     assert recorder.problem is None
     return store, recorder.run_id, job, splits
 
@@ -85,7 +91,7 @@ def test_a_real_training_is_recorded_with_every_field(trained):
     assert run.seed == 3
     assert (run.data_source, run.train_size, run.val_size, run.test_size) == \
         ("bundled", 800, len(splits.val_images), len(splits.test_images))
-    assert run.device == "CPU" and run.params == 20_490 and run.macs > 0
+    assert run.device.startswith("CPU") and run.params == 20_490 and run.macs > 0
     assert run.images_per_s > 0 and run.duration_s > 0
     assert run.test_accuracy == pytest.approx(job.evaluation.accuracy)
     assert run.per_class_accuracy == pytest.approx(job.evaluation.per_class_accuracy)
@@ -94,6 +100,7 @@ def test_a_real_training_is_recorded_with_every_field(trained):
     epoch = job.snapshot().epochs_done[0]
     assert run.epochs[0]["val_accuracy"] == pytest.approx(epoch.val_accuracy)
     assert run.epochs[0]["train_loss"] == pytest.approx(epoch.train_loss)
+    assert 0 < run.epochs[0]["elapsed_s"] <= run.duration_s
     assert 0 < len(run.steps) <= 200 and run.steps[-1]["step"] == 25  # 800 / 32
     assert run.has_weights and not run.pinned
     assert store.get_summary(run_id).owned_by("session-a")
@@ -186,8 +193,7 @@ def test_a_damaged_database_is_reported_and_left_as_it_is(tmp_path):
     assert db.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["runs.sqlite3",
                                                                           "weights"]
     recorder = Recorder(store, problem)  # a training with no store records nothing, quietly
-    assert recorder.begin(start()) is None
-    recorder.finish("finished", "ok")
+    assert recorder.begin(SMALL_FAST, bundled_small(), TrainConfig(), "CPU", "net") is None
     assert recorder.problem == problem
 
 
@@ -219,7 +225,7 @@ def test_a_locked_database(tmp_path):
     other.execute("BEGIN EXCLUSIVE")
     try:
         recorder = Recorder(store)
-        assert recorder.begin(start()) is None
+        assert recorder.begin(SMALL_FAST, bundled_small(), TrainConfig(), "CPU", "n") is None
         assert recorder.problem == (f"Runs are not being kept: the runs database "
                                     f"{tmp_path / 'runs.sqlite3'} is locked by another program")
     finally:
