@@ -21,6 +21,7 @@ PAGES = [
     st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True),
     st.Page("pages/architecture.py", title="1 · Design", icon=":material/account_tree:"),
     st.Page("pages/train.py", title="2 · Train", icon=":material/monitoring:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("pages/draw.py", title="3 · Draw & test", icon=":material/draw:"),
     st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
 ]

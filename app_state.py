@@ -6,6 +6,7 @@ tensors, the training slots, the quick model) come from ``st.cache_resource``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from torch import nn
 from cnn_core.data import MnistSplits, MnistStore, load_bundled
 from cnn_core.job import TrainingJob
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
+from cnn_core.recording import Recorder, open_store
+from cnn_core.runs import RunStore, TeacherKey, new_owner_token
 from cnn_core.shapes import NetworkReport, analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec, Layer
@@ -45,6 +48,36 @@ def training_slots() -> TrainingSlots:
     return TrainingSlots()
 
 
+@st.cache_resource(show_spinner=False)
+def run_store() -> tuple[RunStore | None, str | None]:
+    """The server's run store (opened once: runs a restart cut short become "interrupted"),
+    or None and the one line saying why runs are not being kept."""
+    return open_store()
+
+
+@st.cache_resource(show_spinner=False)
+def teacher_key() -> TeacherKey:
+    """``$CNN_EXPLAINER_TEACHER_KEY``, else ``teacher_key`` in Streamlit secrets."""
+    key = None
+    with contextlib.suppress(Exception):  # no secrets file: the environment decides
+        key = st.secrets.get("teacher_key")
+    return TeacherKey(key or None)
+
+
+def owner_token() -> str:
+    """This session's secret: it marks the runs it starts as "mine" (to delete them)."""
+    if "owner_token" not in st.session_state:
+        st.session_state["owner_token"] = new_owner_token()
+    return st.session_state["owner_token"]
+
+
+def recorder(source: str, mine: bool = True) -> Recorder:
+    """What records one training in the run store (``mine``: owned by this session)."""
+    store, problem = run_store()
+    return Recorder(store, problem, source, st.session_state.get("nickname", ""),
+                    owner_token() if mine else None)
+
+
 class QuickModel:
     """The small fast preset trained once per server on the bundled digits, on request, so the
     Draw page works on a fresh start. Every student shares it."""
@@ -57,7 +90,8 @@ class QuickModel:
     def start(self) -> TrainingJob:
         if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
             self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
-                                   name="quick model", orphan_timeout_s=float("inf"))
+                                   name="quick model", orphan_timeout_s=float("inf"),
+                                   recorder=recorder("quick model", mine=False))
             self.job.start()
         return self.job
 

@@ -21,6 +21,7 @@ from app_state import (
     design_name,
     digit_image_bytes,
     mnist_store,
+    recorder,
     training_slots,
 )
 from cnn_core.data import MnistSplits, MnistStore
@@ -99,7 +100,7 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
     if job is not None and job.snapshot().active:  # a double click starts nothing new
         return
     new_job = TrainingJob(current_spec(), splits, config, slots=training_slots(),
-                          name=design_name())
+                          name=design_name(), recorder=recorder("train page"))
     st.session_state["job"] = new_job
     st.session_state["job_seen_state"] = None
     new_job.start()
@@ -128,6 +129,8 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
                 on_click=job.stop if job else None)
     if blocked:
         c[3].error(f"Training is disabled: {blocked}")
+    elif job is not None and job.recorder is not None and job.recorder.problem:
+        c[3].warning(job.recorder.problem, icon=":material/history:")
 
 
 def progress_text(snap: Snapshot) -> str:
