@@ -30,7 +30,7 @@ PAGES = [
 navigation = st.navigation(PAGES)
 
 with st.spinner("Loading PyTorch: a few seconds, once after the server starts…"):
-    from app_state import current_job, current_report, design_name
+    from app_state import current_job, current_report, design_name, sync_url
     from cnn_core.devices import device_name, resolve_device
     from cnn_core.shapes import format_shape
 
@@ -87,6 +87,8 @@ def sidebar(on_train_page: bool) -> None:
             st.caption(f":material/error: {len(report.errors)} error(s) in the design")
         st.caption(f"Training device: {device_name(resolve_device('auto'))}")
         training_indicator(on_train_page)
+        if note := st.session_state.get("url_note"):  # a link that named nothing usable
+            st.caption(f":material/link_off: {note}")
 
 
 def quiet_live_updates() -> None:
@@ -109,6 +111,7 @@ def quiet_live_updates() -> None:
 
 
 quiet_live_updates()
+sync_url()
 sidebar(on_train_page=navigation.url_path == "train")
 try:
     navigation.run()

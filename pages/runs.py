@@ -10,7 +10,15 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app_state import TrainedModel, current_spec, load_design, owner_token, run_store, teacher_key
+from app_state import (
+    TrainedModel,
+    current_spec,
+    load_design,
+    owner_token,
+    run_store,
+    teacher_key,
+    use_model,
+)
 from cnn_core.run_compare import (
     MAX_COMPARED,
     MIN_COMPARED,
@@ -148,10 +156,8 @@ def use_run(store: RunStore, record) -> None:
         model = run_model(store, record.id)
     except (NoWeights, WeightsError, StoreError) as exc:
         return notify("warning", str(exc))
-    st.session_state["trained_model"] = TrainedModel(model, run_label(record),
-                                                     run_spec(record), record.test_accuracy,
-                                                     f"run {record.id}")
-    st.session_state["runs_last_used"] = record.id
+    use_model(TrainedModel(model, run_label(record), run_spec(record), record.test_accuracy,
+                           f"run {record.id}", record.id))
     notify("success", f"The Draw page now answers with {run_label(record)}.")
 
 
@@ -198,8 +204,7 @@ def upload_weights() -> None:
     except WeightsError as exc:
         st.error(str(exc))
         return
-    st.session_state["trained_model"] = TrainedModel(model, upload.name, current_spec(), None,
-                                                     "uploaded weights")
+    use_model(TrainedModel(model, upload.name, current_spec(), None, "uploaded weights"))
     st.success(f"The Draw page now answers with {upload.name}.")
 
 

@@ -112,3 +112,15 @@ def test_a_broken_store_is_one_line(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         run_store.clear()
+
+
+def test_a_link_to_a_run_answers_on_the_draw_page(two_runs):
+    _, (_, lenet) = two_runs
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params["run"] = str(lenet)
+    at.run()
+    at.switch_page("pages/draw.py")
+    at.run()
+    assert not at.exception
+    assert any(f"#{lenet} LeNet-5" in c.value and f"run {lenet}" in c.value for c in at.caption)
+    assert at.query_params["run"] in (str(lenet), [str(lenet)])
