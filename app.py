@@ -10,7 +10,7 @@ import logging
 
 import streamlit as st
 
-from app_state import current_job, current_report, design_name
+from app_state import current_job, current_report, design_name, sync_url
 from cnn_core.shapes import format_shape
 from page_guard import preload_torch, torch_ready
 
@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True),
     st.Page("pages/architecture.py", title="1 · Design", icon=":material/account_tree:"),
     st.Page("pages/train.py", title="2 · Train", icon=":material/monitoring:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("pages/draw.py", title="3 · Draw & test", icon=":material/draw:"),
     st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
 ]
@@ -91,6 +92,8 @@ def sidebar(on_train_page: bool) -> None:
             st.caption(f":material/error: {len(report.errors)} error(s) in the design")
         st.caption(f"Training device: {training_device()}")
         training_indicator(on_train_page)
+        if note := st.session_state.get("url_note"):  # a link that named nothing usable
+            st.caption(f":material/link_off: {note}")
 
 
 def quiet_live_updates() -> None:
@@ -114,6 +117,7 @@ def quiet_live_updates() -> None:
 
 quiet_live_updates()
 try:
+    sync_url()
     sidebar(on_train_page=navigation.url_path == "train")
 except Exception:  # the sidebar is on every page: a bug there must not hide them all
     LOG.exception("the sidebar failed")

@@ -8,7 +8,10 @@ what needs it imports it inside.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,9 +19,19 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
+from cnn_core.recording import Recorder, open_store
+from cnn_core.runs import RunStore, TeacherKey, new_owner_token
 from cnn_core.shapes import NetworkReport, analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec, Layer
+from cnn_core.url_state import (
+    DESIGN_PARAM,
+    JOB_PARAM,
+    RUN_PARAM,
+    design_param,
+    read_design,
+    read_run_id,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -54,6 +67,36 @@ def training_slots() -> TrainingSlots:
     return TrainingSlots()
 
 
+@st.cache_resource(show_spinner=False)
+def run_store() -> tuple[RunStore | None, str | None]:
+    """The server's run store (opened once: runs a restart cut short become "interrupted"),
+    or None and the one line saying why runs are not being kept."""
+    return open_store()
+
+
+@st.cache_resource(show_spinner=False)
+def teacher_key() -> TeacherKey:
+    """``$CNN_EXPLAINER_TEACHER_KEY``, else ``teacher_key`` in Streamlit secrets."""
+    key = None
+    with contextlib.suppress(Exception):  # no secrets file: the environment decides
+        key = st.secrets.get("teacher_key")
+    return TeacherKey(key or None)
+
+
+def owner_token() -> str:
+    """This session's secret: it marks the runs it starts as "mine" (to delete them)."""
+    if "owner_token" not in st.session_state:
+        st.session_state["owner_token"] = new_owner_token()
+    return st.session_state["owner_token"]
+
+
+def recorder(source: str, mine: bool = True) -> Recorder:
+    """What records one training in the run store (``mine``: owned by this session)."""
+    store, problem = run_store()
+    return Recorder(store, problem, source, st.session_state.get("nickname", ""),
+                    owner_token() if mine else None)
+
+
 class QuickModel:
     """The small fast preset trained once per server on the bundled digits, on request, so the
     Draw page works on a fresh start. Every student shares it."""
@@ -69,7 +112,8 @@ class QuickModel:
 
         if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
             self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
-                                   name="quick model", orphan_timeout_s=float("inf"))
+                                   name="quick model", orphan_timeout_s=float("inf"),
+                                   recorder=recorder("quick model", mine=False))
             self.job.start()
         return self.job
 
@@ -155,19 +199,28 @@ class TrainedModel:
     spec: ArchitectureSpec
     test_accuracy: float | None
     source: str
+    run_id: int | None = None  # the run it came from, for the page's URL
+
+
+def use_model(record: TrainedModel) -> None:
+    """The model the Draw page answers with from now on (a run, uploaded weights)."""
+    st.session_state["trained_model"] = record
+    st.session_state["adopted_job"] = current_job()  # a training that ends later replaces it
 
 
 def trained_model() -> TrainedModel | None:
-    """The model the Draw page uses: the session's last finished training, else the quick
-    model when it is ready."""
+    """The model the Draw page uses: the last one chosen or trained in this session (a
+    training that finishes replaces the one before), else the quick model when it is ready."""
     record = st.session_state.get("trained_model")
     job = current_job()
     if job is not None and job.model is not None and job.snapshot().state == "finished" and (
-            record is None or record.model is not job.model):
+            st.session_state.get("adopted_job") is not job):
         record = TrainedModel(job.model, job.name, job.spec,
                               job.evaluation.accuracy if job.evaluation else None,
-                              "trained on the Train page")
+                              "trained on the Train page",
+                              job.recorder.run_id if job.recorder else None)
         st.session_state["trained_model"] = record
+        st.session_state["adopted_job"] = job
     if record is not None:
         return record
     quick = quick_model().job
@@ -186,3 +239,88 @@ def digit_image_bytes(image: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image.numpy()).resize((84, 84), Image.NEAREST).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# ---- the page URL: design, last run, and the token that re-attaches a training ----------
+JOB_TOKEN_KEEP_S = 3600.0
+
+
+@st.cache_resource(show_spinner=False)
+def job_tokens() -> dict[str, tuple[TrainingJob, float]]:
+    """Unguessable token -> (training, when registered), for every session of this server."""
+    return {}
+
+
+def job_token(job: TrainingJob) -> str:
+    """The token a tab's URL carries while it trains: a reload re-attaches to the job."""
+    if st.session_state.get("job_token_for") is not job:
+        tokens = job_tokens()
+        now = time.monotonic()
+        for token, (old, since) in list(tokens.items()):
+            if not old.running_thread and now - since > JOB_TOKEN_KEEP_S:
+                tokens.pop(token, None)
+        token = secrets.token_urlsafe(18)
+        tokens[token] = (job, now)
+        st.session_state["job_token"], st.session_state["job_token_for"] = token, job
+    return st.session_state["job_token"]
+
+
+def restore_from_url() -> None:
+    """Once per session: the design, the training and the model the URL names."""
+    params = st.query_params
+    notes = []
+    spec, note = read_design(params.get(DESIGN_PARAM))
+    notes.append(note)
+    if spec is not None:
+        load_design(spec, "Design from a link")
+    entry = job_tokens().get(params.get(JOB_PARAM) or "")
+    if entry is not None:  # a reload during a training: follow it again
+        job = entry[0]
+        st.session_state["job"] = job
+        st.session_state["job_token"], st.session_state["job_token_for"] = \
+            params[JOB_PARAM], job
+        if job.recorder is not None and job.recorder.owner_token:
+            st.session_state["owner_token"] = job.recorder.owner_token
+        job.heartbeat()
+    run_id, note = read_run_id(params.get(RUN_PARAM))
+    notes.append(note)
+    if run_id is not None and entry is None:
+        notes.append(_use_run_from_link(run_id))
+    st.session_state["url_note"] = " ".join(filter(None, notes)) or None
+
+
+def _use_run_from_link(run_id: int) -> str | None:
+    from cnn_core.run_files import NoWeights, run_model, run_spec
+    from cnn_core.runs import RunNotFound, StoreError
+    from cnn_core.weights import WeightsError
+
+    store, problem = run_store()
+    if store is None:
+        return f"The link's run {run_id} was ignored: {problem}."
+    try:
+        record = store.get(run_id)
+        model = run_model(store, run_id)
+    except (RunNotFound, NoWeights, StoreError, WeightsError) as exc:
+        return f"The link's run {run_id} was ignored: {exc}."
+    use_model(TrainedModel(model, f"#{record.id} {record.name}", run_spec(record),
+                           record.test_accuracy, f"run {record.id}", record.id))
+    return None
+
+
+def sync_url() -> None:
+    """Restore from the URL once, then keep it naming the session's design, last run and
+    (while it trains) its training token."""
+    if "url_restored" not in st.session_state:
+        st.session_state["url_restored"] = True
+        restore_from_url()
+    wanted = {}
+    if (code := design_param(current_spec())) is not None:
+        wanted[DESIGN_PARAM] = code
+    record = trained_model()
+    if record is not None and record.run_id is not None:
+        wanted[RUN_PARAM] = str(record.run_id)
+    job = current_job()
+    if job is not None and job.snapshot().active:
+        wanted[JOB_PARAM] = job_token(job)
+    if {k: st.query_params.get(k) for k in st.query_params} != wanted:
+        st.query_params.from_dict(wanted)

@@ -17,6 +17,7 @@ from pathlib import Path
 from cnn_core.budget import Limits, memory_refusal, training_refusal
 from cnn_core.devices import DEVICE_CHOICES
 from cnn_core.presets import KERAS_TUTORIAL, LENET5, PYTORCH_TUTORIAL, SMALL_FAST
+from cnn_core.runs_cli import add_runs_dir, add_runs_parser, runs_command
 from cnn_core.shapes import NetworkReport, analyze, format_settings, format_shape
 from cnn_core.spec import MAX_TEXT_BYTES, ArchitectureSpec, SpecFormatError, spec_from_json_text
 
@@ -52,10 +53,11 @@ def summary_json(report: NetworkReport) -> dict:
             "total_params": report.total_params, "total_macs": report.total_macs}
 
 
-def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
+def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     """Train with the app's trainer, printing each epoch as it ends; 0 when it finished."""
     from cnn_core.data import MnistStore
     from cnn_core.job import TrainingJob
+    from cnn_core.recording import Recorder, open_store
     from cnn_core.trainer import TrainConfig
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
@@ -70,13 +72,15 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
     if refused := memory_refusal(report, config.batch_size, config.optimizer, Limits.from_env()):
         print(f"error: {refused}", file=sys.stderr)  # before loading MNIST, as above
         return 2
+    runs, problem = open_store(args.runs_dir)
+    recorder = Recorder(runs, problem, source="cli")
     store = MnistStore()
     splits = store.wait()
     if refused := training_refusal(report, config.batch_size, config.optimizer, config.epochs,
                                    len(splits.train_images)):
         print(f"error: {refused}", file=sys.stderr)
         return 2
-    job = TrainingJob(spec, splits, config)
+    job = TrainingJob(spec, splits, config, name=name, recorder=recorder)
     why = f" (reason: {store.offline_reason})" if store.offline_reason else ""
     print(f"data: {job.splits.description}{why}", flush=True)
     job.start()
@@ -94,6 +98,10 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace) -> int:
         printed = len(snap.epochs_done)
     print(f"{snap.state}: {snap.message} ({snap.elapsed_s:.1f} s, "
           f"{snap.images_per_second:,.0f} images/s on {snap.device})")
+    if recorder.problem:  # the training ran all the same; say once why it is not kept
+        print(f"note: {recorder.problem}", file=sys.stderr)
+    elif recorder.run_id is not None:
+        print(f"recorded as run {recorder.run_id} in {runs.root}")
     return 0 if snap.state == "finished" else 1
 
 
@@ -130,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     trainer.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     trainer.add_argument("--seed", type=int, default=0)
     trainer.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_runs_dir(trainer)
+    add_runs_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "runs":
+        return runs_command(args)
     spec = PRESET_SLUGS[args.preset] if getattr(args, "preset", None) else read_spec(args.path)
     if isinstance(spec, str):
         print(f"error: {spec}", file=sys.stderr)
@@ -140,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {report.errors[0]}", file=sys.stderr)
         return 2
     if args.command == "train":
-        return train(spec, args)
+        return train(spec, args, args.preset or Path(args.path).stem)
     print(json.dumps(summary_json(report), indent=2) if args.json else summary_table(report))
     return 0
 

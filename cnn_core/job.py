@@ -30,6 +30,7 @@ from cnn_core.data import MnistSplits
 from cnn_core.devices import device_name
 from cnn_core.evaluate import Evaluation, evaluate
 from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
+from cnn_core.recording import Recorder
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps, trained_model
@@ -123,12 +124,15 @@ class TrainingJob:
     def __init__(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
                  slots: TrainingSlots | None = None, name: str = "Custom",
                  orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
-                 owner_connected: Callable[[], bool] | None = None) -> None:
+                 owner_connected: Callable[[], bool] | None = None,
+                 recorder: Recorder | None = None) -> None:
         self.device = config.resolved_device()
         self.spec, self.splits, self.config, self.name = spec, splits, config, name
         self.slots = slots
         self.orphan_timeout_s = orphan_timeout_s
         self.owner_connected = owner_connected
+        self.recorder = recorder  # keeps the run in the run store, when there is one
+        self._epoch_seconds: list[float] = []  # when each epoch ended, for the run's curves
         self.model: nn.Module | None = None
         self.evaluation: Evaluation | None = None
         self._metrics = Metrics()
@@ -217,6 +221,9 @@ class TrainingJob:
                 self._started_at = time.monotonic()
                 self._state = "running"
                 self._left_queue.set()
+                if self.recorder:
+                    self.recorder.begin(self.spec, self.splits, self.config,
+                                        device_name(self.device), self.name)
                 self._train()
             finally:
                 if self.slots:
@@ -228,6 +235,9 @@ class TrainingJob:
             return_freed_memory()  # the optimizer's state and the activations are gone now
             self._finished_at = time.monotonic()
             _ACTIVE.discard(self)
+            if self.recorder:  # before _done: whoever joins the job finds its run recorded
+                self.recorder.finish(self.snapshot(), self.evaluation, self.model,
+                                     self._epoch_seconds)
             self._left_queue.set()
             self._done.set()
 
@@ -270,6 +280,7 @@ class TrainingJob:
                        max_misclassified=0)
         self._metrics.add_epoch(EpochPoint(epoch, *tally.epoch_means(), val.loss,
                                            val.accuracy))
+        self._epoch_seconds.append(time.monotonic() - (self._started_at or 0.0))
         tally.restart_clock()  # validation is not training time
 
     def _hold_while_paused(self, tally: StepTally) -> bool:
@@ -302,9 +313,10 @@ class TrainingJob:
 
 
 def train_to_completion(spec: ArchitectureSpec, splits: MnistSplits,
-                        config: TrainConfig | None = None) -> TrainingJob:
+                        config: TrainConfig | None = None,
+                        recorder: Recorder | None = None) -> TrainingJob:
     """Run a training synchronously (scripts, tests, the Draw page's quick model)."""
-    job = TrainingJob(spec, splits, config or TrainConfig())
+    job = TrainingJob(spec, splits, config or TrainConfig(), recorder=recorder)
     job.start()
     while job.running_thread:
         job.heartbeat()

@@ -54,6 +54,7 @@ from cnn_core.spec import (
     SpecFormatError,
     spec_from_json_text,
 )
+from cnn_core.url_state import design_link
 
 BLANK = "Blank (start from the input)"
 DEFAULT_PARAMS = {"conv2d": {"out_channels": 8, "kernel_size": 3},
@@ -355,7 +356,18 @@ def budget_note(report: NetworkReport) -> None:
         st.caption(f":material/memory: {text}")
 
 
+def share_link(spec: ArchitectureSpec) -> None:
+    with st.expander("Copy a link to this design", icon=":material/link:"):
+        link = design_link(st.context.url or "", spec)
+        if link is None:
+            st.info("This design is too long to travel in a link: download its JSON instead.")
+        else:  # the design alone: no run, no training
+            st.caption("Anyone who opens it gets this design (their own copy to edit).")
+            st.code(link, language=None, wrap_lines=True)
+
+
 def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
+    share_link(spec)
     with st.expander("Import / export the design as JSON"):
         st.text_area("Paste a design's JSON", key="import_text", height=150,
                      placeholder='{"input_shape": [1, 28, 28], "layers": [...]}')

@@ -23,6 +23,7 @@ from app_state import (
     digit_image_bytes,
     disconnect_grace_s,
     mnist_store,
+    recorder,
     this_session_connected,
     training_slots,
 )
@@ -122,7 +123,8 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
         return
     new_job = TrainingJob(current_spec(), splits, config, slots=training_slots(),
                           name=design_name(), orphan_timeout_s=disconnect_grace_s(),
-                          owner_connected=this_session_connected())
+                          owner_connected=this_session_connected(),
+                          recorder=recorder("train page"))
     st.session_state["job"] = new_job
     st.session_state["job_seen_state"] = None
     new_job.start()
@@ -151,6 +153,8 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
                 on_click=job.stop if job else None)
     if blocked:
         c[3].error(f"Training is disabled: {blocked}")
+    elif job is not None and job.recorder is not None and job.recorder.problem:
+        c[3].warning(job.recorder.problem, icon=":material/history:")
 
 
 def progress_text(snap: Snapshot) -> str:

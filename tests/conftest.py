@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CNN_EXPLAINER_OFFLINE", "1")  # tests never reach for the internet
+# runs the tests record (every training does) go to a temporary folder, not the project's
+os.environ.setdefault("CNN_EXPLAINER_RUNS", tempfile.mkdtemp(prefix="cnn-explainer-runs-"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,154 @@
+"""A design as a short readable code, for links: ``c32k5p2-relu-max2-flat-fc10``.
+
+One token per layer, joined by ``-``. A token is the layer's word, its main value right after
+it, then its other fields, each a letter and a value, only those the design sets:
+
+=========================  ==========================================================
+``c32k5s1p2d1``            conv2d: out_channels 32, kernel_size, stride, padding, dilation
+``max2s2p0`` / ``avg2``    maxpool2d / avgpool2d: kernel_size, stride, padding
+``fc10``                   linear: out_features
+``drop0.5`` / ``drop``     dropout: p (``drop`` alone: the default)
+``lrelu0.01``              leaky_relu: negative_slope
+``relu sig tanh bn flat``  relu, sigmoid, tanh, batchnorm2d, flatten
+``in3x32x32``              first, only when the input is not 1x28x28
+=========================  ==========================================================
+
+Values are written as the design holds them, so a code turns back into exactly the same
+design: ``5`` and ``5.0`` differ, ``1en05`` is ``1e-05``, ``3x5`` is ``[3, 5]``,
+``psame``/``pvalid`` are padding strings, ``n`` marks a negative number and ``none`` a null.
+A code that is not a design raises ``SpecFormatError`` with one line saying why.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from cnn_core.spec import MNIST_INPUT_SHAPE, ArchitectureSpec, SpecFormatError, spec_from_dict
+
+MAX_CODE_LENGTH = 4000
+# layer type -> (its word, the field right after the word, the other fields by letter)
+TOKENS: dict[str, tuple[str, str | None, dict[str, str]]] = {
+    "conv2d": ("c", "out_channels", {"k": "kernel_size", "s": "stride", "p": "padding",
+                                     "d": "dilation"}),
+    "maxpool2d": ("max", "kernel_size", {"s": "stride", "p": "padding"}),
+    "avgpool2d": ("avg", "kernel_size", {"s": "stride", "p": "padding"}),
+    "linear": ("fc", "out_features", {}),
+    "dropout": ("drop", "p", {}),
+    "leaky_relu": ("lrelu", "negative_slope", {}),
+    "relu": ("relu", None, {}),
+    "sigmoid": ("sig", None, {}),
+    "tanh": ("tanh", None, {}),
+    "batchnorm2d": ("bn", None, {}),
+    "flatten": ("flat", None, {}),
+}
+_BY_WORD = {word: type_ for type_, (word, _, _) in TOKENS.items()}
+_NUMBER = r"n?\d+(?:\.\d+)?(?:en?\d+)?"
+_VALUE = rf"none|same|valid|{_NUMBER}(?:x{_NUMBER})?"
+_WORDS = "|".join(sorted(_BY_WORD, key=len, reverse=True))  # longest first: lrelu, not l…
+_TOKEN = re.compile(rf"(?P<word>{_WORDS})(?P<main>{_VALUE})?(?P<rest>(?:[a-z](?:{_VALUE}))*)")
+_FIELD = re.compile(rf"([a-z])({_VALUE})")
+_INPUT = re.compile(r"in(\d{1,4})x(\d{1,4})x(\d{1,4})")
+
+
+# ---- writing -----------------------------------------------------------------------------
+def encode_design(spec: ArchitectureSpec) -> str:
+    """The design's code. ``ValueError`` for a value no design can hold (a bool, a list of
+    three, text other than "same"/"valid"): such a design is not valid anyway."""
+    tokens = [] if tuple(spec.input_shape) == MNIST_INPUT_SHAPE else \
+        ["in" + "x".join(map(str, spec.input_shape))]
+    for layer in spec.layers:
+        word, main, fields = TOKENS[layer.type]
+        known = {main, *fields.values()}
+        unknown = set(layer.params) - known
+        if unknown:
+            raise ValueError(f"{layer.type} has no field {sorted(unknown)[0]!r}")
+        token = word
+        if main is not None and main in layer.params:
+            token += _value(layer.params[main])
+        for letter, name in fields.items():
+            if name in layer.params:
+                token += letter + _value(layer.params[name])
+        tokens.append(token)
+    return "-".join(tokens)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str) and value in ("same", "valid"):
+        return value
+    if isinstance(value, list) and len(value) == 2:
+        return "x".join(_number(v) for v in value)
+    return _number(value)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} cannot be written in a design code")
+    if isinstance(value, int):
+        return ("n" if value < 0 else "") + str(abs(value))
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} cannot be written in a design code")
+    # repr: the shortest digits that read back exactly; "-" and "+" would not survive a link
+    text = repr(abs(value)).replace("e-", "en").replace("e+", "e")
+    return ("n" if math.copysign(1.0, value) < 0 else "") + text
+
+
+# ---- reading -----------------------------------------------------------------------------
+def decode_design(code: str) -> ArchitectureSpec:
+    """The design a code stands for; ``SpecFormatError`` (one line) when it is not one.
+    Like imported JSON, the design's values are checked later, by ``analyze``."""
+    if not isinstance(code, str) or not code.strip():
+        raise SpecFormatError("the design code is empty")
+    if len(code) > MAX_CODE_LENGTH:
+        raise SpecFormatError(f"the design code has {len(code):,} characters; the limit is "
+                              f"{MAX_CODE_LENGTH:,}")
+    tokens = code.strip().split("-")
+    input_shape: list[int] = list(MNIST_INPUT_SHAPE)
+    if (match := _INPUT.fullmatch(tokens[0])) is not None:
+        input_shape = [int(v) for v in match.groups()]
+        tokens = tokens[1:]
+    layers = [_layer(i, token) for i, token in enumerate(tokens, 1)]
+    return spec_from_dict({"input_shape": input_shape, "layers": layers})
+
+
+def _layer(index: int, token: str) -> dict[str, Any]:
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        shown = token if len(token) <= 20 else token[:20] + "…"
+        raise SpecFormatError(f"the design code's layer {index} ({shown!r}) is not a layer: "
+                              "expected e.g. c32k5p2, relu, max2, flat, drop0.5 or fc10")
+    type_ = _BY_WORD[match.group("word")]
+    _, main, fields = TOKENS[type_]
+    layer: dict[str, Any] = {"type": type_}
+    if match.group("main") is not None:
+        if main is None:
+            raise SpecFormatError(f"the design code's layer {index} ({type_}) takes no value")
+        layer[main] = _parse_value(match.group("main"))
+    for letter, text in _FIELD.findall(match.group("rest")):
+        name = fields.get(letter)
+        if name is None or name in layer:
+            what = "repeats" if name else "has no field"
+            raise SpecFormatError(f"the design code's layer {index} ({type_}) {what} "
+                                  f"{letter!r}")
+        layer[name] = _parse_value(text)
+    return layer
+
+
+def _parse_value(text: str) -> Any:
+    if text == "none":
+        return None
+    if text in ("same", "valid"):
+        return text
+    if "x" in text:
+        return [_parse_number(part) for part in text.split("x")]
+    return _parse_number(text)
+
+
+def _parse_number(text: str) -> int | float:
+    negative, digits = text.startswith("n"), text.removeprefix("n")
+    is_float = "." in digits or "e" in digits
+    value: int | float = float(digits.replace("en", "e-")) if is_float else int(digits)
+    return -value if negative else value

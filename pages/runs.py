@@ -1,0 +1,239 @@
+"""Runs: every training on this server, compared side by side, kept, downloaded, reused."""
+
+from __future__ import annotations
+
+from page_guard import require_frame
+
+require_frame()  # first, before the imports below load torch (see page_guard)
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app_state import (
+    TrainedModel,
+    current_spec,
+    load_design,
+    owner_token,
+    run_store,
+    teacher_key,
+    use_model,
+)
+from cnn_core.run_compare import (
+    MAX_COMPARED,
+    MIN_COMPARED,
+    curve_rows,
+    design_diff,
+    run_label,
+    table_rows,
+)
+from cnn_core.run_files import NoWeights, downloads, run_model, run_spec
+from cnn_core.runs import PAGE_SIZE, SORT_COLUMNS, NotAllowed, RunNotFound, RunStore, StoreError
+from cnn_core.weights import WeightsError, load_weights
+
+SORT_NAMES = {"time": "newest", "test_accuracy": "test accuracy", "params": "parameters",
+              "macs": "MACs", "duration": "training time"}
+MIME = {"weights": "application/octet-stream", "design": "application/json",
+        "script": "text/x-python", "metrics": "text/csv"}
+TRAIN_KEYS = {"epochs": "train_epochs", "batch_size": "train_batch",
+              "optimizer": "train_optimizer", "learning_rate": "train_lr",
+              "device": "train_device"}
+
+
+def runs_table(store: RunStore) -> list:
+    c = st.columns([2, 1, 2, 2])
+    sort = c[0].selectbox("Sort by", list(SORT_COLUMNS), format_func=SORT_NAMES.get,
+                          key="runs_sort")
+    ascending = c[1].toggle("Ascending", key="runs_ascending")
+    show = c[2].segmented_control("Show", ["all", "mine"], default="all", key="runs_show",
+                                  format_func={"all": "All runs", "mine": "Mine"}.get)
+    owner = owner_token() if show == "mine" else None
+    total = store.count(owner)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = c[3].number_input(f"Page (of {pages})", 1, pages, 1, key="runs_page")
+    runs = store.list_runs(sort, not ascending, owner, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    if not runs:
+        st.info("No runs yet: every training (Train page, quick model, command line) appears "
+                "here.", icon=":material/history:")
+        return []
+    st.dataframe(pd.DataFrame(table_rows(runs, owner_token())), hide_index=True,
+                 column_config={"test accuracy": st.column_config.NumberColumn(
+                     format="percent"), "seconds": st.column_config.NumberColumn(format="%.0f")})
+    st.caption(f"{total:,} runs · page {page} of {pages}")
+    return runs
+
+
+def compare(store: RunStore, runs: list) -> None:
+    st.subheader("Compare")
+    options = list(dict.fromkeys([*st.session_state.get("runs_compare", []),
+                                  *(r.id for r in runs)]))
+    labels = {r.id: run_label(r) for r in runs}
+    picked = st.multiselect(f"Pick {MIN_COMPARED} to {MAX_COMPARED} runs", options,
+                            max_selections=MAX_COMPARED, key="runs_compare",
+                            format_func=lambda i: labels.get(i, f"#{i}"))
+    if len(picked) < MIN_COMPARED:
+        st.caption("Pick two runs or more to see their curves and designs side by side.")
+        return
+    try:
+        records = [store.get(i) for i in picked]
+    except RunNotFound as exc:
+        st.warning(str(exc))
+        return
+    curves = pd.DataFrame(curve_rows(records))
+    if not curves.empty:
+        c = st.columns(2)
+        x = c[0].segmented_control("Against", ["epoch", "seconds"], default="epoch",
+                                   key="runs_curve_x") or "epoch"
+        for col, metric in zip(st.columns(2), ("validation accuracy", "validation loss")):
+            figure = px.line(curves, x=x, y=metric, color="run", markers=True, height=320)
+            col.plotly_chart(figure, key=f"runs_curve_{metric}")
+    diff = design_diff(records)
+    table = pd.DataFrame(diff.rows, columns=diff.labels,
+                         index=[f"{i + 1}{' ≠' if d else ''}" for i, d in
+                                enumerate(diff.differs)])
+    st.caption(f"Designs layer by layer: {sum(diff.differs)} of {len(diff.rows)} layers "
+               "differ (marked ≠).")
+    st.dataframe(table.style.apply(lambda row: ["background-color: rgba(255, 170, 0, 0.25)"
+                                                if d else "" for d in diff.differs],
+                                   axis=0) if len(diff.rows) else table)
+
+
+def scatter(store: RunStore) -> None:
+    points = store.scatter_points()
+    if len(points) < 2:
+        return
+    frame = pd.DataFrame(points, columns=["run", "parameters", "test accuracy", "design"])
+    figure = px.scatter(frame, x="parameters", y="test accuracy", hover_name="design",
+                        hover_data={"run": True}, log_x=True, height=380,
+                        title="Test accuracy against parameters: bigger is not always better")
+    figure.update_yaxes(tickformat=".0%")
+    st.plotly_chart(figure, key="runs_scatter")
+
+
+def one_run(store: RunStore, runs: list) -> None:
+    st.subheader("One run")
+    labels = {r.id: run_label(r) for r in runs}
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="runs_one")
+    if run_id is None:
+        return
+    try:
+        record = store.get(run_id)
+    except RunNotFound as exc:
+        st.warning(str(exc))
+        return
+    # Actions are callbacks: they run before the page, so their result survives any rerun.
+    c = st.columns(5)
+    c[0].button("Use on Draw page", icon=":material/draw:", disabled=not record.has_weights,
+                key="runs_use", on_click=use_run, args=(store, record))
+    c[1].button("Open in Design", icon=":material/account_tree:", key="runs_open",
+                on_click=open_design, args=(record,))
+    c[2].button("Train again", icon=":material/replay:", key="runs_again",
+                help="the same design and settings, on the Train page",
+                on_click=train_again, args=(record,))
+    c[3].button("Unpin" if record.pinned else "Pin", icon=":material/push_pin:",
+                key="runs_pin", help="a pinned run keeps its weights past the size limit",
+                on_click=store.set_pinned, args=(record.id, not record.pinned))
+    with c[4].popover("Delete", icon=":material/delete:"):
+        if not record.owned_by(owner_token()):
+            st.text_input("Teacher key", type="password", key="runs_teacher_key")
+        st.button("Delete this run", type="primary", key="runs_delete", on_click=delete,
+                  args=(store, record))
+    st.caption(f"{record.status}: {record.message} · {record.data_source} digits "
+               f"({record.train_size:,} train) · {record.device} · seed {record.seed}")
+    cols = st.columns(4)
+    for col, (kind, (name, data)) in zip(cols, downloads(store, record.id).items()):
+        col.download_button(f"{kind.capitalize()}", data, file_name=name, mime=MIME[kind],
+                            icon=":material/download:", key=f"runs_download_{kind}")
+
+
+def notify(kind: str, message: str) -> None:
+    """A message for the page to show once, set by a callback."""
+    st.session_state["runs_notice"] = (kind, message)
+
+
+def use_run(store: RunStore, record) -> None:
+    try:
+        model = run_model(store, record.id)
+    except (NoWeights, WeightsError, StoreError) as exc:
+        return notify("warning", str(exc))
+    use_model(TrainedModel(model, run_label(record), run_spec(record), record.test_accuracy,
+                           f"run {record.id}", record.id))
+    notify("success", f"The Draw page now answers with {run_label(record)}.")
+
+
+def open_design(record) -> None:
+    load_design(run_spec(record), record.name)
+    st.session_state["runs_go"] = "pages/architecture.py"
+
+
+def train_again(record) -> None:
+    load_design(run_spec(record), record.name)
+    for name, key in TRAIN_KEYS.items():
+        if name in record.settings:
+            st.session_state[key] = record.settings[name]
+    st.session_state["train_seed"] = record.seed
+    st.session_state["runs_go"] = "pages/train.py"
+
+
+def delete(store: RunStore, record) -> None:
+    key = st.session_state.pop("runs_teacher_key", None)  # never kept past this try
+    try:
+        store.delete(record.id, owner_token(), teacher_key(), key)
+    except (NotAllowed, RunNotFound) as exc:
+        notify("error", str(exc))
+    else:
+        notify("success", f"Deleted {run_label(record)}.")
+
+
+def clear(store: RunStore) -> None:
+    key = st.session_state.pop("runs_clear_key", None) or ""
+    try:
+        notify("success", f"Deleted {store.clear(teacher_key(), key)} runs.")
+    except NotAllowed as exc:
+        notify("error", str(exc))
+
+
+def upload_weights() -> None:
+    st.subheader("Load weights for the current design")
+    upload = st.file_uploader("A .safetensors file, or a .pt / .pth state dict",
+                              type=["safetensors", "pt", "pth"], key="runs_upload")
+    if upload is None:
+        return
+    try:
+        model = load_weights(current_spec(), upload.getvalue(), upload.name)
+    except WeightsError as exc:
+        st.error(str(exc))
+        return
+    use_model(TrainedModel(model, upload.name, current_spec(), None, "uploaded weights"))
+    st.success(f"The Draw page now answers with {upload.name}.")
+
+
+def clear_board(store: RunStore) -> None:
+    with st.expander("Teacher: clear the board for the next class"):
+        st.text_input("Teacher key", type="password", key="runs_clear_key")
+        st.button("Delete every run except pinned ones", key="runs_clear", on_click=clear,
+                  args=(store,))
+
+
+if go := st.session_state.pop("runs_go", None):
+    st.switch_page(go)
+st.title("Runs")
+st.caption("Every training on this server: compare them, keep the good ones, take them away.")
+st.text_input("Your nickname, shown with the runs you start from now on", max_chars=40,
+              key="nickname", persist_state="session")
+if notice := st.session_state.pop("runs_notice", None):
+    getattr(st, notice[0])(notice[1])
+store, problem = run_store()
+if store is None:
+    st.warning(problem, icon=":material/history:")
+else:
+    try:
+        runs = runs_table(store)
+        if runs:
+            compare(store, runs)
+            scatter(store)
+            one_run(store, runs)
+        clear_board(store)
+    except StoreError as exc:
+        st.warning(f"Runs are not available: {exc}", icon=":material/history:")
+upload_weights()

@@ -1,0 +1,126 @@
+"""The Runs page through AppTest: two real trainings compared, one used on the Draw page,
+weights uploaded, deleting refused without the teacher key, and a broken store explained."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.job import TrainingJob
+from cnn_core.presets import LENET5, SMALL_FAST
+from cnn_core.recording import Recorder
+from cnn_core.runs import RunStore, runs_dir
+from cnn_core.trainer import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def two_runs(bundled):
+    """Two designs trained for real (300 digits, 1 epoch) and recorded in the app's store."""
+    splits = replace(bundled, train_images=bundled.train_images[:300],
+                     train_labels=bundled.train_labels[:300])
+    store = RunStore(runs_dir())
+    ids = []
+    for spec, name in ((SMALL_FAST, "Small fast net"), (LENET5, "LeNet-5")):
+        recorder = Recorder(store, source="cli", label="tester")
+        job = TrainingJob(spec, splits, TrainConfig(epochs=1, device="cpu"), name=name,
+                          recorder=recorder)
+        job.start()
+        job.join()
+        ids.append(recorder.run_id)
+    return store, ids
+
+
+def runs_page() -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_compare_two_runs_and_use_one_on_the_draw_page(two_runs):
+    _, (small, lenet) = two_runs
+    at = runs_page()
+    listed = at.dataframe[0].value
+    assert {small, lenet} <= set(listed["run"])
+    assert listed["run"].iloc[0] == max(listed["run"])  # newest first
+    at.multiselect(key="runs_compare").set_value([small, lenet]).run()
+    assert not at.exception
+    charts = [c for c in at.get("plotly_chart")]
+    assert len(charts) >= 3  # accuracy, loss, and the scatter of every run
+    diff = at.dataframe[1].value
+    assert list(diff.columns) == [f"#{small} Small fast net · tester",
+                                  f"#{lenet} LeNet-5 · tester"]
+    assert "1 ≠" in diff.index  # the first conv layers differ (16 k3 against 6 k5)
+    at.selectbox(key="runs_one").set_value(lenet).run()
+    at.button(key="runs_use").click().run()
+    assert not at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.success[0].value == f"The Draw page now answers with #{lenet} LeNet-5 · tester."
+    at.switch_page("pages/draw.py")
+    at.run()
+    assert not at.exception
+    assert any(f"#{lenet} LeNet-5" in c.value and f"run {lenet}" in c.value for c in at.caption)
+
+
+def test_sorting_by_accuracy_and_mine(two_runs):
+    at = runs_page()
+    at.selectbox(key="runs_sort").set_value("test_accuracy").run()
+    accuracies = list(at.dataframe[0].value["test accuracy"].dropna())
+    assert accuracies == sorted(accuracies, reverse=True)
+    at.segmented_control(key="runs_show").set_value("mine").run()
+    assert not at.exception
+    assert any("No runs yet" in i.value for i in at.info)  # this session started none
+
+
+def test_deleting_another_sessions_run_needs_the_teacher_key(two_runs):
+    store, (small, _) = two_runs
+    at = runs_page()
+    at.selectbox(key="runs_one").set_value(small).run()
+    at.text_input(key="runs_teacher_key").set_value("wrong").run()
+    at.button(key="runs_delete").click().run()
+    assert not at.exception
+    assert at.error[0].value == "no teacher key is set on this server (CNN_EXPLAINER_TEACHER_KEY)"
+    assert store.get(small).id == small
+    assert "wrong" not in str([e.value for e in at.error])
+
+
+def test_train_again_loads_the_design_and_settings(two_runs):
+    _, (_, lenet) = two_runs
+    at = runs_page()
+    at.selectbox(key="runs_one").set_value(lenet).run()
+    at.button(key="runs_again").click().run()
+    assert not at.exception
+    assert at.session_state["design_name"] == "LeNet-5"
+    assert at.session_state["train_epochs"] == 1 and at.session_state["train_seed"] == 0
+
+
+def test_a_broken_store_is_one_line(tmp_path, monkeypatch):
+    from app_state import run_store
+
+    (tmp_path / "runs.sqlite3").write_bytes(b"garbage" * 100)
+    monkeypatch.setenv("CNN_EXPLAINER_RUNS", str(tmp_path))
+    run_store.clear()
+    try:
+        at = runs_page()
+        [warning] = at.warning
+        assert warning.value.startswith("Runs are not being kept: the runs database ")
+        assert "damaged" in warning.value
+    finally:
+        monkeypatch.undo()
+        run_store.clear()
+
+
+def test_a_link_to_a_run_answers_on_the_draw_page(two_runs):
+    _, (_, lenet) = two_runs
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params["run"] = str(lenet)
+    at.run()
+    at.switch_page("pages/draw.py")
+    at.run()
+    assert not at.exception
+    assert any(f"#{lenet} LeNet-5" in c.value and f"run {lenet}" in c.value for c in at.caption)
+    assert at.query_params["run"] in (str(lenet), [str(lenet)])
