@@ -24,6 +24,7 @@ from app_state import (
     disconnect_grace_s,
     mnist_store,
     recorder,
+    teacher_key,
     this_session_connected,
     training_slots,
 )
@@ -37,7 +38,7 @@ from cnn_core.budget import (
 )
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
-from cnn_core.job import Snapshot, TrainingJob
+from cnn_core.job import Snapshot, TrainingJob, active_jobs
 from cnn_core.metrics import EpochPoint, StepPoint
 from cnn_core.shapes import NetworkReport
 from cnn_core.trainer import TrainConfig, describe_speedups
@@ -367,6 +368,32 @@ def results(job: TrainingJob) -> None:
                           caption=f"true {true} → said {predicted}")
 
 
+def teacher_panel() -> None:
+    """Every training on this server, for a teacher to see and stop (the key unlocks this
+    session; only that fact is kept, never the key)."""
+    with st.expander("Teacher: every training on this server", icon=":material/school:"):
+        if not st.session_state.get("teacher_unlocked"):
+            with st.form("teacher_unlock", border=False):
+                key = st.text_input("Teacher key", type="password")
+                if st.form_submit_button("Show every training"):
+                    if teacher_key().check(key):
+                        st.session_state["teacher_unlocked"] = True
+                        st.rerun()
+                    st.error(teacher_key().refusal())
+            return
+        jobs = active_jobs()
+        if not jobs:
+            st.caption("No training is queued, running or paused.")
+        for i, other in enumerate(jobs):
+            snap = other.snapshot()
+            place = f", number {snap.queue_position} in the queue" if snap.queue_position else ""
+            c = st.columns([6, 1])
+            c[0].write(f"**{other.name}** · {snap.state}{place} · {snap.fraction:.0%} · "
+                       f"{other.config.describe()}")
+            c[1].button("Stop", key=f"teacher_stop_{i}", icon=":material/stop:",
+                        on_click=other.stop, args=("stopped by the teacher",))
+
+
 st.title("Train on MNIST")
 store = mnist_store()
 if store.status().state != "ready":
@@ -406,3 +433,4 @@ controls(config, splits, blocked)
 live_view(config.epochs if config else 1)
 if job is not None and job.snapshot().state == "finished":
     results(job)
+teacher_panel()

@@ -295,3 +295,38 @@ def test_explain_page_steps_and_reports_impossible_settings():
     info = " ".join(m.value for m in at.markdown)
     assert "O = floor((28 - (4*(5-1)+1) + 2*0) / 1) + 1 = floor(11) + 1 = 12" in info
     assert warning == "" or "larger than the padded input" in warning
+
+
+def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypatch):
+    from app_state import teacher_key
+    from cnn_core.job import TrainingJob
+    from cnn_core.presets import SMALL_FAST
+    from cnn_core.trainer import TrainConfig
+
+    monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "owl-7")
+    teacher_key.clear()  # read the key set for this test
+    other = TrainingJob(SMALL_FAST, bundled, TrainConfig(epochs=50, batch_size=16),
+                        name="a student's net", orphan_timeout_s=float("inf"))
+    other.start()
+    try:
+        at = on_page("pages/train.py")
+        wait_data(at)
+        assert not [b for b in at.button if b.key and b.key.startswith("teacher_stop")]
+        by_label(at.text_input, "Teacher key").set_value("guess")
+        by_label(at.button, "Show every training").click().run()
+        assert "that is not the teacher key" in errors(at)
+        by_label(at.text_input, "Teacher key").set_value("owl-7")
+        by_label(at.button, "Show every training").click().run()
+        assert not at.exception and not errors(at)
+        assert any("a student's net" in m.value for m in at.markdown)
+        assert "owl-7" not in str(at.session_state.filtered_state)  # only "unlocked" is kept
+        stops = [b for b in at.button if b.key and b.key.startswith("teacher_stop")]
+        for stop in stops:
+            stop.click()
+        at.run()
+        other.join(10)
+        assert other.snapshot().state == "stopped"
+        assert other.snapshot().message == "stopped by the teacher"
+    finally:
+        other.stop()
+        teacher_key.clear()
