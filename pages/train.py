@@ -368,18 +368,23 @@ def results(job: TrainingJob) -> None:
                           caption=f"true {true} → said {predicted}")
 
 
+def unlock_teacher_view() -> None:
+    key = st.session_state.pop("train_teacher_key", None) or ""  # never kept past this try
+    if teacher_key().check(key):
+        st.session_state["teacher_unlocked"] = True
+    else:
+        st.session_state["teacher_refusal"] = teacher_key().refusal()
+
+
 def teacher_panel() -> None:
     """Every training on this server, for a teacher to see and stop (the key unlocks this
     session; only that fact is kept, never the key)."""
     with st.expander("Teacher: every training on this server", icon=":material/school:"):
         if not st.session_state.get("teacher_unlocked"):
-            with st.form("teacher_unlock", border=False):
-                key = st.text_input("Teacher key", type="password")
-                if st.form_submit_button("Show every training"):
-                    if teacher_key().check(key):
-                        st.session_state["teacher_unlocked"] = True
-                        st.rerun()
-                    st.error(teacher_key().refusal())
+            st.text_input("Teacher key", type="password", key="train_teacher_key")
+            st.button("Show every training", on_click=unlock_teacher_view)
+            if refusal := st.session_state.pop("teacher_refusal", None):
+                st.error(refusal)
             return
         jobs = active_jobs()
         if not jobs:
