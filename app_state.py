@@ -1,7 +1,7 @@
 """State and resources every page shares (the shared frame; ``app.py`` lists the pages).
 
 Per-user state lives in ``st.session_state``; heavy objects shared by all users (the MNIST
-tensors, the training slots, the quick model) come from ``st.cache_resource``.
+tensors, the training runner, the quick model) come from ``st.cache_resource``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from torch import nn
 from cnn_core.data import MnistSplits, MnistStore, load_bundled
 from cnn_core.job import TrainingJob
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
+from cnn_core.runner import Runner, Training, runner_from_env
 from cnn_core.shapes import NetworkReport, analyze
-from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec, Layer
 from cnn_core.trainer import TrainConfig
 
@@ -41,8 +41,10 @@ def bundled_digits() -> MnistSplits:
 
 
 @st.cache_resource(show_spinner=False)
-def training_slots() -> TrainingSlots:
-    return TrainingSlots()
+def training_runner() -> Runner:
+    """Where the Train page's trainings run: this server, or the Ray cluster named by
+    ``CNN_EXPLAINER_RAY_ADDRESS`` (``RunnerError``, not cached, when it cannot be used)."""
+    return runner_from_env()
 
 
 class QuickModel:
@@ -112,7 +114,7 @@ def mark_design_edited() -> None:
 
 
 # ---- training and the trained model (per session) --------------------------------------
-def current_job() -> TrainingJob | None:
+def current_job() -> Training | None:
     return st.session_state.get("job")
 
 
