@@ -1,7 +1,7 @@
 """State and resources every page shares (the shared frame; ``app.py`` lists the pages).
 
 Per-user state lives in ``st.session_state``; heavy objects shared by all users (the MNIST
-tensors, the training slots, the quick model) come from ``st.cache_resource``. Importing this
+tensors, the training runner, the quick model) come from ``st.cache_resource``. Importing this
 module does not import torch (the sidebar and the Design page draw before it has loaded):
 what needs it imports it inside.
 """
@@ -22,7 +22,6 @@ from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
 from cnn_core.recording import Recorder, open_store
 from cnn_core.runs import RunStore, TeacherKey, new_owner_token
 from cnn_core.shapes import NetworkReport, analyze
-from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec, Layer
 from cnn_core.url_state import (
     DESIGN_PARAM,
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
 
     from cnn_core.data import MnistSplits, MnistStore
     from cnn_core.job import TrainingJob
+    from cnn_core.runner import Runner, Training
 
 _uids = itertools.count(1)
 
@@ -63,8 +63,12 @@ def bundled_digits() -> MnistSplits:
 
 
 @st.cache_resource(show_spinner=False)
-def training_slots() -> TrainingSlots:
-    return TrainingSlots()
+def training_runner() -> Runner:
+    """Where the Train page's trainings run: this server, or the Ray cluster named by
+    ``CNN_EXPLAINER_RAY_ADDRESS`` (``RunnerError``, not cached, when it cannot be used)."""
+    from cnn_core.runner import runner_from_env
+
+    return runner_from_env()
 
 
 @st.cache_resource(show_spinner=False)
@@ -168,7 +172,7 @@ def mark_design_edited() -> None:
 
 
 # ---- training and the trained model (per session) --------------------------------------
-def current_job() -> TrainingJob | None:
+def current_job() -> Training | None:
     return st.session_state.get("job")
 
 

@@ -3,8 +3,9 @@
 ``python -m cnn_core summary ARCH.json [--json]`` prints the per-layer table of a design (or
 JSON). ``python -m cnn_core train (ARCH.json | --preset NAME) [--device cuda] ...`` trains it
 on MNIST with the app's trainer and prints each epoch and the test accuracy (the same code the
-Train page runs, for scripts and for trying a GPU machine). An invalid design or setting exits
-with status 2 and one line on stderr naming the problem.
+Train page runs, for scripts and for trying a GPU machine); started by ``torchrun``, it trains
+one model on all of torchrun's processes (``cnn_core.distributed``). An invalid design or
+setting exits with status 2 and one line on stderr naming the problem.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def summary_json(report: NetworkReport) -> dict:
 
 def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     """Train with the app's trainer, printing each epoch as it ends; 0 when it finished."""
+    from cnn_core import distributed
     from cnn_core.data import MnistStore
+    from cnn_core.distributed import Launch
     from cnn_core.job import TrainingJob
     from cnn_core.recording import Recorder, open_store
     from cnn_core.trainer import TrainConfig
@@ -63,6 +66,9 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                          optimizer=args.optimizer, learning_rate=args.lr, seed=args.seed,
                          device=args.device)
+    launch = Launch.from_env()
+    if launch is not None:  # started by torchrun: one training on several processes
+        return distributed.train(spec, config, launch)
     try:  # settings first: a typo should not wait for MNIST to load
         config.resolved_device()
     except ValueError as exc:

@@ -26,7 +26,7 @@ from app_state import (
     recorder,
     teacher_key,
     this_session_connected,
-    training_slots,
+    training_runner,
 )
 from cnn_core.budget import (
     Limits,
@@ -40,6 +40,7 @@ from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.job import Snapshot, TrainingJob, active_jobs
 from cnn_core.metrics import EpochPoint, StepPoint
+from cnn_core.runner import RunnerError
 from cnn_core.shapes import NetworkReport
 from cnn_core.trainer import TrainConfig, describe_speedups
 from live_chart import live_plotly_chart, stream_to_live_chart
@@ -122,13 +123,12 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
     job = current_job()
     if job is not None and job.snapshot().active:  # a double click starts nothing new
         return
-    new_job = TrainingJob(current_spec(), splits, config, slots=training_slots(),
-                          name=design_name(), orphan_timeout_s=disconnect_grace_s(),
-                          owner_connected=this_session_connected(),
-                          recorder=recorder("train page"))
+    new_job = training_runner().start(current_spec(), splits, config, name=design_name(),
+                                      orphan_timeout_s=disconnect_grace_s(),
+                                      owner_connected=this_session_connected(),
+                                      recorder=recorder("train page"))
     st.session_state["job"] = new_job
     st.session_state["job_seen_state"] = None
-    new_job.start()
     # With a free slot the job is running within milliseconds: waiting for that here lets
     # this rerun draw it running, instead of queued and, half a second later, a second
     # whole-page rerun just to enable Pause.
@@ -416,6 +416,10 @@ if not report.ok:
     blocked = f"the design has an error ({report.errors[0]}); fix it on the Design page"
 elif report.training_warnings:
     blocked = report.training_warnings[0]
+try:
+    training_runner()
+except RunnerError as exc:
+    blocked = blocked or str(exc)
 st.markdown(f"**Training:** {design_name()} · {report.total_params:,} parameters · "
             f"{report.total_macs:,} MACs per image")
 st.page_link("pages/architecture.py", label="Change the design", icon=":material/account_tree:")

@@ -1,0 +1,96 @@
+"""Where the app's trainings run: in this process (the default), or on a Ray cluster.
+
+The app starts every training through a runner and gets back a job that it follows
+(``snapshot``), pauses, resumes, stops and collects (``model``, ``evaluation``) the same way
+wherever it runs. The default runs ``job.TrainingJob`` on a thread of this process, as
+always; with ``CNN_EXPLAINER_RAY_ADDRESS`` set, each training runs on a Ray worker
+(``cnn_core.ray_runner``), and the runner's slots hold as many trainings as the cluster has
+room for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Protocol
+
+from torch import nn
+
+from cnn_core.data import MnistSplits
+from cnn_core.evaluate import Evaluation
+from cnn_core.job import ORPHAN_TIMEOUT_S, Snapshot, TrainingJob
+from cnn_core.recording import Recorder
+from cnn_core.slots import TrainingSlots
+from cnn_core.spec import ArchitectureSpec
+from cnn_core.trainer import TrainConfig
+
+RAY_ADDRESS_ENV = "CNN_EXPLAINER_RAY_ADDRESS"
+
+
+class Training(Protocol):
+    """What the app does with a training, wherever it runs (``TrainingJob`` is one)."""
+
+    spec: ArchitectureSpec
+    splits: MnistSplits
+    config: TrainConfig
+    name: str
+    model: nn.Module | None  # once over: the trained network, on the CPU, in eval mode
+    evaluation: Evaluation | None  # once finished: its test results
+
+    def snapshot(self) -> Snapshot: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def stop(self, reason: str = ...) -> None: ...
+    def heartbeat(self) -> None: ...
+    def wait_until_started(self, timeout: float) -> bool: ...
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+class Runner(Protocol):
+    slots: TrainingSlots  # trainings beyond its room wait here, first come first served
+    where: str  # for the page, e.g. "this server"
+
+    def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
+              name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
+              owner_connected: Callable[[], bool] | None = None,
+              recorder: Recorder | None = None) -> Training:
+        """Queue a training and return it; ``ValueError`` for settings that cannot work.
+        ``owner_connected`` and ``recorder``: as for ``TrainingJob``."""
+        ...
+
+
+class InProcessRunner:
+    """Trainings on threads of this process (nothing to install or start)."""
+
+    where = "this server"
+
+    def __init__(self, slots: TrainingSlots | None = None) -> None:
+        self.slots = slots or TrainingSlots()
+
+    def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
+              name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
+              owner_connected: Callable[[], bool] | None = None,
+              recorder: Recorder | None = None) -> TrainingJob:
+        job = TrainingJob(spec, splits, config, slots=self.slots, name=name,
+                          orphan_timeout_s=orphan_timeout_s, owner_connected=owner_connected,
+                          recorder=recorder)
+        job.start()
+        return job
+
+
+class RunnerError(RuntimeError):
+    """The configured runner cannot be used; the message is one sentence for the page."""
+
+
+def runner_from_env() -> Runner:
+    """The Ray runner when ``CNN_EXPLAINER_RAY_ADDRESS`` is set, else the in-process one;
+    ``RunnerError`` when Ray is asked for but not installed or not reachable."""
+    address = os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    if not address:
+        return InProcessRunner()
+    try:
+        from cnn_core.ray_runner import RayRunner
+    except ImportError as exc:
+        raise RunnerError(f"{RAY_ADDRESS_ENV} is set but Ray is not installed "
+                          "(pip install -r requirements-ray.txt)") from exc
+    return RayRunner(address)

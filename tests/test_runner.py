@@ -1,0 +1,205 @@
+"""The runners behind the app's trainings: in-process, and on a real local Ray head.
+
+The Ray tests start one head for the session (``ray start --head`` on a free port of
+127.0.0.1, every port on loopback, 2 CPUs, token authentication off) and stop it afterwards.
+Without Ray installed they are skipped, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import _free_port
+
+from cnn_core.evaluate import predict_logits
+from cnn_core.job import TrainingJob
+from cnn_core.presets import SMALL_FAST
+from cnn_core.runner import RAY_ADDRESS_ENV, InProcessRunner, runner_from_env
+from cnn_core.spec import ArchitectureSpec
+from cnn_core.spec import layer as L
+from cnn_core.trainer import TrainConfig
+
+RAY = Path(sys.executable).parent / "ray"
+FIRST_START_S = 240  # a worker's first start imports torch; on a busy 2-core machine, slow
+
+
+def wait_for(predicate, timeout: float = 60.0, every: float = 0.02) -> float:
+    """Poll until ``predicate()``; the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout, "timed out"
+        time.sleep(every)
+    return time.monotonic() - start
+
+
+def small(digits, n_train: int):
+    return digits.__class__(digits.train_images[:n_train], digits.train_labels[:n_train],
+                            digits.val_images[:500], digits.val_labels[:500],
+                            digits.val_images[:500], digits.val_labels[:500], "bundled")
+
+
+def test_without_a_ray_address_trainings_run_in_this_process(monkeypatch, bundled):
+    monkeypatch.delenv(RAY_ADDRESS_ENV, raising=False)
+    runner = runner_from_env()
+    assert isinstance(runner, InProcessRunner) and runner.where == "this server"
+    job = runner.start(SMALL_FAST, small(bundled, 256), TrainConfig(epochs=1, batch_size=64))
+    assert isinstance(job, TrainingJob) and job.slots is runner.slots
+    job.join(60)
+    assert job.snapshot().state == "finished" and job.model is not None
+
+
+# ---- on a real Ray head ------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    # Set before Ray is imported (it reads them once), for the head, its workers and this
+    # driver alike. Ray swaps 127.0.0.1 for the machine's network address unless told that
+    # the cluster is this one machine: then every port it opens stays on loopback.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    if importlib.util.find_spec("ray") is None:
+        reason = "Ray is not installed (pip install -r requirements-ray.txt)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Ray tests must run in CI: {reason}")
+        pytest.skip(reason)
+    port = _free_port()
+    started = subprocess.run(
+        [str(RAY), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
+         "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+        capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        import ray
+
+        ray.shutdown()
+        subprocess.run([str(RAY), "stop"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def ray_runner(ray_address):
+    from cnn_core.ray_runner import RayRunner
+
+    return RayRunner(ray_address)
+
+
+def start_running(runner, spec, digits, config, **kwargs):
+    """A training started through ``runner`` and seen running (heartbeats kept up)."""
+    job = runner.start(spec, digits, config, **kwargs)
+    wait_for(lambda: job.heartbeat() or job.snapshot().step > 0, timeout=FIRST_START_S)
+    return job
+
+
+@pytest.mark.slow
+def test_ray_trains_the_small_preset_to_the_end_with_live_curves(ray_runner, bundled):
+    digits = small(bundled, 2000)
+    job = ray_runner.start(SMALL_FAST, digits, TrainConfig(epochs=2, batch_size=32))
+    seen = []
+    while job.running_thread:
+        job.heartbeat()
+        seen.append(job.snapshot())
+        time.sleep(0.1)
+        assert len(seen) < FIRST_START_S * 10, "timed out"
+    snap = job.snapshot()
+    assert snap.state == "finished", snap.message
+    assert snap.message.startswith("test accuracy") and " on Ray node " in snap.device
+    assert [e.epoch for e in snap.epochs_done] == [1, 2] and len(snap.steps) > 20
+    total = 2 * snap.steps_per_epoch
+    assert any(s.state == "running" and 0 < s.step < total and s.steps for s in seen)  # live
+    assert seen[0].state == "queued"
+    # The trained weights came back: the model here predicts what the worker evaluated.
+    assert job.evaluation.accuracy > 0.8
+    predictions = predict_logits(job.model, digits.test_images).argmax(1)
+    assert torch.equal(predictions, job.evaluation.predictions)
+
+
+@pytest.mark.slow
+def test_ray_two_trainings_run_together_pause_stop_and_orphan(ray_runner, bundled):
+    config = TrainConfig(epochs=50, batch_size=16)
+    first = start_running(ray_runner, SMALL_FAST, bundled, config)
+    second = start_running(ray_runner, SMALL_FAST, bundled, config, orphan_timeout_s=3.0)
+    # Both run at once: the cluster has a CPU for each.
+    steps = first.snapshot().step, second.snapshot().step
+    wait_for(lambda: first.heartbeat() or second.heartbeat()
+             or (first.snapshot().step > steps[0] and second.snapshot().step > steps[1]))
+    assert first.snapshot().state == second.snapshot().state == "running"
+    first.pause()
+    assert first.snapshot().state == "paused"  # at once, as in-process
+    time.sleep(1.0)  # the worker holds after at most one more step
+    held = first.snapshot().step
+    time.sleep(1.0)
+    assert first.snapshot().step == held and first.snapshot().state == "paused"
+    first.resume()
+    wait_for(lambda: first.heartbeat() or first.snapshot().step > held + 3)
+    # Stop takes effect within 2 s.
+    first.stop()
+    took = wait_for(lambda: first.snapshot().state == "stopped", timeout=10)
+    assert took < 2.0, took
+    assert first.snapshot().message == "stopped by the user"
+    # The second's page stopped heartbeating long ago: it stops itself as an orphan.
+    wait_for(lambda: second.snapshot().state == "stopped", timeout=30)
+    assert "browser tab" in second.snapshot().message
+    wait_for(lambda: ray_runner.slots.running == 0, timeout=10)  # the CPUs are free again
+
+
+@pytest.mark.slow
+def test_ray_a_diverging_loss_fails_with_the_explanation(ray_runner, bundled):
+    no_activation = ArchitectureSpec((L("flatten"), L("linear", out_features=64),
+                                      L("linear", out_features=10)))
+    config = TrainConfig(epochs=1, batch_size=64, optimizer="sgd", learning_rate=10.0)
+    job = ray_runner.start(no_activation, small(bundled, 2000), config)
+    wait_for(lambda: job.heartbeat() or not job.running_thread, timeout=FIRST_START_S)
+    snap = job.snapshot()
+    assert snap.state == "failed" and "learning rate is probably too high" in snap.message
+
+
+@pytest.mark.slow
+def test_ray_a_killed_worker_fails_the_training_within_10_s(ray_runner, bundled):
+    from cnn_core.ray_runner import LOST_MESSAGE
+
+    job = start_running(ray_runner, SMALL_FAST, bundled, TrainConfig(epochs=50, batch_size=16))
+    os.kill(job.worker_pid, signal.SIGKILL)
+    took = wait_for(lambda: job.heartbeat() or job.snapshot().state == "failed", timeout=30)
+    assert took < 10.0, took
+    assert job.snapshot().message == LOST_MESSAGE == "training failed: the worker was lost"
+    job.join(10)
+    assert ray_runner.slots.running == 0
+
+
+@pytest.mark.slow
+def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch):
+    from test_pages import by_label, live_chart_args, on_page, wait_data
+
+    import app_state
+    from cnn_core.ray_runner import RayTraining
+
+    monkeypatch.setenv(RAY_ADDRESS_ENV, ray_address)
+    app_state.training_runner.clear()  # the page's runner is cached per server process
+    try:
+        at = on_page("pages/train.py")
+        wait_data(at)
+        by_label(at.number_input, "Epochs").set_value(1).run()
+        next(b for b in at.button if b.label == "Train").click().run()
+        job = at.session_state["job"]
+        assert isinstance(job, RayTraining)
+        wait_for(lambda: job.heartbeat() or job.snapshot().step > 10, timeout=FIRST_START_S)
+        at.run()
+        progress = live_chart_args(at)["progress"]
+        assert progress["text"].startswith("Running on CPU") and " on Ray node " in \
+            progress["text"] and 0 < progress["value"] < 1
+        assert [y for y in live_chart_args(at)["figure"]["data"][0]["y"] if y is not None]
+        wait_for(lambda: job.heartbeat() or not job.running_thread, timeout=FIRST_START_S)
+        at.run()
+        assert live_chart_args(at)["progress"]["text"].startswith("Finished on CPU")
+        assert float(by_label(at.metric, "Test accuracy").value.rstrip("%")) > 90
+    finally:
+        app_state.training_runner.clear()
