@@ -15,9 +15,9 @@ from cnn_core.spec import MAX_MESSAGE_CHARS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args, stdin=None):
+def run_cli(*args, stdin=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "cnn_core", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_table_and_json(tmp_path):
@@ -54,9 +54,10 @@ def test_invalid_designs_exit_2_with_one_line(tmp_path):
     assert missing.stderr.startswith("error: cannot read")
 
 
+@pytest.mark.slow
 def test_train_prints_each_epoch_and_the_test_accuracy():
     result = run_cli("train", "--preset", "small", "--epochs", "2", "--batch-size", "128",
-                     "--device", "cpu")
+                     "--device", "cpu", timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("data: Offline: the bundled MNIST test set, 8,000 digits")
