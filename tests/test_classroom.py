@@ -1,0 +1,100 @@
+"""A whole class on one real server, in real Chromium: memory over a long day, and a training
+that outlives a tab gone for a minute."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from app_server import serve_app
+from browser_helpers import open_page
+
+from cnn_core.presets import LENET5, SMALL_FAST
+from cnn_core.url_state import DESIGN_PARAM, design_param
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+MB = 1024 * 1024
+
+
+def server_rss(url: str) -> int:
+    """The app server's resident memory in bytes (found by its port)."""
+    port = url.rsplit(":", 1)[1].encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"streamlit" in cmdline and port in cmdline:
+            status = (proc / "status").read_text()
+            return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+    raise AssertionError("no server process")
+
+
+def train_once(browser, url: str, design: str, epochs: int) -> None:
+    """One student: open the Train page with a design link, train, see the result, leave."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    open_page(page, url, f"train?{urlencode({DESIGN_PARAM: design})}")
+    epochs_field = page.get_by_label("Epochs", exact=True).first
+    epochs_field.fill(str(epochs))
+    epochs_field.press("Enter")
+    page.get_by_role("button", name="Train").click()
+    page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy").wait_for(
+        timeout=300_000)
+    context.close()
+
+
+def test_memory_comes_back_after_thirty_students_trained_and_left(browser, tmp_path):
+    """Each student's session (model, snapshots, optimizer state) is let go when the tab is
+    gone: after 30 have trained LeNet-5 and left, the server is within 150 MB of where it was
+    after the first. Streamlit keeps a closed tab's session for a reconnect, 2 s here."""
+    lenet = design_param(LENET5)
+    env = {"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": "2",
+           "CNN_EXPLAINER_RUNS": str(tmp_path / "runs")}
+    with serve_app(tmp_path / "streamlit.log", env=env) as url:
+        train_once(browser, url, lenet, epochs=1)
+        time.sleep(3)
+        after_first = server_rss(url)
+        for _ in range(29):
+            train_once(browser, url, lenet, epochs=1)
+        time.sleep(3)
+        after_thirty = server_rss(url)
+    print(f"server RSS after 1 student {after_first / MB:.0f} MB, after 30 "
+          f"{after_thirty / MB:.0f} MB")
+    assert after_thirty - after_first < 150 * MB
+
+
+def test_a_training_outlives_its_tab_gone_for_a_minute(browser, tmp_path):
+    """The training follows its session's connection: a tab closed (or cut off) for 60 s does
+    not stop it (a page timer's heartbeat did, after 30 s), and the link the tab had
+    re-attaches to it, still running."""
+    env = {"CNN_EXPLAINER_RUNS": str(tmp_path / "runs")}
+    with serve_app(tmp_path / "streamlit.log", env=env) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        open_page(page, url, f"train?{urlencode({DESIGN_PARAM: design_param(SMALL_FAST)})}")
+        epochs_field = page.get_by_label("Epochs", exact=True).first
+        epochs_field.fill("50")
+        epochs_field.press("Enter")
+        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Pause").wait_for()
+        page.wait_for_function("() => new URLSearchParams(location.search).has('job')")
+        link = page.url  # the tab's own URL: its design and its training's token
+        context.close()  # the connection is gone
+        time.sleep(60)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(link)
+        stop = page.get_by_role("button", name="Stop")
+        stop.wait_for()
+        assert stop.is_enabled(), "the training did not survive a minute without its tab"
+        assert page.get_by_text("the browser tab that started it is gone").count() == 0
+        stop.click()
+        page.get_by_text("stopped by the user").first.wait_for()
+        context.close()
