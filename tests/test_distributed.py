@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import ROOT, _free_port
+from app_server import ROOT, free_port
 
 from cnn_core import distributed
 from cnn_core.data import load_bundled
@@ -47,7 +47,7 @@ def _one_step(rank: int, world_size: int, port: int, out: str) -> None:
 
 def test_two_processes_take_the_step_one_process_takes_with_the_same_global_batch(
         tmp_path, bundled):
-    mp.spawn(_one_step, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_one_step, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     model, optimizer = prepare(LENET5, ONE_STEP, torch.device("cpu"))
     start = [p.detach().clone() for p in model.parameters()]
@@ -95,7 +95,7 @@ def torchrun(*args: str, **popen) -> subprocess.Popen:
            "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+         "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
          "-m", "cnn_core", "train", *args], cwd=ROOT, env=env, text=True, **popen)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import _free_port
+from app_server import free_port
 
 from cnn_core.evaluate import predict_logits
 from cnn_core.job import TrainingJob
@@ -70,7 +70,7 @@ def ray_address() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the Ray tests must run in CI: {reason}")
         pytest.skip(reason)
-    port = _free_port()
+    port = free_port()
     started = subprocess.run(
         [str(RAY), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
          "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
