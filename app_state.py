@@ -276,7 +276,8 @@ def restore_from_url() -> None:
     spec, note = read_design(params.get(DESIGN_PARAM))
     notes.append(note)
     if spec is not None:
-        load_design(spec, "Design from a link")
+        same = [name for name, preset in PRESETS.items() if preset == spec]
+        load_design(spec, same[0] if same else "Design from a link")
     entry = job_tokens().get(params.get(JOB_PARAM) or "")
     if entry is not None:  # a reload during a training: follow it again
         job = entry[0]
