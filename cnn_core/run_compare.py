@@ -44,16 +44,20 @@ class DesignDiff:
     differs: list[bool]
 
 
-def describe_layers(design: dict[str, Any]) -> list[str]:
-    """``conv2d 32, k5, s1, p2 → 32x28x28`` for each layer of a stored design."""
+def describe_layers(design: dict[str, Any]) -> list[tuple[str, str]]:
+    """(``conv2d 32, k5, s1, p2``, `` → 32x28x28``) for each layer of a stored design."""
     report = analyze(spec_from_dict(design))
-    return [" ".join(filter(None, (r.type, format_settings(r))))
-            + (f" → {format_shape(r.output_shape)}" if r.output_shape else "")
+    return [(" ".join(filter(None, (r.type, format_settings(r)))),
+             f" → {format_shape(r.output_shape)}" if r.output_shape else "")
             for r in report.layers]
 
 
 def design_diff(records: list[RunRecord]) -> DesignDiff:
+    """A layer differs when its type or settings do; shapes are shown, not compared (one
+    wider layer early on changes every shape after it)."""
     layers = [describe_layers(r.design) for r in records]
     depth = max((len(x) for x in layers), default=0)
-    rows = [[x[i] if i < len(x) else "" for x in layers] for i in range(depth)]
-    return DesignDiff([run_label(r) for r in records], rows, [len(set(row)) > 1 for row in rows])
+    cells = [[x[i] if i < len(x) else ("", "") for x in layers] for i in range(depth)]
+    return DesignDiff([run_label(r) for r in records],
+                      [[layer + shape for layer, shape in row] for row in cells],
+                      [len({layer for layer, _ in row}) > 1 for row in cells])
