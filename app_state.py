@@ -95,10 +95,13 @@ def owner_token() -> str:
 
 
 def recorder(source: str, mine: bool = True) -> Recorder:
-    """What records one training in the run store (``mine``: owned by this session)."""
+    """What records one training in the run store (``mine``: owned by this session and
+    labelled with its nickname; otherwise everyone's, like the quick model)."""
     store, problem = run_store()
+    if not mine:
+        return Recorder(store, problem, source)
     return Recorder(store, problem, source, st.session_state.get("nickname", ""),
-                    owner_token() if mine else None)
+                    owner_token())
 
 
 class QuickModel:
@@ -246,7 +249,7 @@ def digit_image_bytes(image: torch.Tensor) -> bytes:
 
 
 # ---- the page URL: design, last run, and the token that re-attaches a training ----------
-JOB_TOKEN_KEEP_S = 3600.0
+JOB_TOKEN_KEEP_S = 300.0  # an ended training's token goes once this old: the URL's run serves then
 
 
 @st.cache_resource(show_spinner=False)
@@ -260,7 +263,7 @@ def job_token(job: TrainingJob) -> str:
     if st.session_state.get("job_token_for") is not job:
         tokens = job_tokens()
         now = time.monotonic()
-        for token, (old, since) in list(tokens.items()):
+        for token, (old, since) in list(tokens.items()):  # the models they hold are big
             if not old.running_thread and now - since > JOB_TOKEN_KEEP_S:
                 tokens.pop(token, None)
         token = secrets.token_urlsafe(18)
