@@ -197,8 +197,11 @@ def upload_weights() -> None:
     st.subheader("Load weights for the current design")
     upload = st.file_uploader("A .safetensors file, or a .pt / .pth state dict",
                               type=["safetensors", "pt", "pth"], key="runs_upload")
-    if upload is None:
+    # The uploader keeps its file across reruns: read each file once, so a run chosen later
+    # on this page is not replaced by the same upload again.
+    if upload is None or st.session_state.get("runs_upload_read") == upload.file_id:
         return
+    st.session_state["runs_upload_read"] = upload.file_id
     try:
         model = load_weights(current_spec(), upload.getvalue(), upload.name)
     except WeightsError as exc:

@@ -124,3 +124,41 @@ def test_a_link_to_a_run_answers_on_the_draw_page(two_runs):
     assert not at.exception
     assert any(f"#{lenet} LeNet-5" in c.value and f"run {lenet}" in c.value for c in at.caption)
     assert at.query_params["run"] in (str(lenet), [str(lenet)])
+
+
+def test_uploaded_weights_answer_on_the_draw_page_and_bad_files_change_nothing(two_runs,
+                                                                                tmp_path):
+    import io
+    import os
+
+    import torch
+
+    from cnn_core.build import build_model
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    at = runs_page()
+    evil = io.BytesIO()
+    torch.save({"0.weight": Payload()}, evil)
+    for name, data in (("evil.pt", evil.getvalue()), ("noise.safetensors", os.urandom(999)),
+                       ("empty.pth", b"")):
+        at.file_uploader(key="runs_upload").set_value((name, data, "application/octet-stream"))
+        at.run()
+        assert not at.exception
+        [error] = at.error
+        assert name in error.value and "\n" not in error.value
+        assert "trained_model" not in at.session_state
+    assert not (tmp_path / "pwned").exists()
+    good = io.BytesIO()
+    torch.save(build_model(SMALL_FAST).state_dict(), good)  # the default design: small fast
+    at.file_uploader(key="runs_upload").set_value(("mine.pt", good.getvalue(),
+                                                   "application/octet-stream"))
+    at.run()
+    assert at.success[0].value == "The Draw page now answers with mine.pt."
+    at.run()  # read once: a rerun neither says it again nor replaces a run chosen since
+    assert not at.success
+    at.switch_page("pages/draw.py")
+    at.run()
+    assert any("mine.pt" in c.value and "uploaded weights" in c.value for c in at.caption)
