@@ -13,9 +13,12 @@ import threading
 
 import streamlit as st
 
-# Everything heavy the pages import: torch, torchvision (via the data module), the trainer.
-HEAVY_MODULES = ("torch", "cnn_core.data", "cnn_core.trainer", "cnn_core.job",
-                 "cnn_core.activations", "cnn_core.build", "cnn_core.devices")
+# Everything heavy the pages import, in the order they are needed: what the Design page's
+# table and plots use first (a student opening it meanwhile waits for these, not for torch),
+# then torch, torchvision (via the data module) and the trainer.
+HEAVY_MODULES = ("pandas", "pyarrow", "plotly.graph_objects", "torch", "cnn_core.data",
+                 "cnn_core.trainer", "cnn_core.job", "cnn_core.activations", "cnn_core.build",
+                 "cnn_core.devices")
 _loader: threading.Thread | None = None
 _loader_lock = threading.Lock()
 _loaded = threading.Event()

@@ -76,7 +76,7 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
 
 def hyperparameters() -> TrainConfig | None:
     """The controls; returns None (with the reasons shown) when a value is unusable."""
-    c = st.columns(6)
+    c = st.columns(3) + st.columns(3)  # two rows: in six columns a projector cut the values
     kept = {"persist_state": "session"}  # still set when the student comes back to the page
     epochs = c[0].number_input("Epochs", min_value=1, max_value=50, value=3, step=1,
                                key="train_epochs", **kept)

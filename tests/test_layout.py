@@ -14,25 +14,33 @@ SIZES = {
     "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
               "device_scale_factor": 2},
 }
-PAGES = ["", "architecture", "train", "draw", "explain"]
+PAGES = ["", "architecture", "train", "runs", "draw", "explain"]
 
-# Each text a student must read whole: buttons, headings, metrics, tabs, labels, Plotly titles
-# (SVG: compared with their plot's width), and the tables' columns: every table's on a
-# projector; on a phone only the kernel editor's (a wide table scrolls sideways there, as
-# tables do on phones, but a kernel must show whole).
+# Each text a student must read whole: buttons, headings, metrics, tabs, labels, the values in
+# input boxes, Plotly titles (SVG: compared with their plot's width), and the tables' columns:
+# every table's on a projector; on a phone only the kernel editor's (a wide table scrolls
+# sideways there, as tables do on phones, but a kernel must show whole).
 CUT_TEXTS = """(allGrids) => {
   const cut = [];
+  const context = document.createElement("canvas").getContext("2d");
+  const textWidth = (text, style) => {
+    context.font = style.font;
+    return context.measureText(text).width;
+  };
   const boxes = document.querySelectorAll(
     "button, h1, h2, h3, [data-testid='stMetricLabel'], [data-testid='stMetricValue'], " +
-    "[data-testid='stWidgetLabel'], [role='tab'], [data-testid='stPageLink'], label");
+    "[data-testid='stWidgetLabel'], [role='tab'], [data-testid='stPageLink'], label, input");
   for (const box of boxes) {
     if (!box.offsetParent) continue;  // not shown
     for (const el of [box, ...box.querySelectorAll("*")]) {
       const style = getComputedStyle(el);
-      const text = (el.innerText || "").trim();
+      const text = (el.tagName === "INPUT" ? el.value : el.innerText || "").trim();
       if (!text || el.clientWidth === 0 || style.overflowX === "visible") continue;
-      if (el.scrollWidth > el.clientWidth + 1) {
-        cut.push(`${box.tagName.toLowerCase()} "${text.slice(0, 40)}": ${el.scrollWidth}px ` +
+      // an input clips its value at its padding: measure the value itself
+      const needed = el.tagName === "INPUT" ? Math.ceil(textWidth(text, style) +
+          parseFloat(style.paddingLeft) + parseFloat(style.paddingRight)) : el.scrollWidth - 1;
+      if (needed > el.clientWidth) {
+        cut.push(`${box.tagName.toLowerCase()} "${text.slice(0, 40)}": ${needed}px ` +
                  `of text in ${el.clientWidth}px`);
         break;
       }
