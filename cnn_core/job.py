@@ -26,11 +26,13 @@ from typing import Literal
 
 from torch import nn
 
+from cnn_core.budget import Limits, memory_refusal
 from cnn_core.data import MnistSplits
 from cnn_core.devices import device_name
 from cnn_core.evaluate import Evaluation, evaluate
 from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
 from cnn_core.recording import Recorder
+from cnn_core.shapes import analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps, trained_model
@@ -127,6 +129,10 @@ class TrainingJob:
                  owner_connected: Callable[[], bool] | None = None,
                  recorder: Recorder | None = None) -> None:
         self.device = config.resolved_device()
+        # Memory is what takes a shared server down: no way of starting a training skips it.
+        if refused := memory_refusal(analyze(spec), config.batch_size, config.optimizer,
+                                     Limits.from_env()):
+            raise ValueError(refused)
         self.spec, self.splits, self.config, self.name = spec, splits, config, name
         self.slots = slots
         self.orphan_timeout_s = orphan_timeout_s

@@ -123,10 +123,14 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
     job = current_job()
     if job is not None and job.snapshot().active:  # a double click starts nothing new
         return
-    new_job = training_runner().start(current_spec(), splits, config, name=design_name(),
-                                      orphan_timeout_s=disconnect_grace_s(),
-                                      owner_connected=this_session_connected(),
-                                      recorder=recorder("train page"))
+    try:
+        new_job = training_runner().start(current_spec(), splits, config, name=design_name(),
+                                          orphan_timeout_s=disconnect_grace_s(),
+                                          owner_connected=this_session_connected(),
+                                          recorder=recorder("train page"))
+    except (ValueError, RunnerError) as exc:  # checked when drawn; the server may have changed
+        st.session_state["train_refused"] = str(exc)
+        return
     st.session_state["job"] = new_job
     st.session_state["job_seen_state"] = None
     # With a free slot the job is running within milliseconds: waiting for that here lets
@@ -154,6 +158,8 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
                 on_click=job.stop if job else None)
     if blocked:
         c[3].error(f"Training is disabled: {blocked}")
+    elif refused := st.session_state.pop("train_refused", None):
+        c[3].error(f"Not started: {refused}")
     elif job is not None and job.recorder is not None and job.recorder.problem:
         c[3].warning(job.recorder.problem, icon=":material/history:")
 

@@ -296,3 +296,14 @@ def test_active_jobs_lists_the_trainings_not_yet_over(bundled):
     job.stop("stopped by the teacher")
     job.join(10)
     assert job not in active_jobs() and job.snapshot().message == "stopped by the teacher"
+
+
+def test_no_way_of_starting_a_training_skips_the_memory_budget(bundled):
+    """The issue's memory bomb: 1,024 channels kept through 30 batchnorm/relu/dropout layers."""
+    bomb = ArchitectureSpec((L("conv2d", out_channels=1024, kernel_size=1),
+                             *[L(t) for _ in range(30) for t in ("batchnorm2d", "relu",
+                                                                  "dropout")],
+                             L("maxpool2d", kernel_size=28), L("flatten"),
+                             L("linear", out_features=10)))
+    with pytest.raises(ValueError, match=r"costliest layer is layer \d+ .*batch size \d+ would"):
+        TrainingJob(bomb, bundled, TrainConfig(batch_size=64))
