@@ -14,6 +14,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from app_state import TrainedModel, current_job, quick_model, trained_model
+from attribution_view import why_panel
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.budget import drawing_refusal
 from cnn_core.preprocess import CANVAS_PX, CanvasImageError, canvas_png_to_rgba, canvas_to_mnist
@@ -151,6 +152,11 @@ with right:
                             config={"displayModeBar": False})
 
 if record is not None and prepared is not None and not prepared.empty:
+    st.subheader("Why this answer?")
+    st.caption("Which pixels pushed the network towards a digit, and which held it back. "
+               "Pick another digit to ask why it did not answer that.")
+    why_panel(record.model, prepared.image, st.session_state["last_prediction"].digit,
+              key="draw_why")
     st.subheader("Inside the network")
     st.caption("Each image is one feature map: what one kernel found in your digit. Bright "
                "means a strong response; hover for the values.")

@@ -28,6 +28,7 @@ from app_state import (
     this_session_connected,
     training_runner,
 )
+from attribution_view import why_panel
 from cnn_core.budget import (
     Limits,
     format_bytes,
@@ -371,7 +372,23 @@ def results(job: TrainingJob) -> None:
         true = int(splits.test_labels[i])
         predicted = int(evaluation.predictions[i])
         cols[n % 8].image(digit_image_bytes(splits.test_images[i]),
-                          caption=f"true {true} → said {predicted}")
+                          caption=f"#{n + 1}: true {true} → said {predicted}")
+    if wrong and job.model is not None:
+        explain_mistake(job, wrong)
+
+
+def explain_mistake(job: TrainingJob, wrong: Sequence[int]) -> None:
+    """The attribution heatmap of one mistake, computed only once a digit is picked."""
+    splits, predictions = job.splits, job.evaluation.predictions
+    pick = st.selectbox(
+        "Why did it get one wrong?", range(len(wrong)), index=None, key="train_why_digit",
+        placeholder="Pick a digit above to see which pixels misled it",
+        format_func=lambda n: f"#{n + 1}: true {int(splits.test_labels[wrong[n]])} → said "
+                              f"{int(predictions[wrong[n]])}")
+    if pick is not None:
+        i = wrong[pick]
+        why_panel(job.model, splits.test_images[i].numpy() / 255.0, int(predictions[i]),
+                  key="train_why", true_label=int(splits.test_labels[i]))
 
 
 def unlock_teacher_view() -> None:

@@ -1,0 +1,41 @@
+"""In real Chromium: draw a digit, see why the network answered, ask why not another digit."""
+
+from __future__ import annotations
+
+import pytest
+from browser_helpers import open_page, screenshot, wait_idle, wait_until
+from test_browser import choose, draw
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+HEATMAP = ".st-key-draw_why_heatmap .js-plotly-plot"
+
+
+def heatmap_values(page) -> list[float] | None:
+    """The overlay's values, as plotly holds them in the page (None before it is drawn)."""
+    return page.evaluate("""(selector) => {
+        const plot = document.querySelector(selector);
+        if (!plot || !plot.data || plot.data.length < 2) return null;
+        return Array.from(plot.data[1].z, row => Array.from(row)).flat();
+    }""", HEATMAP)
+
+
+def test_why_this_answer_and_why_not(page, app_url, tmp_path):
+    open_page(page, app_url, "draw")
+    quick = page.get_by_role("button", name="Train a quick model")
+    if quick.count():
+        quick.click()
+    # The quick model trains in about 10 s alone; a busy machine can take minutes.
+    page.get_by_text("Answering:").first.wait_for(timeout=400_000)
+    wait_idle(page)
+    draw(page, [(140, 50 + i * 9) for i in range(21)])  # a one
+    page.locator("h2").filter(has_text="It is a 1").wait_for(timeout=30_000)
+    page.get_by_text("Why this answer?").scroll_into_view_if_needed()
+    first = wait_until(lambda: heatmap_values(page), lambda z: z is not None)
+    assert len(first) == 28 * 28 and max(abs(v) for v in first) > 0
+    print(screenshot(page, tmp_path, "why-1"))
+    choose(page, "Explain the score of", "7: why not a 7?")
+    later = wait_until(lambda: heatmap_values(page), lambda z: z is not None and z != first)
+    assert len(later) == 28 * 28
+    page.get_by_text("Why this answer?").scroll_into_view_if_needed()
+    print(screenshot(page, tmp_path, "why-not-7"))
