@@ -65,7 +65,7 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                          optimizer=args.optimizer, learning_rate=args.lr, seed=args.seed,
-                         device=args.device)
+                         device=args.device, augment=args.augment)
     launch = Launch.from_env()
     if launch is not None:  # started by torchrun: one training on several processes
         return distributed.train(spec, config, launch)
@@ -108,6 +108,7 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
         print(f"note: {recorder.problem}", file=sys.stderr)
     elif recorder.run_id is not None:
         print(f"recorded as run {recorder.run_id} in {runs.root}")
+    print(f"settings: {config.describe()}")
     return 0 if snap.state == "finished" else 1
 
 
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     add_runs_dir(trainer)
     add_runs_parser(sub)
+    trainer.add_argument("--augment", action="store_true",
+                         help="redraw each batch at random (shift, rotation, scale, stroke)")
     args = parser.parse_args(argv)
     if args.command == "runs":
         return runs_command(args)

@@ -17,6 +17,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from cnn_core.augment import augment
 from cnn_core.build import build_model
 from cnn_core.data import normalize
 from cnn_core.devices import resolve_device
@@ -35,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     speedups: bool = True  # False: the plain eager loop, bit for bit (for checking against it)
+    augment: bool = False  # redraw each batch at random (cnn_core.augment)
 
     LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
         "epochs": (1, 50), "batch_size": (1, 2048), "learning_rate": (1e-6, 10.0),
@@ -48,6 +50,8 @@ class TrainConfig:
                     or not lo <= value <= hi:
                 problems.append(f"{name.replace('_', ' ')} must be between {lo:g} and {hi:g} "
                                 f"(got {value})")
+        if not isinstance(self.augment, bool):
+            problems.append(f"augment must be true or false (got {self.augment!r})")
         if self.optimizer not in ("adam", "sgd"):
             problems.append(f"optimizer must be adam or sgd (got {self.optimizer!r})")
         return problems
@@ -64,7 +68,8 @@ class TrainConfig:
         """The settings in words, e.g. ``3 epochs, batch 64, Adam, learning rate 0.001, seed 0``."""
         optimizer = "Adam" if self.optimizer == "adam" else f"SGD, momentum {self.momentum:g}"
         return (f"{self.epochs} epoch{'s' * (self.epochs != 1)}, batch {self.batch_size}, "
-                f"{optimizer}, learning rate {self.learning_rate:g}, seed {self.seed}")
+                f"{optimizer}, learning rate {self.learning_rate:g}, seed {self.seed}"
+                f"{', augmented' if self.augment else ''}")
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -145,13 +150,16 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, images: torc
     loss_fn = nn.CrossEntropyLoss()
     layout = memory_format(cfg, images.device)
     shuffler = torch.Generator().manual_seed(cfg.seed)
+    redraw = torch.Generator(device=images.device).manual_seed(cfg.seed)  # for cfg.augment
     batch_starts = range(0, len(images), cfg.batch_size)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(images), generator=shuffler).to(images.device)
         for index, start in enumerate(batch_starts, 1):
             idx = order[start:start + cfg.batch_size][rank::world_size]
-            x, y = normalize(images[idx]).contiguous(memory_format=layout), labels[idx]
+            x, y = images[idx], labels[idx]
+            x = normalize(augment(x, redraw) if cfg.augment else x).contiguous(
+                memory_format=layout)
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
             loss = loss_fn(logits, y)

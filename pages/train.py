@@ -29,6 +29,7 @@ from app_state import (
     training_runner,
 )
 from attribution_view import why_panel
+from cnn_core import augment
 from cnn_core.budget import (
     Limits,
     format_bytes,
@@ -75,7 +76,7 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
         st.rerun()
 
 
-def hyperparameters() -> TrainConfig | None:
+def hyperparameters(splits: MnistSplits) -> TrainConfig | None:
     """The controls; returns None (with the reasons shown) when a value is unusable."""
     c = st.columns(3) + st.columns(3)  # two rows: in six columns a projector cut the values
     kept = {"persist_state": "session"}  # still set when the student comes back to the page
@@ -98,12 +99,17 @@ def hyperparameters() -> TrainConfig | None:
                             format_func=lambda d: f"auto ({best.type})" if d == "auto" else d,
                             help=f"auto picks the best here: {device_name(best)}",
                             key="train_device", **kept)
+    augmented = st.checkbox("Augment the training digits", key="train_augment",
+                            help=augment.NOTE, **kept)
+    if augmented:
+        augmentation_preview(splits, int(seed or 0))
     values = (epochs, lr, seed)
     if any(v is None for v in values):
         st.error("Fill in every setting to train.")
         return None
     config = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer,
-                         learning_rate=float(lr), seed=int(seed), device=device)
+                         learning_rate=float(lr), seed=int(seed), device=device,
+                         augment=augmented)
     problems = config.check()
     for problem in problems:
         st.error(problem)
@@ -118,6 +124,15 @@ def budget_caption(report: NetworkReport, config: TrainConfig, images: int) -> N
     st.caption(f":material/speed: Estimated: {format_bytes(memory)} of memory (limit "
                f"{format_bytes(limits.memory_bytes)}), about {format_seconds(seconds)} "
                f"(limit {format_seconds(limits.seconds)}).")
+
+
+def augmentation_preview(splits: MnistSplits, seed: int) -> None:
+    """The one-line note and what the network will see: eight training digits as they are
+    (top row) and three random redrawings of them."""
+    st.caption(augment.NOTE)
+    grid = augment.preview_grid(splits.train_images[:8], seed=seed)
+    st.image(grid.repeat(3, axis=0).repeat(3, axis=1), clamp=True,
+             caption="Top row: as stored. Below: three batches' worth of redrawing.")
 
 
 def start_training(config: TrainConfig, splits: MnistSplits) -> None:
@@ -455,7 +470,7 @@ if job is not None and job.snapshot().active:
     st.caption(f":material/tune: This training: {job.config.describe()}. Stop it to change "
                "the settings.")
 else:
-    config = hyperparameters()
+    config = hyperparameters(splits)
     if config is not None and blocked is None:
         blocked = training_refusal(report, config.batch_size, config.optimizer, config.epochs,
                                    len(splits.train_images))

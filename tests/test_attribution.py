@@ -13,9 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core.attribution import METHODS, attribute, baseline_like
 from cnn_core.data import normalize
+from cnn_core.job import train_to_completion
 from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
 from cnn_core.presets import SMALL_FAST
-from cnn_core.trainer import TrainConfig, train_to_completion
+from cnn_core.trainer import TrainConfig
 
 
 @pytest.fixture(scope="module")
