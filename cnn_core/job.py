@@ -14,6 +14,7 @@ page's live chart, a script) call ``snapshot()`` and never touch the model.
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import math
 import queue
@@ -24,18 +25,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch import nn
 
 from cnn_core.budget import Limits, memory_refusal
 from cnn_core.data import MnistSplits
 from cnn_core.devices import device_name
 from cnn_core.evaluate import Evaluation, evaluate
+from cnn_core.learning_view import EVERY_S, KernelView, first_conv, fixed_digit, take_view
 from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
 from cnn_core.recording import Recorder
 from cnn_core.shapes import analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps, trained_model
+from cnn_core.trainer import Step, TrainConfig, prepare, to_device, train_steps, trained_model
 
 JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
 ACTIVE_STATES = ("queued", "running", "paused")
@@ -88,6 +91,23 @@ def active_jobs() -> list[TrainingJob]:
 
 
 @dataclass(frozen=True)
+class LrChange:
+    step: int  # the first step trained with it
+    epoch: float  # where the curves mark it
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class OneStep:
+    """One batch trained while paused: its loss just before and just after the update (both
+    in eval mode, so dropout does not blur the difference)."""
+
+    step: int
+    loss_before: float
+    loss_after: float
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """A consistent copy of a job's progress, safe to read from any thread."""
 
@@ -104,6 +124,10 @@ class Snapshot:
     device: str
     steps: tuple[StepPoint, ...] = ()
     epochs_done: tuple[EpochPoint, ...] = ()
+    lr_changes: tuple[LrChange, ...] = ()
+    one_steps: tuple[OneStep, ...] = ()
+    views: tuple[KernelView, ...] = ()  # the first conv layer: at the start and each epoch's end
+    latest_view: KernelView | None = None  # the newest, also from within an epoch
 
     @property
     def fraction(self) -> float:
@@ -152,6 +176,15 @@ class TrainingJob:
         self._finished_at: float | None = None
         self._done = threading.Event()
         self._left_queue = threading.Event()  # running, or over without ever running
+        self.optimizer: torch.optim.Optimizer | None = None  # while training
+        self._pending_lr: float | None = None
+        self._one_step = threading.Event()
+        self._holding = threading.Event()  # paused, between two steps
+        self._steer_lock = threading.Lock()  # lr changes, one steps and views
+        self._lr_changes: list[LrChange] = []
+        self._one_steps: list[OneStep] = []
+        self._views: list[KernelView] = []
+        self._latest_view: KernelView | None = None
         self.steps_per_epoch = math.ceil(len(splits.train_images) / config.batch_size)
 
     # ---- controls (any thread) -------------------------------------------------------------
@@ -176,6 +209,37 @@ class TrainingJob:
 
     def resume(self) -> None:
         self._resume.set()
+
+    def set_learning_rate(self, learning_rate: float) -> str | None:
+        """Change the learning rate from the next step on; the problem in words, or None."""
+        lo, hi = TrainConfig.LIMITS["learning_rate"]
+        if not isinstance(learning_rate, (int, float)) or not math.isfinite(learning_rate) \
+                or not lo <= learning_rate <= hi:
+            return f"learning rate must be between {lo:g} and {hi:g} (got {learning_rate})"
+        self._pending_lr = float(learning_rate)
+        return None
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate the next step will use."""
+        with self._steer_lock:
+            changes = self._lr_changes[-1:]
+        pending = self._pending_lr
+        if pending is not None:
+            return pending
+        return changes[0].learning_rate if changes else self.config.learning_rate
+
+    def step_once(self) -> bool:
+        """While paused: train exactly one batch, then stay paused. False (and nothing
+        happens) unless the job is paused and holding between two steps."""
+        if not self._holding.is_set():
+            return False
+        self._one_step.set()
+        return True
+
+    def wait_until_held(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) for a paused job to finish its step in flight."""
+        return self._holding.wait(timeout)
 
     def heartbeat(self) -> None:
         """The owner's page is alive. Without one for ``orphan_timeout_s``, the job stops."""
@@ -215,7 +279,13 @@ class TrainingJob:
                         steps_per_epoch=self.steps_per_epoch,
                         images_per_second=images / train_s if train_s > 0 else 0.0,
                         elapsed_s=elapsed, eta_s=eta, queue_position=position,
-                        device=device_name(self.device), steps=steps, epochs_done=epochs)
+                        device=device_name(self.device), steps=steps, epochs_done=epochs,
+                        **self._steering())
+
+    def _steering(self) -> dict:
+        with self._steer_lock:
+            return {"lr_changes": tuple(self._lr_changes), "one_steps": tuple(self._one_steps),
+                    "views": tuple(self._views), "latest_view": self._latest_view}
 
     # ---- the worker thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -256,24 +326,38 @@ class TrainingJob:
 
     def _train(self) -> None:
         model, optimizer = prepare(self.spec, self.config, self.device)
+        self.optimizer = optimizer
         images, labels = to_device(self.splits.train_images, self.splits.train_labels,
                                    self.device)
         tally = StepTally(self._metrics, len(images), on_cpu=self.device.type == "cpu")
+        watch = _Watch(model, self.splits.val_images, self.device, self._add_view)
         steps = train_steps(model, optimizer, images, labels, self.config)
+        before: nn.Module | None = None  # the model before a one step, to compare with
         try:
             for step in steps:
                 if step.index == 1:
                     tally.start_epoch(step.epoch)
                 tally.add(step.loss, step.logits, step.labels)
+                if before is not None:
+                    self._record_one_step(before, model, step)
+                    before = None
+                taken = tally.taken
                 if step.ends_epoch:
                     tally.read_back()
+                    watch.take(taken, float(step.epoch), epoch_end=True)
                     self._validate(model, step.epoch, tally)
-                elif tally.due():
-                    tally.read_back()
+                else:
+                    watch.take(taken, taken / step.steps_in_epoch)
+                    if tally.due():
+                        tally.read_back()
                 if not self._resume.is_set() or self._should_stop():
                     tally.read_back()  # publish the steps done so far
                     if not self._hold_while_paused(tally):
                         return self._finish(model, "stopped")
+                    if self._one_step.is_set():
+                        self._one_step.clear()
+                        before = copy.deepcopy(model)
+                self._apply_pending_lr(optimizer, taken + 1)
         except LossDiverged as exc:
             self._message = str(exc)
             return self._finish(model, "failed")
@@ -291,14 +375,17 @@ class TrainingJob:
 
     def _hold_while_paused(self, tally: StepTally) -> bool:
         """Wait while paused (not asking the loop for the next step), with the slot handed
-        to the next in the queue; then queue again for one. False to stop."""
+        to the next in the queue; then queue again for one. Asked for one step, it returns
+        still paused and without a slot: one batch takes milliseconds. False to stop."""
         if self._resume.is_set():
             return not self._should_stop()
         if self.slots:
             self.slots.release(self)  # a paused tab must not hold the class's only slot
-        while not self._resume.wait(0.2):
+        self._holding.set()
+        while not self._resume.wait(0.05) and not self._one_step.is_set():
             self._should_stop()
-        if self.slots and not self._should_stop():
+        self._holding.clear()
+        if self.slots and self._resume.is_set() and not self._should_stop():
             self._state = "queued"
             acquired = self.slots.acquire(self, self._should_stop)
             self._state = "running"
@@ -306,6 +393,34 @@ class TrainingJob:
                 return False
         tally.restart_clock()  # a pause is not training time
         return not self._should_stop()
+
+    def _apply_pending_lr(self, optimizer: torch.optim.Optimizer, next_step: int) -> None:
+        """A new learning rate reaches the optimizer before the step it was asked for."""
+        learning_rate, self._pending_lr = self._pending_lr, None
+        if learning_rate is None:
+            return
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+        change = LrChange(next_step, (next_step - 1) / self.steps_per_epoch, learning_rate)
+        with self._steer_lock:
+            self._lr_changes.append(change)
+
+    @torch.no_grad()
+    def _record_one_step(self, before: nn.Module, after: nn.Module, step: Step) -> None:
+        losses = []
+        for model in (before, after):
+            was_training = model.training
+            model.eval()
+            losses.append(nn.functional.cross_entropy(model(step.inputs), step.labels).item())
+            model.train(was_training)
+        with self._steer_lock:
+            self._one_steps.append(OneStep(self._metrics.step, *losses))
+
+    def _add_view(self, view: KernelView, keep: bool) -> None:
+        with self._steer_lock:
+            self._latest_view = view
+            if keep:
+                self._views.append(view)
 
     def _finish(self, model: nn.Module, state: JobState) -> None:
         self.model = model = trained_model(model)
@@ -316,6 +431,26 @@ class TrainingJob:
                 self._message += (": no better than guessing. The learning rate is probably "
                                   "too high (the units stopped responding) or far too low")
         self._state = state
+
+
+class _Watch:
+    """Takes the learning view: before the first step, at each epoch's end and at most every
+    ``EVERY_S`` seconds in between (one weight copy and one small convolution each)."""
+
+    def __init__(self, model: nn.Module, held_out: torch.Tensor, device: torch.device,
+                 publish: Callable[[KernelView, bool], None]) -> None:
+        self.conv = first_conv(model)
+        self.publish = publish
+        self.digit = fixed_digit(held_out, device) if self.conv is not None else None
+        self.last = time.monotonic()
+        if self.conv is not None:
+            publish(take_view(self.conv, self.digit, 0, 0.0), True)
+
+    def take(self, step: int, epoch: float, epoch_end: bool = False) -> None:
+        if self.conv is None or not (epoch_end or time.monotonic() - self.last >= EVERY_S):
+            return
+        self.last = time.monotonic()
+        self.publish(take_view(self.conv, self.digit, step, epoch), epoch_end)
 
 
 def train_to_completion(spec: ArchitectureSpec, splits: MnistSplits,

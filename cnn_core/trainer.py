@@ -93,6 +93,7 @@ class Step:
     loss: torch.Tensor
     logits: torch.Tensor
     labels: torch.Tensor
+    inputs: torch.Tensor  # the normalised batch it trained on
 
     @property
     def ends_epoch(self) -> bool:
@@ -165,4 +166,4 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, images: torc
             loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()
-            yield Step(epoch, index, len(batch_starts), loss.detach(), logits.detach(), y)
+            yield Step(epoch, index, len(batch_starts), loss.detach(), logits.detach(), y, x)

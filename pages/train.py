@@ -40,7 +40,8 @@ from cnn_core.budget import (
 )
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import available_devices, device_name, resolve_device
-from cnn_core.job import Snapshot, TrainingJob, active_jobs
+from cnn_core.job import LrChange, Snapshot, TrainingJob, active_jobs
+from cnn_core.learning_view import KernelView, tile
 from cnn_core.metrics import EpochPoint, StepPoint
 from cnn_core.runner import RunnerError
 from cnn_core.shapes import NetworkReport
@@ -99,7 +100,7 @@ def hyperparameters(splits: MnistSplits) -> TrainConfig | None:
                             format_func=lambda d: f"auto ({best.type})" if d == "auto" else d,
                             help=f"auto picks the best here: {device_name(best)}",
                             key="train_device", **kept)
-    augmented = st.checkbox("Augment the training digits", key="train_augment",
+    augmented = st.checkbox("Augment the digits", key="train_augment",
                             help=augment.NOTE, **kept)
     if augmented:
         augmentation_preview(splits, int(seed or 0))
@@ -178,6 +179,39 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
         c[3].error(f"Not started: {refused}")
     elif job is not None and job.recorder is not None and job.recorder.problem:
         c[3].warning(job.recorder.problem, icon=":material/history:")
+    # Steering reaches into the training loop: trainings in this process only (not Ray's).
+    if active and snap.state != "queued" and isinstance(job, TrainingJob):
+        steer(job, snap)
+
+
+def steer(job: TrainingJob, snap: Snapshot) -> None:
+    """Change the learning rate of the running training; while paused, train one batch."""
+    c = st.columns([2, 2, 2, 6], vertical_alignment="bottom")
+    c[0].number_input("Learning rate from now on", min_value=1e-6, max_value=10.0,
+                      value=job.learning_rate, step=1e-4, format="%.4f", key="steer_lr")
+    c[1].button("Apply", icon=":material/tune:", width="stretch", on_click=apply_lr,
+                args=(job,))
+    c[2].button("One step", icon=":material/redo:", width="stretch",
+                disabled=snap.state != "paused", on_click=one_step, args=(job,),
+                help="Train one batch and show its loss before and after the update")
+    c[3].caption("A new learning rate applies from the next step and is marked on the curves.")
+
+
+def apply_lr(job: TrainingJob) -> None:
+    problem = job.set_learning_rate(st.session_state["steer_lr"])
+    if problem:
+        st.toast(problem)
+
+
+def one_step(job: TrainingJob) -> None:
+    """Take one step and wait for it (a batch takes milliseconds), so this rerun shows it."""
+    done = len(job.snapshot().one_steps)
+    if not job.step_once():
+        st.toast("Still finishing the step in flight: try again.")
+        return
+    deadline = time.monotonic() + 5
+    while len(job.snapshot().one_steps) == done and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def progress_text(snap: Snapshot) -> str:
@@ -201,7 +235,7 @@ def loss_axis_top(steps: Sequence[StepPoint], step: float = 0.5) -> float:
 
 
 def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
-           epochs: int) -> dict[str, Any]:
+           epochs: int, lr_changes: Sequence[LrChange] = ()) -> dict[str, Any]:
     """Loss and accuracy side by side, as a plain plotly dict (see ``live_chart`` for why)."""
     x = [p.epoch for p in steps]
     finished = [e.epoch for e in epochs_done]
@@ -253,6 +287,16 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
         "hovermode": "x",
         "uirevision": "train",  # a zoom survives the updates
     }
+    if lr_changes:  # a dotted line where the learning rate changed, on both charts
+        layout["shapes"] = [{"type": "line", "xref": xref, "yref": f"{yref} domain",
+                             "x0": c.epoch, "x1": c.epoch, "y0": 0, "y1": 1,
+                             "line": {"color": "#9a6700", "dash": "dot", "width": 1.5}}
+                            for c in lr_changes for xref, yref in (("x", "y"), ("x2", "y2"))]
+        layout["annotations"] = [{"x": c.epoch, "xref": "x", "y": 1, "yref": "y domain",
+                                  "text": f"lr {c.learning_rate:g}", "showarrow": False,
+                                  "xanchor": "left", "yanchor": "top",
+                                  "font": {"size": 10, "color": "#9a6700"}}
+                                 for c in lr_changes]
     return {"data": data, "layout": layout}
 
 
@@ -284,12 +328,12 @@ def _live_panel(planned_epochs: int) -> None:
     job = current_job()
     if job is not None:
         job.heartbeat()  # on this page the sidebar's indicator stays still
-    training_panel(job, planned_epochs, live=True)
+    view_slot = training_panel(job, planned_epochs, live=True)
     if job is not None and not with_page:
-        _stream_updates(job)
+        _stream_updates(job, view_slot)
 
 
-def _stream_updates(job: TrainingJob) -> None:
+def _stream_updates(job: TrainingJob, view_slot: Any) -> None:
     """Update the chart every ``UPDATE_EVERY_S`` for ``STREAM_FOR_S``, within this run.
 
     Why not a fragment run per update: each run costs the browser a redraw of Streamlit's
@@ -300,15 +344,19 @@ def _stream_updates(job: TrainingJob) -> None:
     button or leaving the page interrupts the run at its next update, within half a second.
     """
     slot = st.empty()
+    shown = job.snapshot().latest_view
     for _ in range(round(STREAM_FOR_S / UPDATE_EVERY_S) - 1):
         time.sleep(UPDATE_EVERY_S)
         job.heartbeat()
         snap = job.snapshot()
         follow_state(snap, live=True)
         stream_to_live_chart(slot, **chart_of(snap), key=CHART_KEY)
+        if view_slot is not None and snap.latest_view is not shown:  # every few seconds
+            shown = snap.latest_view
+            show_view(view_slot, shown)
 
 
-def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:
+def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> Any:
     """Status, then progress and curves in one live chart element. The chart is drawn once
     (empty axes before the first training, when the browser has time to spare) and then only
     updated: it keeps its key and is always drawn from a fragment."""
@@ -316,7 +364,7 @@ def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) 
         st.info("Press **Train** to start. The charts update live while it trains; you can "
                 "switch pages meanwhile.")
         live_plotly_chart(curves((), (), planned_epochs), key=CHART_KEY, config=CHART_CONFIG)
-        return
+        return None
     snap = job.snapshot()
     follow_state(snap, live=live)
     if snap.state == "failed":
@@ -324,6 +372,44 @@ def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) 
     elif snap.state == "stopped":
         st.warning(f"Training {snap.message}.")
     live_plotly_chart(**chart_of(snap), key=CHART_KEY)
+    if snap.one_steps:
+        last = snap.one_steps[-1]
+        st.caption(f":material/redo: One step (step {last.step:,}): the loss on its batch went "
+                   f"from {last.loss_before:.4f} to {last.loss_after:.4f}.")
+    return learning_panel(snap, live=live)
+
+
+def learning_panel(snap: Snapshot, *, live: bool) -> Any:
+    """The first conv layer as it learns: the newest view while training (the slot it is in,
+    for the streamed updates), and afterwards a scrubber over the epochs."""
+    if snap.latest_view is None:
+        return None
+    st.markdown("**Learning, live:** the first conv layer's kernels and what they make of one "
+                "held-out digit. They start as noise; watch edge and stroke detectors appear.")
+    if live:
+        slot = st.empty()
+        show_view(slot, snap.latest_view)
+        return slot
+    views = snap.views
+    chosen = len(views) - 1
+    if len(views) > 1:
+        chosen = st.select_slider("Epoch", options=range(len(views)), value=chosen,
+                                  format_func=lambda i: f"{views[i].epoch:g}",
+                                  key="learning_view_epoch",
+                                  help="0: before training; then the end of each epoch")
+    show_view(st.empty(), views[chosen])
+    return None
+
+
+def show_view(slot: Any, view: KernelView) -> None:
+    scale = max(2, 48 // view.kernels.shape[-1])  # kernels about 48 pixels wide
+    with slot.container():
+        c = st.columns(2)
+        c[0].image(tile(view.kernels, signed=True, scale=scale), clamp=True,
+                   caption=f"Kernels at step {view.step:,} (epoch {view.epoch:.2f}): grey is "
+                           "0, white positive, black negative")
+        c[1].image(tile(view.maps, scale=max(1, 84 // view.maps.shape[-1])), clamp=True,
+                   caption="The same digit through each kernel")
 
 
 def follow_state(snap: Snapshot, *, live: bool) -> None:
@@ -337,7 +423,8 @@ def follow_state(snap: Snapshot, *, live: bool) -> None:
 
 def chart_of(snap: Snapshot) -> dict[str, Any]:
     """The live chart's figure and progress bar for a job's snapshot."""
-    return {"figure": curves(snap.steps, snap.epochs_done, snap.epochs), "config": CHART_CONFIG,
+    return {"figure": curves(snap.steps, snap.epochs_done, snap.epochs, snap.lr_changes),
+            "config": CHART_CONFIG,
             "progress": snap.fraction, "progress_text": progress_text(snap)}
 
 
@@ -355,7 +442,9 @@ def results(job: TrainingJob) -> None:
     c[1].metric("Test loss", f"{evaluation.loss:.3f}")
     c[2].metric("Training time", f"{snap.elapsed_s:.0f} s")
     c[3].metric("Throughput", f"{snap.images_per_second:,.0f} images/s")
-    st.caption(f"Trained on {snap.device}: {job.config.describe()}. Speed-ups: "
+    changes = "".join(f"; learning rate {c.learning_rate:g} from step {c.step:,}"
+                      for c in snap.lr_changes)
+    st.caption(f"Trained on {snap.device}: {job.config.describe()}{changes}. Speed-ups: "
                f"{describe_speedups(job.config, job.device)}.")
     left, right = st.columns(2)
     with left:

@@ -15,8 +15,9 @@ def heatmap_values(page) -> list[float] | None:
     """The overlay's values, as plotly holds them in the page (None before it is drawn)."""
     return page.evaluate("""(selector) => {
         const plot = document.querySelector(selector);
-        if (!plot || !plot.data || plot.data.length < 2) return null;
-        return Array.from(plot.data[1].z, row => Array.from(row)).flat();
+        // _fullData: plotly's decoded copy (data holds the figure's base64 typed arrays)
+        if (!plot || !plot._fullData || plot._fullData.length < 2) return null;
+        return Array.from(plot._fullData[1].z, row => Array.from(row)).flat();
     }""", HEATMAP)
 
 
@@ -34,11 +35,11 @@ def test_why_this_answer_and_why_not(page, app_url, tmp_path):
     draw(page, [(140, 50 + i * 9) for i in range(21)])  # a one
     page.locator("h2").filter(has_text="It is a 1").wait_for(timeout=30_000)
     page.get_by_text("Why this answer?").scroll_into_view_if_needed()
-    first = wait_until(lambda: heatmap_values(page), lambda z: z is not None)
+    first = wait_until(lambda: heatmap_values(page), lambda z: bool(z))
     assert len(first) == 28 * 28 and max(abs(v) for v in first) > 0
     print(screenshot(page, tmp_path, "why-1"))
     choose(page, "Explain the score of", "7: why not a 7?")
-    later = wait_until(lambda: heatmap_values(page), lambda z: z is not None and z != first)
+    later = wait_until(lambda: heatmap_values(page), lambda z: bool(z) and z != first)
     assert len(later) == 28 * 28
     page.get_by_text("Why this answer?").scroll_into_view_if_needed()
     print(screenshot(page, tmp_path, "why-not-7"))
