@@ -106,6 +106,15 @@ def test_the_setting_is_checked_and_described():
     assert TrainConfig(augment="yes").check() == ["augment must be true or false (got 'yes')"]
 
 
+def test_the_setting_is_recorded_with_the_run(bundled):
+    from cnn_core.recording import run_start
+
+    for augmented in (False, True):
+        start = run_start(SMALL_FAST, bundled, TrainConfig(augment=augmented), "cpu", "a run",
+                          "train page")
+        assert start.settings["augment"] is augmented
+
+
 @pytest.mark.slow
 def test_cli_augment_is_recorded():
     result = subprocess.run([sys.executable, "-m", "cnn_core", "train", "--preset", "small",
