@@ -188,7 +188,8 @@ def steer(job: TrainingJob, snap: Snapshot) -> None:
     """Change the learning rate of the running training; while paused, train one batch."""
     c = st.columns([2, 2, 2, 6], vertical_alignment="bottom")
     c[0].number_input("Learning rate from now on", min_value=1e-6, max_value=10.0,
-                      value=job.learning_rate, step=1e-4, format="%.4f", key="steer_lr")
+                      value=job.learning_rate, step=1e-4, format="%.4f",
+                      key=f"steer_lr_{id(job)}")  # each training starts from its own rate
     c[1].button("Apply", icon=":material/tune:", width="stretch", on_click=apply_lr,
                 args=(job,))
     c[2].button("One step", icon=":material/redo:", width="stretch",
@@ -198,7 +199,7 @@ def steer(job: TrainingJob, snap: Snapshot) -> None:
 
 
 def apply_lr(job: TrainingJob) -> None:
-    problem = job.set_learning_rate(st.session_state["steer_lr"])
+    problem = job.set_learning_rate(st.session_state[f"steer_lr_{id(job)}"])
     if problem:
         st.toast(problem)
 
@@ -328,12 +329,12 @@ def _live_panel(planned_epochs: int) -> None:
     job = current_job()
     if job is not None:
         job.heartbeat()  # on this page the sidebar's indicator stays still
-    view_slot = training_panel(job, planned_epochs, live=True)
+    training_panel(job, planned_epochs, live=True)  # the learning view: once per run, ~5 s
     if job is not None and not with_page:
-        _stream_updates(job, view_slot)
+        _stream_updates(job)
 
 
-def _stream_updates(job: TrainingJob, view_slot: Any) -> None:
+def _stream_updates(job: TrainingJob) -> None:
     """Update the chart every ``UPDATE_EVERY_S`` for ``STREAM_FOR_S``, within this run.
 
     Why not a fragment run per update: each run costs the browser a redraw of Streamlit's
@@ -344,19 +345,15 @@ def _stream_updates(job: TrainingJob, view_slot: Any) -> None:
     button or leaving the page interrupts the run at its next update, within half a second.
     """
     slot = st.empty()
-    shown = job.snapshot().latest_view
     for _ in range(round(STREAM_FOR_S / UPDATE_EVERY_S) - 1):
         time.sleep(UPDATE_EVERY_S)
         job.heartbeat()
         snap = job.snapshot()
         follow_state(snap, live=True)
         stream_to_live_chart(slot, **chart_of(snap), key=CHART_KEY)
-        if view_slot is not None and snap.latest_view is not shown:  # every few seconds
-            shown = snap.latest_view
-            show_view(view_slot, shown)
 
 
-def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> Any:
+def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:
     """Status, then progress and curves in one live chart element. The chart is drawn once
     (empty axes before the first training, when the browser has time to spare) and then only
     updated: it keeps its key and is always drawn from a fragment."""
@@ -364,7 +361,7 @@ def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) 
         st.info("Press **Train** to start. The charts update live while it trains; you can "
                 "switch pages meanwhile.")
         live_plotly_chart(curves((), (), planned_epochs), key=CHART_KEY, config=CHART_CONFIG)
-        return None
+        return
     snap = job.snapshot()
     follow_state(snap, live=live)
     if snap.state == "failed":
@@ -376,20 +373,19 @@ def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) 
         last = snap.one_steps[-1]
         st.caption(f":material/redo: One step (step {last.step:,}): the loss on its batch went "
                    f"from {last.loss_before:.4f} to {last.loss_after:.4f}.")
-    return learning_panel(snap, live=live)
+    learning_panel(snap, live=live)
 
 
-def learning_panel(snap: Snapshot, *, live: bool) -> Any:
-    """The first conv layer as it learns: the newest view while training (the slot it is in,
-    for the streamed updates), and afterwards a scrubber over the epochs."""
+def learning_panel(snap: Snapshot, *, live: bool) -> None:
+    """The first conv layer as it learns: the newest view while training (redrawn with each
+    run of the live panel), and afterwards a scrubber over the epochs."""
     if snap.latest_view is None:
-        return None
+        return
     st.markdown("**Learning, live:** the first conv layer's kernels and what they make of one "
                 "held-out digit. They start as noise; watch edge and stroke detectors appear.")
     if live:
-        slot = st.empty()
-        show_view(slot, snap.latest_view)
-        return slot
+        show_view(snap.latest_view)
+        return
     views = snap.views
     chosen = len(views) - 1
     if len(views) > 1:
@@ -397,19 +393,17 @@ def learning_panel(snap: Snapshot, *, live: bool) -> Any:
                                   format_func=lambda i: f"{views[i].epoch:g}",
                                   key="learning_view_epoch",
                                   help="0: before training; then the end of each epoch")
-    show_view(st.empty(), views[chosen])
-    return None
+    show_view(views[chosen])
 
 
-def show_view(slot: Any, view: KernelView) -> None:
+def show_view(view: KernelView) -> None:
     scale = max(2, 48 // view.kernels.shape[-1])  # kernels about 48 pixels wide
-    with slot.container():
-        c = st.columns(2)
-        c[0].image(tile(view.kernels, signed=True, scale=scale), clamp=True,
-                   caption=f"Kernels at step {view.step:,} (epoch {view.epoch:.2f}): grey is "
-                           "0, white positive, black negative")
-        c[1].image(tile(view.maps, scale=max(1, 84 // view.maps.shape[-1])), clamp=True,
-                   caption="The same digit through each kernel")
+    c = st.columns(2)
+    c[0].image(tile(view.kernels, signed=True, scale=scale), clamp=True,
+               caption=f"Kernels at step {view.step:,} (epoch {view.epoch:.2f}): grey is 0, "
+                       "white positive, black negative")
+    c[1].image(tile(view.maps, scale=max(1, 84 // view.maps.shape[-1])), clamp=True,
+               caption="The same digit through each kernel")
 
 
 def follow_state(snap: Snapshot, *, live: bool) -> None:

@@ -170,7 +170,7 @@ def test_train_page_learning_view_and_steering():
         assert job.snapshot().epoch == 0
         assert len(at.get("image")) == 2  # kernels and feature maps
         # Steering: a new learning rate reaches the optimizer and is marked on the curves.
-        at.number_input(key="steer_lr").set_value(0.01).run()
+        by_label(at.number_input, "Learning rate from now on").set_value(0.01).run()
         click(at, "Apply")
         wait_for(lambda: job.snapshot().lr_changes, what="the change")
         assert lrs(job) == {0.01}
