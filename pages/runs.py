@@ -56,8 +56,12 @@ def runs_table(store: RunStore) -> list:
         st.info("No runs yet: every training (Train page, quick model, command line) appears "
                 "here.", icon=":material/history:")
         return []
-    st.dataframe(pd.DataFrame(table_rows(runs, owner_token())), hide_index=True,
-                 column_config={"test accuracy": st.column_config.NumberColumn(
+    rows = pd.DataFrame(table_rows(runs, owner_token()))
+    narrow = {name: st.column_config.Column(width="small") for name in ("run", "mine", "pinned")}
+    # device and weights are in the one-run panel below: without them the table fits 1280 px
+    shown = [c for c in rows.columns if c not in ("device", "weights")]
+    st.dataframe(rows, hide_index=True, column_order=shown,
+                 column_config={**narrow, "test accuracy": st.column_config.NumberColumn(
                      format="percent"), "seconds": st.column_config.NumberColumn(format="%.0f")})
     st.caption(f"{total:,} runs · page {page} of {pages}")
     return runs
@@ -105,7 +109,8 @@ def scatter(store: RunStore) -> None:
     frame = pd.DataFrame(points, columns=["run", "parameters", "test accuracy", "design"])
     figure = px.scatter(frame, x="parameters", y="test accuracy", hover_name="design",
                         hover_data={"run": True}, log_x=True, height=380,
-                        title="Test accuracy against parameters: bigger is not always better")
+                        title="Accuracy against parameters")
+    st.caption("Every run on this server: bigger is not always better.")
     figure.update_yaxes(tickformat=".0%")
     st.plotly_chart(figure, key="runs_scatter")
 
@@ -123,7 +128,7 @@ def one_run(store: RunStore, runs: list) -> None:
         return
     # Actions are callbacks: they run before the page, so their result survives any rerun.
     c = st.columns(5)
-    c[0].button("Use on Draw page", icon=":material/draw:", disabled=not record.has_weights,
+    c[0].button("Use to draw", icon=":material/draw:", disabled=not record.has_weights,
                 key="runs_use", on_click=use_run, args=(store, record))
     c[1].button("Open in Design", icon=":material/account_tree:", key="runs_open",
                 on_click=open_design, args=(record,))

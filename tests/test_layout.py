@@ -4,6 +4,8 @@ stroke on the canvas draws without scrolling the page. Screenshots go to the tes
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from browser_helpers import open_page, wait_idle
 
@@ -87,8 +89,21 @@ def scroll_through(page) -> None:
                              if (m) m.scrollTop = 0; window.scrollTo(0, 0); }""")
 
 
+@pytest.fixture(scope="module")
+def runs_on_the_server(app_url):
+    """Runs in the server's store (the folder conftest names), so that the Runs page shows its
+    table, a run and the scatter whichever tests ran before."""
+    from test_runs import record
+
+    from cnn_core.runs import RunStore
+
+    store = RunStore(os.environ["CNN_EXPLAINER_RUNS"])
+    for accuracy, params in ((0.91, 20_490), (0.97, 61_706), (0.96, 3_199_106)):
+        record(store, accuracy=accuracy, params=params)
+
+
 @pytest.mark.parametrize("size", list(SIZES))
-def test_every_page_reads_whole(browser, app_url, tmp_path, size):
+def test_every_page_reads_whole(browser, app_url, runs_on_the_server, tmp_path, size):
     context, page = page_in(browser, size)
     try:
         found = {}
