@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import re
 import statistics
 import sys
 import tempfile
@@ -60,7 +61,8 @@ async def switch_to(page, slug: str, tally: Tally, *, timed: bool = True) -> Non
     start = time.perf_counter()
     link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=PAGE_LINKS[slug])
     await link.first.click()
-    await page.wait_for_url(f"**/{slug}", timeout=60_000)
+    await page.wait_for_url(re.compile(rf"/{slug}(\?|$)"), timeout=60_000)  # the URL carries
+    # the design after the path (?design=...)
     await page.locator(PAGE_HEADING).first.wait_for(timeout=60_000)
     await page.wait_for_function(IDLE, timeout=120_000)
     if timed:
