@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import dataclasses
 import math
 import queue
 import threading
@@ -212,10 +213,9 @@ class TrainingJob:
 
     def set_learning_rate(self, learning_rate: float) -> str | None:
         """Change the learning rate from the next step on; the problem in words, or None."""
-        lo, hi = TrainConfig.LIMITS["learning_rate"]
-        if not isinstance(learning_rate, (int, float)) or not math.isfinite(learning_rate) \
-                or not lo <= learning_rate <= hi:
-            return f"learning rate must be between {lo:g} and {hi:g} (got {learning_rate})"
+        # The settings' own check (the rest of the config passed it when the job was made).
+        if problems := dataclasses.replace(self.config, learning_rate=learning_rate).check():
+            return problems[0]
         self._pending_lr = float(learning_rate)
         return None
 
