@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_server import serve_app  # noqa: E402
+from app_server import serve_app, server_rss_bytes  # noqa: E402
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_HEADING  # noqa: E402
 
 IDLE = "() => !document.querySelector(\"[data-testid='stStatusWidget']\")"
@@ -140,25 +140,13 @@ async def student_explores(context, url: str, tally: Tally, until: float, who: i
         await switch_to(page, "draw", tally)
 
 
-def peak_rss_mb(port: int, stop: threading.Event, peak: list[float]) -> None:
-    """Sample the server's resident memory twice a second (found by its port)."""
-    pid = None
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if f"{port}".encode() in (proc / "cmdline").read_bytes() and \
-                        b"streamlit" in (proc / "cmdline").read_bytes():
-                    pid = proc.name
-            except OSError:
-                continue
-    while pid and not stop.wait(0.5):
+def peak_rss_mb(url: str, stop: threading.Event, peak: list[float]) -> None:
+    """Sample the server's resident memory twice a second."""
+    while not stop.wait(0.5):
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
+            peak[0] = max(peak[0], server_rss_bytes(url) / 2**20)
+        except LookupError:
             return
-        rss_kb = int(next(line for line in status.splitlines()
-                          if line.startswith("VmRSS")).split()[1])
-        peak[0] = max(peak[0], rss_kb / 1024)
 
 
 def p95(values: list[float]) -> float:
@@ -192,8 +180,7 @@ def main() -> None:
         log_path = Path(tmp) / "streamlit.log"
         with serve_app(log_path) as url:
             stop, peak = threading.Event(), [0.0]
-            sampler = threading.Thread(target=peak_rss_mb,
-                                       args=(int(url.rsplit(":", 1)[1]), stop, peak))
+            sampler = threading.Thread(target=peak_rss_mb, args=(url, stop, peak))
             sampler.start()
             try:
                 asyncio.run(drive(url, args.seconds, tally))

@@ -53,3 +53,18 @@ def serve_app(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def server_rss_bytes(url: str) -> int:
+    """The resident memory of the app server serving ``url`` (found by its port);
+    ``LookupError`` when no such process runs."""
+    port = url.rsplit(":", 1)[1].encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"streamlit" in cmdline and b"\0" + port + b"\0" in cmdline:
+                status = (proc / "status").read_text()
+                return int(status.split("VmRSS:")[1].split()[0]) * 1024
+        except (OSError, IndexError):
+            continue
+    raise LookupError(f"no app server at {url}")

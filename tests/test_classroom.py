@@ -3,13 +3,11 @@ that outlives a tab gone for a minute."""
 
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from app_server import serve_app
+from app_server import serve_app, server_rss_bytes
 from browser_helpers import open_page
 
 from cnn_core.presets import LENET5, SMALL_FAST
@@ -17,20 +15,6 @@ from cnn_core.url_state import DESIGN_PARAM, design_param
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MB = 1024 * 1024
-
-
-def server_rss(url: str) -> int:
-    """The app server's resident memory in bytes (found by its port)."""
-    port = url.rsplit(":", 1)[1].encode()
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"streamlit" in cmdline and port in cmdline:
-            status = (proc / "status").read_text()
-            return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
-    raise AssertionError("no server process")
 
 
 def train_once(browser, url: str, design: str, epochs: int) -> None:
@@ -58,11 +42,11 @@ def test_memory_comes_back_after_thirty_students_trained_and_left(browser, tmp_p
     with serve_app(tmp_path / "streamlit.log", env=env) as url:
         train_once(browser, url, lenet, epochs=1)
         time.sleep(3)
-        after_first = server_rss(url)
+        after_first = server_rss_bytes(url)
         for _ in range(29):
             train_once(browser, url, lenet, epochs=1)
         time.sleep(3)
-        after_thirty = server_rss(url)
+        after_thirty = server_rss_bytes(url)
     print(f"server RSS after 1 student {after_first / MB:.0f} MB, after 30 "
           f"{after_thirty / MB:.0f} MB")
     assert after_thirty - after_first < 150 * MB
