@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,17 +113,19 @@ class QuickModel:
 
     def __init__(self) -> None:
         self.job: TrainingJob | None = None
+        self._starting = threading.Lock()  # students who press at once start one training
 
     def start(self) -> TrainingJob:
         from cnn_core.job import TrainingJob
         from cnn_core.trainer import TrainConfig
 
-        if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
-            self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
-                                   name="quick model", orphan_timeout_s=float("inf"),
-                                   recorder=recorder("quick model", mine=False))
-            self.job.start()
-        return self.job
+        with self._starting:
+            if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
+                self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
+                                       name="quick model", orphan_timeout_s=float("inf"),
+                                       recorder=recorder("quick model", mine=False))
+                self.job.start()
+            return self.job
 
 
 @st.cache_resource(show_spinner=False)
