@@ -138,6 +138,12 @@ class MnistSplits:
     @property
     def description(self) -> str:
         title = self.info.title
+        if "class" in (self.train_data, self.test_data):
+            trained = {"dataset": title, "dataset+class": f"{title} and the class's drawings",
+                       "class": "the class's drawings"}[self.train_data]
+            tested = "the class's drawings" if self.test_data == "class" else title
+            return (f"Training on {trained} ({len(self.train_images):,} images), testing on "
+                    f"{tested} ({len(self.test_images):,})")
         if self.source == "full":
             return (f"{title}: {len(self.train_images):,} training, {len(self.val_images):,} "
                     f"validation and {len(self.test_images):,} test images")
