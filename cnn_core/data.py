@@ -15,7 +15,6 @@ import http.client
 import os
 import shutil
 import socket
-import string
 import threading
 import urllib.error
 import urllib.request
@@ -30,6 +29,8 @@ import torch
 from torchvision.datasets import EMNIST, KMNIST, MNIST, FashionMNIST
 from torchvision.datasets.utils import USER_AGENT, check_integrity, extract_archive
 
+from cnn_core.datasets import DATASETS, Dataset
+
 DATA_DIR_ENV = "CNN_EXPLAINER_DATA"
 OFFLINE_ENV = "CNN_EXPLAINER_OFFLINE"  # "1": never try to download (classrooms, tests)
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -39,59 +40,42 @@ CHUNK_BYTES = 1 << 16
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 BUNDLED_TRAIN = 8_000
 FULL_VALIDATION = 5_000
-DIGITS = tuple(string.digits)
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """One 28x28 dataset: its torchvision class and what the pages call its classes."""
-
-    key: str
-    title: str
-    source: type[MNIST]  # torchvision's class: the folder is named after it
-    classes: tuple[str, ...]
-    noun: str  # what one image is: "digit", "garment", ...
-    split: str | None = None  # EMNIST's split
-    label_offset: int = 0  # EMNIST letters are labelled 1-26
-    transposed: bool = False  # EMNIST stores images transposed
-    download_bytes: int = 0  # the compressed files' size, for the progress bar
-
-    @property
-    def resources(self) -> list[tuple[str, str]]:
-        """(file name, md5) to download, as torchvision lists them."""
-        if self.source is EMNIST:
-            return [(EMNIST.url.rsplit("/", 1)[1], EMNIST.md5)]
-        return list(self.source.resources)
-
-    @property
-    def mirrors(self) -> list[str]:
-        if self.source is EMNIST:
-            return [EMNIST.url.rsplit("/", 1)[0] + "/"]
-        return list(self.source.mirrors)
-
-    @property
-    def files(self) -> list[str]:
-        """The uncompressed IDX files torchvision loads from ``raw/``."""
-        if self.source is EMNIST:
-            return [f"emnist-{self.split}-{part}-{kind}-ubyte" for part in ("train", "test")
-                    for kind in ("images-idx3", "labels-idx1")]
-        return [name.removesuffix(".gz") for name, _ in self.resources]
-
-    @property
-    def needs_outputs(self) -> int:
-        return len(self.classes)
+SOURCES = {"MNIST": MNIST, "FashionMNIST": FashionMNIST, "KMNIST": KMNIST, "EMNIST": EMNIST}
 
 
-DATASETS: dict[str, Dataset] = {d.key: d for d in (
-    Dataset("mnist", "MNIST", MNIST, DIGITS, "digit", download_bytes=11_594_722),
-    Dataset("fashion_mnist", "Fashion-MNIST", FashionMNIST, tuple(FashionMNIST.classes),
-            "garment", download_bytes=30_878_645),
-    Dataset("kmnist", "KMNIST", KMNIST, tuple(KMNIST.classes), "character",
-            download_bytes=20_334_757),
-    Dataset("emnist_letters", "EMNIST letters", EMNIST, tuple(string.ascii_lowercase),
-            "letter", split="letters", label_offset=1, transposed=True,
-            download_bytes=561_753_746),
-)}
+def source(dataset: Dataset) -> type[MNIST]:
+    """torchvision's class for ``dataset``: its mirrors, md5 sums, folder and loader."""
+    return SOURCES[dataset.torchvision_class]
+
+
+def classes(dataset: Dataset) -> tuple[str, ...]:
+    """The class names torchvision gives (EMNIST letters without its unused "N/A")."""
+    if dataset.split:
+        return tuple(EMNIST.classes_split_dict[dataset.split][dataset.label_offset:])
+    return tuple(str(c).split(" - ")[0] for c in source(dataset).classes)
+
+
+def torchvision_resources(dataset: Dataset) -> list[tuple[str, str]]:
+    """(file name, md5) to download, as torchvision lists them."""
+    if source(dataset) is EMNIST:
+        return [(EMNIST.url.rsplit("/", 1)[1], EMNIST.md5)]
+    return list(source(dataset).resources)
+
+
+def torchvision_mirrors(dataset: Dataset) -> list[str]:
+    if source(dataset) is EMNIST:
+        return [EMNIST.url.rsplit("/", 1)[0] + "/"]
+    return list(source(dataset).mirrors)
+
+
+def files(dataset: Dataset) -> list[str]:
+    """The uncompressed IDX files torchvision loads from ``raw/``."""
+    if source(dataset) is EMNIST:
+        return [f"emnist-{dataset.split}-{part}-{kind}-ubyte" for part in ("train", "test")
+                for kind in ("images-idx3", "labels-idx1")]
+    return [name.removesuffix(".gz") for name, _ in torchvision_resources(dataset)]
 
 
 def data_dir() -> Path:
@@ -104,7 +88,7 @@ def downloads_allowed() -> bool:
 
 
 def raw_dir(root: Path, dataset: Dataset) -> Path:
-    return Path(root) / dataset.source.__name__ / "raw"
+    return Path(root) / dataset.torchvision_class / "raw"
 
 
 TrainData = Literal["dataset", "dataset+class", "class"]
@@ -133,7 +117,7 @@ class MnistSplits:
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return self.info.classes
+        return classes(self.info)
 
     @property
     def description(self) -> str:
@@ -190,7 +174,7 @@ def load_bundled() -> MnistSplits:
 def on_disk(root: Path, dataset: Dataset) -> bool:
     """True when torchvision finds every uncompressed file of ``dataset`` under ``root``."""
     raw = raw_dir(root, dataset)
-    return all((raw / name).is_file() for name in dataset.files)
+    return all((raw / name).is_file() for name in files(dataset))
 
 
 def full_mnist_on_disk(root: Path) -> bool:
@@ -202,8 +186,8 @@ def load_full(root: Path, dataset: Dataset | None = None) -> MnistSplits:
     images for validation, the official test images for the test."""
     dataset = dataset or DATASETS["mnist"]
     extra = {"split": dataset.split} if dataset.split else {}
-    train = dataset.source(str(root), train=True, download=False, **extra)
-    test = dataset.source(str(root), train=False, download=False, **extra)
+    train = source(dataset)(str(root), train=True, download=False, **extra)
+    test = source(dataset)(str(root), train=False, download=False, **extra)
 
     def images(part: MNIST) -> torch.Tensor:
         return part.data.transpose(1, 2).contiguous() if dataset.transposed else part.data
@@ -247,13 +231,13 @@ def download_dataset(dataset: Dataset, root: Path, mirrors: list[str] | None = N
     """
     raw = raw_dir(root, dataset)
     raw.mkdir(parents=True, exist_ok=True)
-    for filename, md5 in resources or dataset.resources:
+    for filename, md5 in resources or torchvision_resources(dataset):
         archive = raw / filename
         if check_integrity(str(archive), md5):
             _unpack(dataset, archive)
             continue
         error: Exception | None = None
-        for mirror in mirrors or dataset.mirrors:
+        for mirror in mirrors or torchvision_mirrors(dataset):
             partial = raw / f"{filename}.part"
             try:
                 fetch(f"{mirror}{filename}", partial, timeout)
@@ -317,7 +301,7 @@ def remove_unverified(root: Path, dataset: Dataset,
                       resources: list[tuple[str, str]] | None = None) -> None:
     """Remove archives on disk that fail their md5 check, and what was unpacked from them."""
     raw = raw_dir(root, dataset)
-    for filename, md5 in resources or dataset.resources:
+    for filename, md5 in resources or torchvision_resources(dataset):
         archive = raw / filename
         if archive.exists() and not check_integrity(str(archive), md5):
             archive.unlink()

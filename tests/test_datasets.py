@@ -13,11 +13,13 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+import torchvision
 
 from cnn_core.data import (
     DATASETS,
     DownloadError,
     MnistStore,
+    classes,
     download_dataset,
     offered,
     raw_dir,
@@ -95,7 +97,7 @@ def test_download_md5_check_and_load_through_torchvision(serve, tmp_path, key, f
     expected = np.frombuffer(gzip.decompress(files["t10k-images-idx3-ubyte.gz"])[16:],
                              np.uint8).reshape(12, 28, 28)
     assert torch.equal(splits.test_images, torch.from_numpy(expected.copy()))
-    assert splits.classes == tuple(DATASETS[key].source.classes)
+    assert splits.classes == tuple(getattr(torchvision.datasets, folder).classes)
     assert key.split("_")[0] in splits.description.lower().replace("-", "_")
 
 
@@ -148,3 +150,30 @@ def test_emnist_letters_are_upright_and_labelled_from_zero(tmp_path):
     assert splits.test_labels.tolist() == [0, 1, 2, 3, 4, 5]
     assert splits.test_images[0][:, 2].min() == 255 and splits.test_images[0][2, 5] == 0
     assert len(splits.classes) == 26 and splits.classes[0] == "a"
+
+
+@pytest.mark.parametrize("key", list(DATASETS))
+def test_each_datasets_output_count_is_torchvisions_class_count(key):
+    assert DATASETS[key].outputs == len(classes(DATASETS[key]))
+
+
+def test_emnist_letters_needs_26_outputs_and_says_which_layer(monkeypatch):
+    from cnn_core.datasets import output_refusal, outputs_note
+    from cnn_core.presets import LENET5
+    from cnn_core.shapes import analyze
+    from cnn_core.spec import ArchitectureSpec, Layer
+
+    report = analyze(LENET5)
+    letters = DATASETS["emnist_letters"]
+    refusal = output_refusal(report, letters)
+    last = len(LENET5.layers)
+    assert refusal == (f"EMNIST letters has 26 classes, so the last layer must output 26 "
+                       f"values (one per letter), but layer {last} (linear) outputs 10; set "
+                       "its out_features to 26")
+    assert output_refusal(report, DATASETS["kmnist"]) is None
+    wider = ArchitectureSpec(LENET5.layers[:-1] + (Layer("linear", {"out_features": 26}),),
+                             LENET5.input_shape)
+    assert output_refusal(analyze(wider), letters) is None
+    assert "must output 10 values" in output_refusal(analyze(wider), DATASETS["mnist"])
+    assert "EMNIST letters: 26 outputs" in outputs_note(report)
+    assert outputs_note(analyze(wider)).endswith("so it can train on EMNIST letters.")
