@@ -1,0 +1,153 @@
+"""The class set through the pages (AppTest): add from the Draw page's canvas, see it on the
+Class data page, train and test on it, and datasets whose class count the design must match."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_datasets import idx_bytes
+from test_pages import canvas_state, wait_data
+
+from cnn_core.preprocess import digit_to_canvas
+
+
+@pytest.fixture
+def fresh_class_set(tmp_path, monkeypatch):
+    """An empty class set for this test (the app keeps one per server)."""
+    from app_state import class_data
+
+    monkeypatch.setenv("CNN_EXPLAINER_RUNS", str(tmp_path / "runs"))
+    class_data.clear()
+    yield tmp_path / "runs"
+    class_data.clear()
+
+
+def on(page: str) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def add(at: AppTest, rgba: np.ndarray | None, label: int | None) -> list[str]:
+    """Draw ``rgba`` on the canvas, pick ``label`` and press Add; the messages shown."""
+    if rgba is not None:
+        at.session_state["digit_canvas"] = canvas_state(rgba)
+        at.run()
+    at.selectbox(key="class_label").set_value(label).run()
+    next(b for b in at.button if b.label == "Add to the class set").click().run()
+    assert not at.exception, at.exception
+    return [m.value for m in [*at.success, *at.error, *at.warning]]
+
+
+def speck() -> np.ndarray:
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[130:150, 130:150, :3] = 255
+    return canvas
+
+
+def test_drawings_added_on_the_draw_page_are_stored_and_listed(fresh_class_set, bundled):
+    from app_state import class_data
+
+    at = on("pages/draw.py")
+    assert add(at, None, 4) == ["Not added: the canvas is empty: draw a digit first."]
+    assert add(at, speck(), 4)[0].startswith("Not added: that is a speck (20 pixels across)")
+    digits = [(bundled.val_images[i].numpy(), int(bundled.val_labels[i])) for i in range(3)]
+    for n, (digit, label) in enumerate(digits, 1):
+        shown = add(at, digit_to_canvas(digit), label)
+        assert shown[0].startswith(f"Added drawing #{n} as a {label}: the class set now has "
+                                   f"{n} drawings"), shown
+    assert add(at, None, 1)[0].startswith("This drawing is already in the class set")
+    store, _ = class_data()
+    kept = store.drawings()
+    assert [d.label for d in kept] == [label for _, label in digits]
+    assert all(d.has_canvas and store.canvas_png(d.id).startswith(b"\x89PNG") for d in kept)
+
+    at.switch_page("pages/class_data.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("**3 drawings.**" in m.value for m in at.markdown)
+    counts = Counter(label for _, label in digits)
+    assert [t.label for t in at.tabs] == [f"{d} ({counts[d]})" for d in range(10)]
+    # removing someone else's drawing needs the teacher key; one's own does not
+    at.number_input(key="class_remove_id").set_value(kept[0].id).run()
+    next(b for b in at.button if b.label == "Remove").click().run()
+    assert any(f"Removed drawing #{kept[0].id}" in s.value for s in at.success)
+    assert len(store.drawings()) == 2
+
+
+def test_training_on_mnist_and_testing_on_the_class_set(fresh_class_set, bundled):
+    from app_state import class_data
+
+    store, _ = class_data()
+    for i in range(12):
+        canvas = digit_to_canvas(bundled.val_images[i].numpy())
+        from cnn_core.preprocess import canvas_to_mnist
+
+        store.add(int(bundled.val_labels[i]), canvas_to_mnist(canvas).image, canvas)
+    at = on("pages/train.py")
+    wait_data(at)
+    at.selectbox(key="test_on").set_value("class").run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("Training is allowed, but the class set has fewer than 10 drawings of" in w
+               for w in warnings), warnings
+    assert any("testing on the class's drawings (12)" in c.value for c in at.caption)
+    at.number_input(key="train_epochs").set_value(1).run()
+    train = next(b for b in at.button if b.label == "Train")
+    assert not train.disabled
+    train.click().run()
+    job = at.session_state["job"]
+    job.join(120)
+    at.run()
+    assert not at.exception, at.exception
+    assert job.splits.test_data == "class" and len(job.splits.test_labels) == 12
+    assert any(h.value.startswith("Results on the class's 12 drawings") for h in at.subheader)
+    accuracy = next(m for m in at.metric if m.label == "Test accuracy").value
+    assert accuracy == f"{job.evaluation.accuracy:.2%}"
+
+
+@pytest.fixture
+def emnist_on_disk(tmp_path, monkeypatch):
+    raw = tmp_path / "EMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 60), ("test", 26)):
+        (raw / f"emnist-letters-{part}-images-idx3-ubyte").write_bytes(
+            idx_bytes(rng.integers(0, 256, (n, 28, 28))))
+        (raw / f"emnist-letters-{part}-labels-idx1-ubyte").write_bytes(
+            idx_bytes(np.arange(n) % 26 + 1))
+    monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))
+    from app_state import dataset_store
+
+    dataset_store.clear()
+    yield
+    dataset_store.clear()
+
+
+def test_emnist_letters_needs_26_outputs_and_train_says_which_layer(emnist_on_disk):
+    at = on("pages/architecture.py")
+    note = next(c.value for c in at.caption if "must match the classes" in c.value)
+    assert "EMNIST letters: 26 outputs" in note and "This design outputs 10" in note
+    at.switch_page("pages/train.py")
+    at.run()
+    wait_data(at)
+    offered = at.selectbox(key="train_dataset")
+    assert offered.options == ["MNIST", "EMNIST letters"]  # offline: what is on disk
+    assert any("Fashion-MNIST is not on this server's disk" in c.value for c in at.caption)
+    offered.set_value("emnist_letters").run()
+    wait_data(at)
+    assert not at.exception, at.exception
+    train = next(b for b in at.button if b.label == "Train")
+    assert train.disabled
+    refusal = [e.value for e in at.error if "Training is disabled" in e.value]
+    assert refusal and "the last layer must output 26 values (one per letter)" in refusal[0]
+    assert "layer" in refusal[0] and "(linear) outputs 10; set its out_features to 26" in \
+        refusal[0]
+    assert at.selectbox(key="train_on").disabled and at.selectbox(key="test_on").disabled
