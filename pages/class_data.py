@@ -9,8 +9,9 @@ need_torch()
 
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 
-from app_state import class_data, owner_token, teacher_key
+from app_state import class_data, digit_image_bytes, owner_token, teacher_key
 from cnn_core.class_data import (
     CLASSES,
     THIN_BELOW,
@@ -46,7 +47,7 @@ def grids(store: ClassData, counts: list[int]) -> None:
                 st.caption(f"No {digit}s yet.")
                 continue
             shown = drawings[:SHOWN_PER_DIGIT]
-            st.image([d.image for d in shown], width=56,
+            st.image([digit_image_bytes(torch.from_numpy(d.image)) for d in shown], width=84,
                      caption=[f"#{d.id}{' · ' + d.nickname if d.nickname else ''}"
                               f"{' (you)' if d.owned_by(mine) else ''}" for d in shown])
             if len(drawings) > len(shown):
@@ -115,8 +116,8 @@ if store is None:
 try:
     counts = store.counts()
     total = sum(counts)
-    st.markdown(f"**{total:,} drawings.** Add more on the Draw page: draw, pick the digit, "
-                "press **Add to the class set**.")
+    st.markdown(f"**{total:,} drawing{'' if total == 1 else 's'}.** Add more on the Draw "
+                "page: draw, pick the digit, press **Add to the class set**.")
     st.page_link("pages/draw.py", label="Draw & add", icon=":material/draw:")
     if thin := thin_digits(counts):
         st.caption(f"Fewer than {THIN_BELOW} drawings of {', '.join(map(str, thin))} (in red): "

@@ -41,7 +41,7 @@ from cnn_core.budget import (
     training_seconds,
 )
 from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, mix
-from cnn_core.data import MnistSplits, MnistStore, offered
+from cnn_core.data import MnistSplits, MnistStore, data_dir, offered
 from cnn_core.datasets import DATASETS, output_refusal
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.job import LrChange, Snapshot, TrainingJob, active_jobs
@@ -95,9 +95,12 @@ def data_choice() -> tuple[str, str, str]:
                            key="train_on", disabled=not digits, **kept)
     test = c[2].selectbox("Test on", list(TEST_CHOICES), format_func=TEST_CHOICES.get,
                           key="test_on", disabled=not digits, **kept)
-    if why_not:
-        reasons = " ".join(f"{w}." for w in why_not.values())
-        st.caption(f":material/cloud_off: Not offered: {reasons}")
+    if why_not:  # offline: say once what is missing, and where it was looked for
+        titles = [DATASETS[k].title for k in why_not]
+        missing = ", ".join(titles[:-1]) + f" and {titles[-1]} are" if len(titles) > 1 \
+            else f"{titles[0]} is"
+        st.caption(f":material/cloud_off: {missing} not on this server's disk (in "
+                   f"{data_dir()}) and downloading is turned off.")
     return (key, train, test) if digits else (key, "dataset", "dataset")
 
 

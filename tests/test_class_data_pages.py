@@ -140,7 +140,8 @@ def test_emnist_letters_needs_26_outputs_and_train_says_which_layer(emnist_on_di
     wait_data(at)
     offered = at.selectbox(key="train_dataset")
     assert offered.options == ["MNIST", "EMNIST letters"]  # offline: what is on disk
-    assert any("Fashion-MNIST is not on this server's disk" in c.value for c in at.caption)
+    assert any("Fashion-MNIST and KMNIST are not on this server's disk" in c.value
+               for c in at.caption)
     offered.set_value("emnist_letters").run()
     wait_data(at)
     assert not at.exception, at.exception
@@ -151,3 +152,36 @@ def test_emnist_letters_needs_26_outputs_and_train_says_which_layer(emnist_on_di
     assert "layer" in refusal[0] and "(linear) outputs 10; set its out_features to 26" in \
         refusal[0]
     assert at.selectbox(key="train_on").disabled and at.selectbox(key="test_on").disabled
+
+
+def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, bundled):
+    from dataclasses import replace
+
+    from app_state import class_data, run_store
+    from cnn_core.evaluate import evaluate
+    from cnn_core.job import train_to_completion
+    from cnn_core.preprocess import canvas_to_mnist
+    from cnn_core.presets import SMALL_FAST
+    from cnn_core.recording import Recorder
+    from cnn_core.trainer import TrainConfig
+
+    drawings, _ = class_data()
+    for i in range(20):
+        canvas = digit_to_canvas(bundled.val_images[200 + i].numpy())
+        drawings.add(int(bundled.val_labels[200 + i]), canvas_to_mnist(canvas).image, canvas)
+    splits = replace(bundled, train_images=bundled.train_images[:500],
+                     train_labels=bundled.train_labels[:500])
+    recorder = Recorder(run_store()[0], source="cli", label="handwriting")
+    job = train_to_completion(SMALL_FAST, splits, TrainConfig(epochs=1, device="cpu"),
+                              recorder=recorder)
+    at = on("pages/runs.py")
+    at.selectbox(key="runs_one").set_value(recorder.run_id).run()
+    at.button(key="runs_handwriting").click().run()
+    assert not at.exception, at.exception
+    import torch
+
+    images, labels = drawings.arrays()
+    expected = evaluate(job.model, torch.from_numpy(images), torch.from_numpy(labels))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["On our 20 drawings"] == f"{expected.accuracy:.1%}"
+    assert metrics["On its own test set"] == f"{job.evaluation.accuracy:.1%}"
