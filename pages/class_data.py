@@ -32,7 +32,7 @@ def counts_chart(counts: list[int]) -> go.Figure:
                            hovertemplate="digit %{x}: %{y} drawings<extra></extra>"))
     fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                       xaxis={"type": "category", "title": "digit"},
-                      yaxis={"title": "drawings"})
+                      yaxis={"title": "drawings", "rangemode": "tozero"})
     return fig
 
 
@@ -119,12 +119,13 @@ try:
     st.markdown(f"**{total:,} drawing{'' if total == 1 else 's'}.** Add more on the Draw "
                 "page: draw, pick the digit, press **Add to the class set**.")
     st.page_link("pages/draw.py", label="Draw & add", icon=":material/draw:")
-    if thin := thin_digits(counts):
-        st.caption(f"Fewer than {THIN_BELOW} drawings of {', '.join(map(str, thin))} (in red): "
-                   "training on them is allowed, with a warning.")
-    st.plotly_chart(counts_chart(counts), width="stretch", config={"displayModeBar": False})
-    grids(store, counts)
-    remove_panel(store)
+    if total:
+        if thin := thin_digits(counts):
+            st.caption(f"Fewer than {THIN_BELOW} drawings of {', '.join(map(str, thin))} (in "
+                       "red): training on them is allowed, with a warning.")
+        st.plotly_chart(counts_chart(counts), width="stretch", config={"displayModeBar": False})
+        grids(store, counts)
+        remove_panel(store)
     out_and_in(store, total)
 except ClassDataError as exc:
     st.warning(str(exc))

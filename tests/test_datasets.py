@@ -177,3 +177,15 @@ def test_emnist_letters_needs_26_outputs_and_says_which_layer(monkeypatch):
     assert "must output 10 values" in output_refusal(analyze(wider), DATASETS["mnist"])
     assert "EMNIST letters: 26 outputs" in outputs_note(report)
     assert outputs_note(analyze(wider)).endswith("so it can train on EMNIST letters.")
+
+
+def test_downloading_changes_nothing_process_wide(serve, tmp_path):
+    """The timeout goes to the one urlopen call: no global opener, no default socket timeout."""
+    import socket
+    import urllib.request
+
+    opener, default_timeout = urllib.request._opener, socket.getdefaulttimeout()
+    files = fixture_files(seed=5)
+    download_dataset(DATASETS["fashion_mnist"], tmp_path, mirrors=[serve(files)],
+                     resources=md5s(files), timeout=3)
+    assert urllib.request._opener is opener and socket.getdefaulttimeout() == default_timeout
