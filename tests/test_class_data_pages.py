@@ -185,3 +185,31 @@ def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, b
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["On our 20 drawings"] == f"{expected.accuracy:.1%}"
     assert metrics["On its own test set"] == f"{job.evaluation.accuracy:.1%}"
+
+
+def test_import_on_the_class_data_page_adds_all_or_nothing(fresh_class_set, bundled, tmp_path):
+    from app_state import class_data
+    from cnn_core.class_data import IDX_IMAGES, IDX_LABELS, ClassData
+    from cnn_core.preprocess import canvas_to_mnist
+
+    elsewhere = ClassData(tmp_path / "another class")
+    for i in range(3):
+        canvas = digit_to_canvas(bundled.val_images[i].numpy())
+        elsewhere.add(int(bundled.val_labels[i]), canvas_to_mnist(canvas).image, canvas)
+    files = elsewhere.export_files()
+    at = on("pages/class_data.py")
+    uploader = at.file_uploader(key="class_import")
+    uploader.set_value([("class-images-idx3-ubyte", files[IDX_IMAGES][:-5], "x"),
+                        ("class-labels-idx1-ubyte", files[IDX_LABELS], "x")]).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "Nothing imported: the images file should be 2,368 bytes for 3 items but is 2,363 "
+        "(cut short)."]
+    store, _ = class_data()
+    assert store.counts() == [0] * 10
+    at.file_uploader(key="class_import").set_value(
+        ("class-set.zip", elsewhere.export_zip(), "application/zip")).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert [s.value for s in at.success] == ["Imported 3 drawings."]
+    assert store.export_files()[IDX_IMAGES] == files[IDX_IMAGES]
