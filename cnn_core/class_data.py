@@ -414,10 +414,12 @@ def mix(base: MnistSplits, store: ClassData | None, train: str, test: str) -> Mi
         return Mix(None, "the class's drawings are digits: use them with MNIST")
     if store is None:
         return Mix(None, "the class set is not available on this server")
-    images, labels = store.arrays()
-    if len(images) == 0:
+    drawings = store.drawings()
+    if not drawings:
         return Mix(None, "the class set is empty: add drawings on the Draw page")
-    held = np.array([is_held_out(d.id) for d in store.drawings()], dtype=bool)
+    images = np.stack([d.image for d in drawings])
+    labels = np.array([d.label for d in drawings], dtype=np.int64)
+    held = np.array([d.held_out for d in drawings], dtype=bool)
     split = train != "dataset" and test == "class"  # both use them: hold a fifth out
 
     def part(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -441,7 +443,7 @@ def mix(base: MnistSplits, store: ClassData | None, train: str, test: str) -> Mi
                                                                     base.val_labels)
     tx, ty = class_test if test == "class" else (base.test_images, base.test_labels)
     warnings = []
-    if thin := thin_digits(store.counts()):
+    if thin := thin_digits(np.bincount(labels, minlength=CLASSES).tolist()):
         warnings.append(f"the class set has fewer than {THIN_BELOW} drawings of "
                         f"{', '.join(map(str, thin))}: results for "
                         f"{'those digits' if len(thin) > 1 else 'that digit'} say little")

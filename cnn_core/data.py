@@ -37,6 +37,7 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled_mnist"
 DOWNLOAD_TIMEOUT_S = 15.0
 CHUNK_BYTES = 1 << 16
+DOWNLOADED = (".gz", ".zip", ".part")  # what a download writes, before unpacking
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 BUNDLED_TRAIN = 8_000
 FULL_VALIDATION = 5_000
@@ -379,7 +380,8 @@ class MnistStore:
             return DataStatus("unavailable", 0.0, f"{self.dataset.title} is not available: "
                                                   f"{self.offline_reason}")
         raw = raw_dir(self.root, self.dataset)
-        done = sum(p.stat().st_size for p in raw.glob("*") if p.is_file()) if raw.is_dir() else 0
+        done = sum(p.stat().st_size for p in raw.glob("*") if p.suffix in DOWNLOADED) \
+            if raw.is_dir() else 0
         total = max(self.dataset.download_bytes, 1)
         return DataStatus("downloading", min(done / total, 1.0),
                           f"Downloading {self.dataset.title}: {done / 1e6:.1f} of "

@@ -64,7 +64,7 @@ WITH_PAGE = "train_live_panel_with_page"  # set while the whole page runs (see _
 @st.fragment(run_every=0.5)
 def data_progress(store: MnistStore) -> None:
     status = store.status()
-    if status.state == "ready":
+    if status.state in ("ready", "unavailable"):
         st.rerun(scope="app")
     st.progress(status.fraction, text=status.message)
 
