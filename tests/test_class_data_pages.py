@@ -3,6 +3,7 @@ Class data page, train and test on it, and datasets whose class count the design
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -213,3 +214,56 @@ def test_import_on_the_class_data_page_adds_all_or_nothing(fresh_class_set, bund
     next(b for b in at.button if b.label == "Import").click().run()
     assert [s.value for s in at.success] == ["Imported 3 drawings."]
     assert store.export_files()[IDX_IMAGES] == files[IDX_IMAGES]
+
+
+@pytest.fixture
+def fashion_on_disk(tmp_path, monkeypatch):
+    """A tiny Fashion-MNIST (random images, the real format) where torchvision looks for it."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for part, n in (("train", 96), ("t10k", 20)):
+        (raw / f"{part}-images-idx3-ubyte").write_bytes(
+            idx_bytes(rng.integers(0, 256, (n, 28, 28))))
+        (raw / f"{part}-labels-idx1-ubyte").write_bytes(idx_bytes(np.arange(n) % 10))
+    monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))
+    from app_state import dataset_store
+
+    dataset_store.clear()
+    yield
+    dataset_store.clear()
+
+
+def test_fashion_class_names_in_the_results_and_on_the_draw_page(fashion_on_disk, bundled):
+    at = on("pages/train.py")
+    wait_data(at)
+    at.selectbox(key="train_dataset").set_value("fashion_mnist").run()
+    wait_data(at)
+    assert any("Fashion-MNIST: 80 training, 16 validation and 20 test images" in c.value
+               for c in at.caption)
+    at.number_input(key="train_epochs").set_value(1).run()
+    next(b for b in at.button if b.label == "Train").click().run()
+    job = at.session_state["job"]
+    job.join(60)
+    at.run()
+    assert not at.exception, at.exception
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot"]
+    assert any(h.value.startswith("Results on the 20 Fashion-MNIST test images")
+               for h in at.subheader)
+    confusion = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                     if "Confusion matrix" in c.proto.spec)
+    assert confusion["data"][0]["x"] == names and confusion["data"][0]["y"] == names
+    first = job.evaluation.misclassified[0]  # random images: it gets most of them wrong
+    true = names[int(job.splits.test_labels[first])]
+    said = names[int(job.evaluation.predictions[first])]
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert f"#1: true {true} → said {said}" in captions  # the gallery names both classes
+    at.switch_page("pages/draw.py")
+    at.run()
+    at.session_state["digit_canvas"] = canvas_state(digit_to_canvas(bundled.val_images[0]
+                                                                    .numpy()))
+    at.run()
+    assert not at.exception, at.exception
+    verdict = next(m.value for m in at.markdown if m.value.startswith("## It is a"))
+    assert any(f"**{name}**" in verdict for name in names), verdict
