@@ -42,7 +42,6 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 BUNDLED_TRAIN = 8_000
 FULL_VALIDATION = 5_000
 
-
 SOURCES = {"MNIST": MNIST, "FashionMNIST": FashionMNIST, "KMNIST": KMNIST, "EMNIST": EMNIST}
 
 
@@ -407,9 +406,6 @@ class MnistStore:
         if splits is None and dataset.key == "mnist":
             splits = load_bundled()
         self.splits = splits
-
-
-DatasetStore = MnistStore  # the same class, by the name that says it holds any dataset
 
 
 def offered(root: Path | None = None, allow_download: bool | None = None
