@@ -460,5 +460,6 @@ def describe_run_data(settings: dict, data_source: str) -> str:
     dataset = DATASETS.get(data.get("dataset", "mnist"), DATASETS["mnist"])
     title = dataset.title + (" (bundled digits)" if data_source == "bundled" else "")
     trained = TRAIN_CHOICES.get(data.get("train", "dataset"), "MNIST").replace("MNIST", title)
-    tested = "the class's drawings" if data.get("test") == "class" else f"{title} held out"
+    tested = "the class's drawings" if data.get("test") == "class" else \
+        f"held-out {dataset.title} images"
     return f"trained on {trained}, tested on {tested}"

@@ -173,8 +173,9 @@ def handwriting(store: RunStore, record) -> None:
                 delta=f"{(evaluation.accuracy - record.test_accuracy) * 100:+.1f} points"
                 if record.test_accuracy is not None else None)
     c[2].metric("Our drawings it got wrong", f"{len(evaluation.misclassified):,}")
-    frame = pd.DataFrame({"digit": [str(d) for d in range(10)],
-                          "accuracy on our drawings": evaluation.per_class_accuracy})
+    drawn = [d for d, row in enumerate(evaluation.confusion) if sum(row)]  # digits drawn
+    frame = pd.DataFrame({"digit": [str(d) for d in drawn], "accuracy on our drawings":
+                          [evaluation.per_class_accuracy[d] for d in drawn]})
     st.bar_chart(frame, x="digit", y="accuracy on our drawings", height=220)
 
 

@@ -271,3 +271,14 @@ def test_a_net_trained_on_mnist_reports_its_accuracy_on_our_redrawn_digits(bundl
     assert record.test_accuracy == pytest.approx(direct.accuracy) and record.test_size == 40
     assert describe_run_data(record.settings, record.data_source) == (
         "trained on MNIST (bundled digits), tested on the class's drawings")
+
+
+def test_a_runs_data_in_words():
+    assert describe_run_data({}, "bundled") == (
+        "trained on MNIST (bundled digits), tested on held-out MNIST images")
+    assert describe_run_data({"data": {"dataset": "mnist", "train": "dataset+class",
+                                       "test": "class"}}, "full") == (
+        "trained on MNIST + the class's drawings, tested on the class's drawings")
+    assert describe_run_data({"data": {"dataset": "kmnist", "train": "dataset",
+                                       "test": "dataset"}}, "full") == (
+        "trained on KMNIST, tested on held-out KMNIST images")
