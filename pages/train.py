@@ -518,10 +518,11 @@ def results(job: TrainingJob) -> None:
                           margin={"l": 10, "r": 10, "t": 40, "b": 10})
         st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
     with right:
-        fig = go.Figure(go.Bar(x=names, y=evaluation.per_class_accuracy,
-                               text=[f"{a:.1%}" for a in evaluation.per_class_accuracy],
-                               marker_color="#1f6feb"))
-        low = min(evaluation.per_class_accuracy)
+        tested = [c for c, row in enumerate(evaluation.confusion) if sum(row)]  # a small
+        accuracy = [evaluation.per_class_accuracy[c] for c in tested]  # class set lacks some
+        fig = go.Figure(go.Bar(x=[names[c] for c in tested], y=accuracy,
+                               text=[f"{a:.1%}" for a in accuracy], marker_color="#1f6feb"))
+        low = min(accuracy, default=0.0)
         noun = splits.info.noun
         fig.update_layout(title=f"Accuracy per {noun}", height=420,
                           xaxis={"title": noun, "type": "category"},
