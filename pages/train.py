@@ -81,62 +81,6 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
         st.rerun()
 
 
-def data_choice() -> tuple[str, str, str]:
-    """The dataset, and whether to train and test on the class's drawings (MNIST only)."""
-    keys, why_not = offered()
-    kept = {"persist_state": "session"}
-    if st.session_state.get("train_dataset") not in keys:
-        st.session_state["train_dataset"] = "mnist"
-    c = st.columns(3)
-    key = c[0].selectbox("Dataset", keys, format_func=lambda k: DATASETS[k].title,
-                         key="train_dataset", **kept)
-    digits = key == "mnist"  # the class draws digits
-    train = c[1].selectbox("Train on", list(TRAIN_CHOICES), format_func=TRAIN_CHOICES.get,
-                           key="train_on", disabled=not digits, **kept)
-    test = c[2].selectbox("Test on", list(TEST_CHOICES), format_func=TEST_CHOICES.get,
-                          key="test_on", disabled=not digits, **kept)
-    if why_not:  # offline: say once what is missing, and where it was looked for
-        titles = [DATASETS[k].title for k in why_not]
-        missing = ", ".join(titles[:-1]) + f" and {titles[-1]} are" if len(titles) > 1 \
-            else f"{titles[0]} is"
-        st.caption(f":material/cloud_off: {missing} not on this server's disk (in "
-                   f"{data_dir()}) and downloading is turned off.")
-    return (key, train, test) if digits else (key, "dataset", "dataset")
-
-
-def prepare_data() -> tuple[MnistSplits, str | None]:
-    """The splits to train with and why training cannot start (or None); stops the page
-    while the dataset is still loading."""
-    job = current_job()
-    if job is not None and job.snapshot().active:
-        return job.splits, None  # its data is fixed: the choices come back when it ends
-    key, train, test = data_choice()
-    store = dataset_store(key)
-    status = store.status()
-    if status.state == "unavailable":
-        st.error(status.message, icon=":material/cloud_off:")
-        if st.button("Try the download again"):
-            store.retry()
-            st.rerun()
-        st.stop()
-    if status.state != "ready":
-        st.info(f"Preparing {DATASETS[key].title} (downloading once for the whole server"
-                f"{', or using the bundled digits when offline' if key == 'mnist' else ''})…")
-        data_progress(store)
-        st.stop()
-    base = store.splits
-    assert base is not None
-    data_notice(store, base)
-    mixed = mix(base, class_data()[0], train, test)
-    for warning in mixed.warnings:
-        st.warning(f"Training is allowed, but {warning}.", icon=":material/warning:")
-    if mixed.splits is None:
-        return base, mixed.refusal
-    if mixed.splits is not base:
-        st.caption(f":material/groups: {mixed.splits.description}.")
-    return mixed.splits, None
-
-
 def hyperparameters(splits: MnistSplits) -> TrainConfig | None:
     """The controls; returns None (with the reasons shown) when a value is unusable."""
     c = st.columns(3) + st.columns(3)  # two rows: in six columns a projector cut the values
@@ -194,6 +138,62 @@ def augmentation_preview(splits: MnistSplits, seed: int) -> None:
     grid = augment.preview_grid(splits.train_images[:8], seed=seed)
     st.image(grid.repeat(3, axis=0).repeat(3, axis=1), clamp=True,
              caption="Top row: as stored. Below: three batches' worth of redrawing.")
+
+
+def data_choice() -> tuple[str, str, str]:
+    """The dataset, and whether to train and test on the class's drawings (MNIST only)."""
+    keys, why_not = offered()
+    kept = {"persist_state": "session"}
+    if st.session_state.get("train_dataset") not in keys:
+        st.session_state["train_dataset"] = "mnist"
+    c = st.columns(3)
+    key = c[0].selectbox("Dataset", keys, format_func=lambda k: DATASETS[k].title,
+                         key="train_dataset", **kept)
+    digits = key == "mnist"  # the class draws digits
+    train = c[1].selectbox("Train on", list(TRAIN_CHOICES), format_func=TRAIN_CHOICES.get,
+                           key="train_on", disabled=not digits, **kept)
+    test = c[2].selectbox("Test on", list(TEST_CHOICES), format_func=TEST_CHOICES.get,
+                          key="test_on", disabled=not digits, **kept)
+    if why_not:  # offline: say once what is missing, and where it was looked for
+        titles = [DATASETS[k].title for k in why_not]
+        missing = ", ".join(titles[:-1]) + f" and {titles[-1]} are" if len(titles) > 1 \
+            else f"{titles[0]} is"
+        st.caption(f":material/cloud_off: {missing} not on this server's disk (in "
+                   f"{data_dir()}) and downloading is turned off.")
+    return (key, train, test) if digits else (key, "dataset", "dataset")
+
+
+def prepare_data() -> tuple[MnistSplits, str | None]:
+    """The splits to train with and why training cannot start (or None); stops the page
+    while the dataset is still loading."""
+    job = current_job()
+    if job is not None and job.snapshot().active:
+        return job.splits, None  # its data is fixed: the choices come back when it ends
+    key, train, test = data_choice()
+    store = dataset_store(key)
+    status = store.status()
+    if status.state == "unavailable":
+        st.error(status.message, icon=":material/cloud_off:")
+        if st.button("Try the download again"):
+            store.retry()
+            st.rerun()
+        st.stop()
+    if status.state != "ready":
+        st.info(f"Preparing {DATASETS[key].title} (downloading once for the whole server"
+                f"{', or using the bundled digits when offline' if key == 'mnist' else ''})…")
+        data_progress(store)
+        st.stop()
+    base = store.splits
+    assert base is not None
+    data_notice(store, base)
+    mixed = mix(base, class_data()[0], train, test)
+    for warning in mixed.warnings:
+        st.warning(f"Training is allowed, but {warning}.", icon=":material/warning:")
+    if mixed.splits is None:
+        return base, mixed.refusal
+    if mixed.splits is not base:
+        st.caption(f":material/groups: {mixed.splits.description}.")
+    return mixed.splits, None
 
 
 def start_training(config: TrainConfig, splits: MnistSplits) -> None:
