@@ -374,7 +374,8 @@ def files_from_upload(files: dict[str, bytes]) -> tuple[bytes, bytes]:
                 with zipfile.ZipFile(io.BytesIO(data)) as z:
                     files = {n: z.read(n) for n in z.namelist()
                              if z.getinfo(n).file_size <= MAX_IMPORT_BYTES}
-            except (zipfile.BadZipFile, OSError, zlib.error, EOFError) as exc:
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, zlib.error, EOFError,
+                    RuntimeError, ValueError) as exc:  # RuntimeError: encrypted, unknown method
                 raise Refused(f"{name} is not a zip that can be read ({exc})") from None
     images = [d for n, d in files.items() if "images" in n.lower()]
     labels = [d for n, d in files.items() if "labels" in n.lower() and

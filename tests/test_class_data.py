@@ -188,6 +188,15 @@ def test_the_idx_parser_refuses_random_bytes_with_one_line(data):
         assert len(images) == len(labels)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=600))
+def test_an_upload_that_is_not_the_exported_zip_is_refused_with_one_line(data):
+    try:
+        files_from_upload({"class-set.zip": b"PK\x03\x04" + data})
+    except Refused as exc:
+        assert "\n" not in str(exc)
+
+
 def test_uploads_must_name_their_images_and_labels():
     with pytest.raises(Refused, match="one images IDX file and one labels IDX file"):
         files_from_upload({"a.bin": b"x", "b.bin": b"y"})
