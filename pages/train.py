@@ -40,7 +40,7 @@ from cnn_core.budget import (
     training_refusal,
     training_seconds,
 )
-from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, mix
+from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
 from cnn_core.data import MnistSplits, MnistStore, data_dir, offered
 from cnn_core.datasets import DATASETS, output_refusal
 from cnn_core.devices import available_devices, device_name, resolve_device
@@ -186,7 +186,10 @@ def prepare_data() -> tuple[MnistSplits, str | None]:
     base = store.splits
     assert base is not None
     data_notice(store, base)
-    mixed = mix(base, class_data()[0], train, test)
+    try:
+        mixed = mix(base, class_data()[0], train, test)
+    except ClassDataError as exc:  # the disk under the class set failed
+        return base, str(exc)
     for warning in mixed.warnings:
         st.warning(f"Training is allowed, but {warning}.", icon=":material/warning:")
     if mixed.splits is None:
