@@ -20,7 +20,7 @@ from app_state import (
     teacher_key,
     use_model,
 )
-from cnn_core.class_data import describe_run_data
+from cnn_core.class_data import ClassDataError, describe_run_data
 from cnn_core.run_compare import (
     MAX_COMPARED,
     MIN_COMPARED,
@@ -187,7 +187,10 @@ def test_on_handwriting(store: RunStore, record) -> None:
     drawings, problem = class_data()
     if drawings is None:
         return notify("warning", problem)
-    images, labels = drawings.arrays()
+    try:
+        images, labels = drawings.arrays()
+    except ClassDataError as exc:
+        return notify("warning", str(exc))
     if not len(images):
         return notify("info", "The class set is empty: add drawings on the Draw page first.")
     try:
