@@ -291,3 +291,15 @@ def test_a_runs_data_in_words():
     assert describe_run_data({"data": {"dataset": "kmnist", "train": "dataset",
                                        "test": "dataset"}}, "full") == (
         "trained on KMNIST, tested on held-out KMNIST images")
+
+
+def test_a_folder_that_cannot_hold_the_set_or_a_damaged_file_is_one_line(tmp_path):
+    from cnn_core.class_data import DB_NAME, ClassDataError
+
+    (tmp_path / "a file").write_text("not a folder")
+    with pytest.raises(ClassDataError, match="cannot create the folder"):
+        ClassData(tmp_path / "a file" / "runs")
+    (tmp_path / DB_NAME).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ClassDataError, match="failed: file is not a database") as info:
+        ClassData(tmp_path)
+    assert "\n" not in str(info.value)
