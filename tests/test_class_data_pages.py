@@ -17,10 +17,11 @@ from cnn_core.preprocess import digit_to_canvas
 
 @pytest.fixture
 def fresh_class_set(tmp_path, monkeypatch):
-    """An empty class set for this test (the app keeps one per server)."""
+    """An empty class set for this test (the app keeps one per server). Only the class set
+    moves: the app's run store, cached for the process, stays where conftest put it."""
     from app_state import class_data
 
-    monkeypatch.setenv("CNN_EXPLAINER_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr("cnn_core.class_data.runs_dir", lambda: tmp_path / "runs")
     class_data.clear()
     yield tmp_path / "runs"
     class_data.clear()
@@ -124,9 +125,10 @@ def emnist_on_disk(tmp_path, monkeypatch):
             idx_bytes(rng.integers(0, 256, (n, 28, 28))))
         (raw / f"emnist-letters-{part}-labels-idx1-ubyte").write_bytes(
             idx_bytes(np.arange(n) % 26 + 1))
-    monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))
-    from app_state import dataset_store
+    from app_state import dataset_store, mnist_store
 
+    mnist_store()  # made first, where conftest's settings put it: it is the process's for good
+    monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))
     dataset_store.clear()
     yield
     dataset_store.clear()
@@ -226,9 +228,10 @@ def fashion_on_disk(tmp_path, monkeypatch):
         (raw / f"{part}-images-idx3-ubyte").write_bytes(
             idx_bytes(rng.integers(0, 256, (n, 28, 28))))
         (raw / f"{part}-labels-idx1-ubyte").write_bytes(idx_bytes(np.arange(n) % 10))
-    monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))
-    from app_state import dataset_store
+    from app_state import dataset_store, mnist_store
 
+    mnist_store()  # made first, where conftest's settings put it: it is the process's for good
+    monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))
     dataset_store.clear()
     yield
     dataset_store.clear()
