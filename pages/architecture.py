@@ -35,6 +35,7 @@ from cnn_core.budget import (
     training_seconds,
 )
 from cnn_core.codegen import keras_code, pytorch_code
+from cnn_core.datasets import outputs_note
 from cnn_core.presets import PRESET_NOTES, PRESETS
 from cnn_core.shapes import (
     FIX_INSERT_FLATTEN,
@@ -415,6 +416,8 @@ for error in report.errors:
     st.error(error, icon=":material/error:")
 for warning in report.training_warnings:
     st.warning(f"Can be built, but not trained on MNIST: {warning}.", icon=":material/block:")
+if report.ok:
+    st.caption(f":material/dataset: {outputs_note(report)}")
 if report.trainable:
     budget_note(report)
 

@@ -39,8 +39,8 @@ def set_number(page, label: str, value: int) -> None:
     wait_idle(page)
 
 
-PAGE_TITLES = {"Start here", "1 · Design", "2 · Train", "Runs", "3 · Draw & test",
-               "4 · Explain a step"}
+PAGE_TITLES = {"Start here", "1 · Design", "2 · Train", "Runs", "Class data",
+               "3 · Draw & test", "4 · Explain a step"}
 
 
 def sidebar_while_loading(page, timeout_s: float = 90.0) -> list[tuple[float, set[str]]]:
