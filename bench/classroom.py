@@ -62,6 +62,7 @@ class Tally:
     def __init__(self) -> None:
         self.draw_ms: list[float] = []
         self.page_ms: list[float] = []
+        self.page_ms_by_slug: dict[str, list[float]] = {}
         self.exceptions = 0
         self.trainings_done = 0
         self.errors: list[str] = []
@@ -83,6 +84,7 @@ async def switch_to(page, slug: str, tally: Tally, *, timed: bool = True) -> Non
     await page.wait_for_function(IDLE, timeout=120_000)
     if timed:
         tally.page_ms.append((time.perf_counter() - start) * 1000)
+        tally.page_ms_by_slug.setdefault(slug, []).append(tally.page_ms[-1])
     await wait_idle(page)
     tally.exceptions += await page.locator(EXCEPTION).count()
 
@@ -221,6 +223,8 @@ def main() -> None:
         tally.exceptions += log_path.read_text().count("Traceback")
     print(f"{len(tally.draw_ms)} drawings, {len(tally.page_ms)} page switches, "
           f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s")
+    for slug, times in sorted(tally.page_ms_by_slug.items()):
+        print(f"  to {slug}: median {statistics.median(times):,.0f} ms, p95 {p95(times):,.0f} ms")
     for error in tally.errors:
         print(f"a student's loop stopped: {error}")
     print(f"draw_p95_ms={p95(tally.draw_ms):.0f} page_p95_ms={p95(tally.page_ms):.0f} "
