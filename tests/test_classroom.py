@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from app_server import serve_app, server_rss_bytes
-from browser_helpers import open_page
+from browser_helpers import open_page, wait_idle
 
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.url_state import DESIGN_PARAM, design_param
@@ -26,6 +26,9 @@ def train_once(browser, url: str, design: str, epochs: int) -> None:
     epochs_field = page.get_by_label("Epochs", exact=True).first
     epochs_field.fill(str(epochs))
     epochs_field.press("Enter")
+    page.get_by_role("combobox", name="Batch size").click()  # fewer, larger steps: the
+    page.get_by_role("option", name="512", exact=True).click()  # quickest epoch on a CPU
+    wait_idle(page)
     page.get_by_role("button", name="Train").click()
     page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy").wait_for(
         timeout=300_000)
