@@ -13,8 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnn_core.layers import layer_type
 from cnn_core.shapes import LayerReport, NetworkReport, format_shape
 from cnn_core.slots import default_limit
+from cnn_core.train_settings import SETTINGS
 
 MEMORY_ENV = "CNN_EXPLAINER_TRAINING_MEMORY_MB"
 SECONDS_ENV = "CNN_EXPLAINER_TRAINING_SECONDS"
@@ -36,9 +38,9 @@ MACS_PER_S_PER_CORE = 1.5e10
 # through memory: counted as this many MACs per value it outputs (measured, see the bench).
 VALUE_COST_MACS = 20
 DEFAULT_DRAW_MEMORY = 256 * MB
-DEFAULT_BATCH_SIZE = 64  # the Train page's and the CLI's default, shown on the Design page
+DEFAULT_BATCH_SIZE = int(SETTINGS["batch_size"].default)  # shown on the Design page
 FULL_TRAIN_IMAGES = 55_000  # MNIST's training digits less the 5,000 held out for validation
-MAX_BATCH_SIZE = 2048  # the largest the trainer accepts
+MAX_BATCH_SIZE = int(SETTINGS["batch_size"].maximum)  # the largest the trainer accepts
 
 # Bytes a layer keeps per output value until the backward pass: its float32 output, plus what
 # torch saves beside it (max-pooling's int64 indices, dropout's float noise on the CPU).
@@ -211,7 +213,8 @@ def memory_refusal(report: NetworkReport, batch_size: int, optimizer: str,
 # ---- time -----------------------------------------------------------------------------------
 def work_per_image(report: NetworkReport) -> int:
     """One image's forward pass in multiply-accumulates, elementwise layers included."""
-    elementwise = sum(_values(r) for r in report.layers if r.macs == 0 and r.type != "flatten")
+    elementwise = sum(_values(r) for r in report.layers if r.macs == 0
+                      and layer_type(r.type).rule != "flatten")
     return report.total_macs + VALUE_COST_MACS * elementwise
 
 
@@ -254,7 +257,7 @@ def drawing_memory(report: NetworkReport) -> int:
     """Peak memory of one drawing's pass with its feature maps: the weights, the two tensors
     alive at each step, and a copy of every conv and pool output (the maps shown)."""
     maps = sum(_values(r) for r in report.layers
-               if r.type in ("conv2d", "maxpool2d", "avgpool2d"))
+               if layer_type(r.type).rule in ("conv", "pool"))
     return int(OVERHEAD * FLOAT * (report.total_params + 2 * largest_values(report) + maps))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -22,29 +22,29 @@ from cnn_core.build import build_model
 from cnn_core.data import normalize
 from cnn_core.devices import resolve_device
 from cnn_core.spec import ArchitectureSpec
+from cnn_core.train_settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS, SGD_MOMENTUM, Setting
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters. ``check()`` lists every problem in words; an empty list means valid."""
 
-    epochs: int = 3
-    batch_size: int = 64
-    optimizer: Literal["adam", "sgd"] = "adam"
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    seed: int = 0
+    epochs: int = int(SETTINGS["epochs"].default)
+    batch_size: int = int(SETTINGS["batch_size"].default)
+    optimizer: str = DEFAULT_OPTIMIZER  # one of OPTIMIZERS
+    learning_rate: float = SETTINGS["learning_rate"].default
+    momentum: float = SGD_MOMENTUM
+    seed: int = int(SETTINGS["seed"].default)
     device: str = "auto"
     speedups: bool = True  # False: the plain eager loop, bit for bit (for checking against it)
     augment: bool = False  # redraw each batch at random (cnn_core.augment)
 
-    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
-        "epochs": (1, 50), "batch_size": (1, 2048), "learning_rate": (1e-6, 10.0),
-        "seed": (0, 2**31 - 1)}
+    LIMITS: ClassVar[dict[str, Setting]] = SETTINGS
 
     def check(self) -> list[str]:
         problems = []
-        for name, (lo, hi) in self.LIMITS.items():
+        for name, setting in self.LIMITS.items():
+            lo, hi = setting.minimum, setting.maximum
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or not lo <= value <= hi:
@@ -52,8 +52,9 @@ class TrainConfig:
                                 f"(got {value})")
         if not isinstance(self.augment, bool):
             problems.append(f"augment must be true or false (got {self.augment!r})")
-        if self.optimizer not in ("adam", "sgd"):
-            problems.append(f"optimizer must be adam or sgd (got {self.optimizer!r})")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be {' or '.join(OPTIMIZERS)} (got "
+                            f"{self.optimizer!r})")
         return problems
 
     def resolved_device(self) -> torch.device:

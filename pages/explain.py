@@ -28,7 +28,6 @@ from cnn_core.stepping import (
     relu,
 )
 
-CELL_PX = 19
 KERNEL_CELL_PX = 48
 
 
