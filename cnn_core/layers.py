@@ -41,6 +41,7 @@ class FieldSpec:
     help: str = ""
     same_as: str | None = None  # left out: takes this other field's value (pooling's stride)
     short: str = ""  # its prefix in the summary table's settings column ("k" for "k5")
+    note: str = ""  # a further rule, for the README's table
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ _POOL_KERAS = (("pool_size", "kernel_size"), ("strides", "stride"))
 
 
 def _pool_padding(help_text: str) -> FieldSpec:
-    return _size("padding", 0, 16, 0, help_text, torch_min=0, short="p")
+    return _size("padding", 0, 16, 0, help_text, torch_min=0, short="p",
+                 note="at most half the kernel")
 
 
 def _strided_dilation(settings: dict[str, Any]) -> str | None:
@@ -216,6 +218,7 @@ def field_text(spec_field: FieldSpec) -> str:
     else:
         default = f"{spec_field.default:g}"
     extra = ', or `"same"` / `"valid"`' if spec_field.kind == "padding" else ""
+    extra += f"; {spec_field.note}" if spec_field.note else ""
     return (f"`{spec_field.name}` ({default}, {spec_field.minimum:g}-{spec_field.maximum:g}"
             f"{extra})")
 

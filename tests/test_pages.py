@@ -237,13 +237,23 @@ def test_settings_survive_a_visit_to_another_page():
     assert by_label(at.selectbox, "Optimizer").value == "sgd"
 
 
-def test_bad_hyperparameters_are_held_by_the_widgets():
+def test_the_widgets_hold_trainconfigs_limits_and_defaults():
+    from cnn_core.trainer import TrainConfig
+
     at = on_page("pages/train.py")
     wait_data(at)
-    epochs = by_label(at.number_input, "Epochs")
-    assert (epochs.proto.min, epochs.proto.max) == (1, 50)
-    lr = by_label(at.number_input, "Learning rate")
-    assert lr.proto.min == pytest.approx(1e-6) and lr.proto.max == 10.0
+    default = TrainConfig()
+    for label, name in (("Epochs", "epochs"), ("Learning rate", "learning_rate"),
+                        ("Seed", "seed")):
+        widget = by_label(at.number_input, label)
+        limit = TrainConfig.LIMITS[name]
+        assert (widget.proto.min, widget.proto.max) == pytest.approx(
+            (limit.minimum, limit.maximum)), label
+        assert widget.value == pytest.approx(getattr(default, name)), label
+    batch = by_label(at.selectbox, "Batch size")
+    assert batch.value == default.batch_size
+    assert max(map(int, batch.options)) <= TrainConfig.LIMITS["batch_size"].maximum
+    assert by_label(at.selectbox, "Optimizer").value == default.optimizer
 
 
 # ---- Draw -----------------------------------------------------------------------------------
@@ -259,10 +269,11 @@ def canvas_state(rgba) -> dict:
 def test_draw_page_quick_model_and_prediction(bundled):
     at = on_page("pages/draw.py")
     assert any("Draw a digit on the canvas" in i.value for i in at.info)
-    quick = next((b for b in at.button if "quick model" in b.label), None)
-    if quick is not None:  # another test in this process may have trained it already
-        quick.click().run()
     from app_state import quick_model
+
+    quick_model.clear()  # this test trains its own, whatever tests ran before it
+    at.run()
+    next(b for b in at.button if b.label == "Train a quick model").click().run()
 
     job = quick_model().job
     job.join(120)
@@ -291,10 +302,17 @@ def test_explain_page_steps_and_reports_impossible_settings():
     at.selectbox(key="kernel_name").set_value("box blur").run()
     by_label(at.radio, "Kernel size").set_value(5).run()
     assert not at.exception
-    warning = " ".join(w.value for w in at.warning)
     info = " ".join(m.value for m in at.markdown)
     assert "O = floor((28 - (4*(5-1)+1) + 2*0) / 1) + 1 = floor(11) + 1 = 12" in info
-    assert warning == "" or "larger than the padded input" in warning
+    assert not at.warning  # the 17-wide dilated kernel fits the 28-wide input
+    by_label(at.number_input, "stride").set_value(6).run()
+    by_label(at.number_input, "pool kernel_size").set_value(4).run()
+    assert not at.exception
+    info = " ".join(m.value for m in at.markdown)
+    assert "O = floor((2 - 4 + 2*0) / 2) + 1: the window (4) is larger than the padded input " \
+           "(2), so there is no output" in info
+    assert [w.value for w in at.warning] == [
+        "The pooling window is larger than the map: no output. Lower kernel_size."]
 
 
 def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypatch):
