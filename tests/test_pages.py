@@ -112,6 +112,20 @@ def test_generated_code_is_shown_for_a_valid_design():
     assert any("layers.Conv2D(16, kernel_size=3" in c for c in python)
 
 
+def test_a_design_keras_refuses_gets_a_note_instead_of_keras_code():
+    at = on_page("pages/architecture.py")
+    at.text_area(key="import_text").set_value(json.dumps({"layers": [
+        {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "dilation": 2},
+        {"type": "flatten"}, {"type": "linear", "out_features": 10}]})).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    python = [c.value for c in at.code if c.language == "python"]
+    assert any("nn.Conv2d(1, 4, kernel_size=3, stride=2, padding=0, dilation=2)" in c
+               for c in python)
+    assert not any("layers.Conv2D" in c for c in python)
+    assert any(w.value.startswith("Keras cannot build this design") and "layer 1 (conv2d)" in
+               w.value for w in at.warning)
+
+
 def test_linear_on_a_volume_offers_to_insert_flatten():
     at = on_page("pages/architecture.py")
     at.text_area(key="import_text").set_value(json.dumps({"layers": [
