@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 from app_server import free_port
+from digits import first_digits
 
 from cnn_core.evaluate import predict_logits
 from cnn_core.job import TrainingJob
@@ -42,9 +43,7 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.02) -> float:
 
 
 def small(digits, n_train: int):
-    return digits.__class__(digits.train_images[:n_train], digits.train_labels[:n_train],
-                            digits.val_images[:500], digits.val_labels[:500],
-                            digits.val_images[:500], digits.val_labels[:500], "bundled")
+    return first_digits(digits, n_train, 500)
 
 
 def test_without_a_ray_address_trainings_run_in_this_process(monkeypatch, bundled):
