@@ -31,8 +31,7 @@ SERVER_RESERVE = 1536 * MB  # the server itself: torch, the digits, the sessions
 MAX_DEFAULT_MEMORY = 4096 * MB  # no MNIST training needs more; the rest is for everyone else
 MIN_DEFAULT_MEMORY = 512 * MB
 DEFAULT_SECONDS = 300.0  # "a few minutes": a lesson has no time for longer
-# The seed ConvNet (13.8 M MACs per image) trains at ~990 images/s on 2 cores here, i.e.
-# ~41 G MAC/s counting forward and backward as 3 passes; 1.5e10 per core is a little below it.
+# A little below the seed ConvNet's measured rate (bench/throughput.py), forward + backward.
 MACS_PER_S_PER_CORE = 1.5e10
 # An elementwise layer (batch norm, ReLU, dropout) does little arithmetic but moves every value
 # through memory: counted as this many MACs per value it outputs (measured, see the bench).
@@ -51,10 +50,8 @@ OPTIMIZER_COPIES = {"adam": 2, "sgd": 1}
 # Evaluation runs without gradients, in batches sized so their largest layer output fits this.
 EVAL_MEMORY = 128 * MB
 MAX_EVAL_BATCH = 1000
-# Real peak memory above what the tensors add up to, as measured by bench/memory_budget.py
-# (peak RSS of a fresh process's first training): each further image cost up to 1.19x the
-# tensors counted here (the allocator, torch's scratch buffers), and a process's first
-# training adds up to ~190 MB once (thread pools, kernels, memory the allocator keeps).
+# Real peak memory over the tensors counted (allocator, scratch buffers, a process's first
+# thread pools), fitted by bench/memory_budget.py.
 OVERHEAD = 1.3
 FIRST_TRAINING = 192 * MB
 

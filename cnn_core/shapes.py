@@ -341,6 +341,9 @@ def summary_rows(report: NetworkReport) -> list[SummaryRow]:
 
 
 # ---- the output-size formula (also what the Explain page shows) -----------------------------
+OUTPUT_SIZE_FORMULA = "O = floor((W - K + 2P) / S) + 1"  # K: the dilated kernel's span
+
+
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
     """The span a dilated kernel covers: ``d*(k-1)+1``."""
     return dilation * (kernel - 1) + 1

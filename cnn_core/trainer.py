@@ -2,9 +2,9 @@
 
 ``train_steps`` shuffles, slices a batch from the in-memory uint8 digits, runs forward, loss,
 backward and the optimizer step, and yields after every step. Whoever drives it decides what
-happens between steps: the app's job (``cnn_core.job``) publishes metrics, pauses by not
-asking for the next step and stops by closing the generator; the command line, the
-benchmarks and the distributed trainer drive this same loop.
+happens between steps: the job (``cnn_core.job``, which the Train page, the command line,
+Ray's workers and the benchmarks run) publishes metrics, pauses by not asking for the next
+step and stops by closing the generator; ``cnn_core.distributed`` drives it directly.
 """
 
 from __future__ import annotations
@@ -74,9 +74,8 @@ class TrainConfig:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum, or Adam. Adam uses torch's fused kernel (one pass over all
-    parameters instead of a loop of small ops): about 15 % faster per step for the seed
-    ConvNet on a CPU, where its 3.1 M-weight linear layer makes the update step costly."""
+    """SGD with momentum, or Adam with torch's fused kernel (one pass over all parameters:
+    faster where a big linear layer makes the update step costly; README has the figures)."""
     params = list(model.parameters())
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum)
@@ -112,8 +111,7 @@ def prepare(spec: ArchitectureSpec, cfg: TrainConfig,
 
 
 def memory_format(cfg: TrainConfig, device: torch.device) -> torch.memory_format:
-    """channels_last on a CPU: oneDNN's convolutions run faster in it (per step: LeNet-5
-    1.13-1.17x, the seed ConvNet 1.12x, the small fast net 1.5x)."""
+    """channels_last on a CPU: oneDNN's convolutions run faster in it (README has the figures)."""
     cpu = device.type == "cpu"
     return torch.channels_last if cfg.speedups and cpu else torch.contiguous_format
 
@@ -124,8 +122,7 @@ def describe_speedups(cfg: TrainConfig, device: torch.device) -> str:
         return "none (the plain eager loop)"
     layout = ("channels_last memory format" if device.type == "cpu"
               else "digits kept on the device, metrics read back in groups")
-    # torch.compile (inductor) was measured on a 2-core CPU: each step 15-18 % slower than
-    # eager for LeNet-5 and the seed ConvNet, after 18-32 s of compiling; so it stays off.
+    # torch.compile stays off: slower per step than eager on a CPU (README has the figures).
     return f"{layout}; torch.compile: off (no faster per step on this hardware)"
 
 

@@ -39,6 +39,7 @@ from cnn_core.layers import LAYERS, FieldSpec, layer_type
 from cnn_core.presets import PRESET_TABLE, PRESETS
 from cnn_core.shapes import (
     FIX_INSERT_FLATTEN,
+    OUTPUT_SIZE_FORMULA,
     LayerReport,
     NetworkReport,
     analyze,
@@ -239,7 +240,7 @@ def explain_layer(r: LayerReport) -> None:
         return
     lines = [f"`{format_shape(r.input_shape)}` → `{format_shape(r.output_shape)}`"]
     if r.formulas:
-        lines.append("Output size, `O = floor((W - K + 2P) / S) + 1`:")
+        lines.append(f"Output size, `{OUTPUT_SIZE_FORMULA}`:")
         lines.extend(f"- `{f}`" for f in r.formulas)
     lines.extend(f"- ✂️ {note}" for note in r.notes)
     rule = layer_type(r.type).rule
