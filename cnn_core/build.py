@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from cnn_core.layers import arguments, layer_type
+from cnn_core.layers import LAYERS, arguments, layer_type
 from cnn_core.shapes import LayerReport, NetworkReport, analyze
 from cnn_core.spec import ArchitectureSpec
 
@@ -34,3 +34,9 @@ def build_layer(report: LayerReport) -> nn.Module:
         raise DesignError(f"{report.label}: torch.nn has no class {kind.torch.cls!r}")
     args, kwargs = arguments(kind, kind.torch, report.settings)
     return cls(*args, **dict(kwargs))
+
+
+def window_classes() -> tuple[type[nn.Module], ...]:
+    """The torch classes of the sliding-window layers (conv and pooling): their outputs are
+    the feature maps the Draw page shows and the budget counts."""
+    return tuple(getattr(nn, t.torch.cls) for t in LAYERS.values() if t.rule in ("conv", "pool"))
