@@ -82,7 +82,7 @@ class LayerType:
     summary: Callable[[dict[str, Any]], str] | None = None  # else each field with its ``short``
     keras_refusal: Callable[[dict[str, Any]], str | None] | None = None  # what Keras refuses
 
-    def field(self, name: str) -> FieldSpec:
+    def field_named(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
 
 
@@ -114,9 +114,10 @@ def _strided_dilation(settings: dict[str, Any]) -> str | None:
     return None
 
 
-def _activation(name: str, torch_cls: str) -> LayerType:
+def _activation(name: str, torch_cls: str, word: str) -> LayerType:
+    """A function with no settings, Keras's ``Activation(name)``."""
     return LayerType(name, (), "elementwise", Code(torch_cls), Code("Activation", (Const(name),)),
-                     word={"sigmoid": "sig"}.get(name, name))
+                     word=word)
 
 
 LAYERS: dict[str, LayerType] = {t.name: t for t in (
@@ -149,15 +150,15 @@ LAYERS: dict[str, LayerType] = {t.name: t for t in (
          _pool_padding("zero padding on each side (at most half the kernel)")),
         "pool", Code("AvgPool2d", (), _POOL_TORCH), Code("AveragePooling2D", (), _POOL_KERAS),
         word="avg", new_layer={"kernel_size": 2}),
-    _activation("relu", "ReLU"),
+    _activation("relu", "ReLU", "relu"),
     LayerType(
         "leaky_relu",
         (FieldSpec("negative_slope", "float", 0.0, 1.0, 0.01, help="slope for negative inputs",
                    short="slope="),),
         "elementwise", Code("LeakyReLU", (), same_names("negative_slope")),
         Code("LeakyReLU", (), same_names("negative_slope")), word="lrelu"),
-    _activation("sigmoid", "Sigmoid"),
-    _activation("tanh", "Tanh"),
+    _activation("sigmoid", "Sigmoid", "sig"),
+    _activation("tanh", "Tanh", "tanh"),
     LayerType(
         "batchnorm2d", (), "per_channel", Code("BatchNorm2d", ("num_features",)),
         Code("BatchNormalization", (), (("momentum", Const(0.9)), ("epsilon", Const(1e-5)))),
@@ -202,7 +203,7 @@ def arguments(kind: LayerType, code: Code, settings: dict[str, Any], *, in_text:
     def at_default(source: str | Const) -> bool:
         if not in_text or source not in code.optional:
             return False
-        default = kind.field(source).default
+        default = kind.field_named(source).default
         return settings[source] in (default, (default, default))
 
     return ([value(a) for a in code.args],

@@ -70,7 +70,7 @@ def _set_param(uid: int, name: str, widget_key: str, second_key: str | None = No
     if second_key is not None and st.session_state.get(f"{second_key}.on"):
         width = st.session_state.get(second_key, value)
         value = None if value is None or width is None else [value, width]
-    kind = layer_type(entry["type"]).field(name).kind
+    kind = layer_type(entry["type"]).field_named(name).kind
     if isinstance(value, float) and value.is_integer() and kind != "float":
         value = int(value)
     if value is None:
