@@ -18,7 +18,6 @@ FieldKind = Literal["int", "size", "padding", "float"]
 # a fully connected layer (dense), flatten, one scale and shift per channel (per_channel), or
 # a function applied to each value on its own (elementwise).
 ShapeRule = Literal["conv", "pool", "dense", "flatten", "per_channel", "elementwise"]
-SHAPE_RULES: tuple[str, ...] = ("conv", "pool", "dense", "flatten", "per_channel", "elementwise")
 
 
 @dataclass(frozen=True)
