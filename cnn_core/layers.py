@@ -134,7 +134,8 @@ LAYERS: dict[str, LayerType] = {t.name: t for t in (
              same_names("kernel_size", "stride", "padding", "dilation"), optional=("dilation",)),
         Code("Conv2D", ("out_channels",),
              (("kernel_size", "kernel_size"), ("strides", "stride"),
-              ("padding", "keras_padding"), ("dilation_rate", "dilation")),
+              ("padding", "keras_padding"), ("dilation_rate", "dilation")),  # keras_padding:
+             # "same" or "valid", set by codegen (explicit padding becomes ZeroPadding2D)
              optional=("dilation",)),
         word="c", new_layer={"out_channels": 8, "kernel_size": 3},
         keras_refusal=_strided_dilation),
@@ -160,7 +161,8 @@ LAYERS: dict[str, LayerType] = {t.name: t for t in (
     _activation("tanh", "Tanh", "tanh"),
     LayerType(
         "batchnorm2d", (), "per_channel", Code("BatchNorm2d", ("num_features",)),
-        Code("BatchNormalization", (), (("momentum", Const(0.9)), ("epsilon", Const(1e-5)))),
+        Code("BatchNormalization", (),  # torch's momentum 0.1 and eps in Keras's terms
+             (("momentum", Const(0.9)), ("epsilon", Const(1e-5)))),
         word="bn"),
     LayerType(
         "dropout",
