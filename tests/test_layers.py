@@ -41,6 +41,14 @@ def test_the_readme_holds_the_registrys_field_table():
     assert readme_table() in (ROOT / "README.md").read_text()
 
 
+def test_the_design_code_format_documents_every_types_word():
+    import cnn_core.design_code
+
+    tokens = " ".join(re.findall(r"``([^`]+)``", cnn_core.design_code.__doc__)).split()
+    documented = {re.match(r"[a-z]+", t).group() for t in tokens if re.match(r"[a-z]", t)}
+    assert {t.word for t in LAYERS.values()} <= documented
+
+
 def test_every_entry_names_a_real_torch_class_and_unique_words():
     assert all(hasattr(nn, t.torch.cls) for t in LAYERS.values())
     words = [t.word for t in LAYERS.values()]
