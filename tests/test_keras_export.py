@@ -69,3 +69,9 @@ def test_the_export_refuses_exactly_what_keras_refuses(stride, dilation):
             build_keras(report)
     else:
         assert_same_as_analyze(report)
+
+
+def test_every_registry_entry_names_a_real_keras_layer():
+    from cnn_core.layers import LAYERS
+
+    assert [t.name for t in LAYERS.values() if not hasattr(keras.layers, t.keras.cls)] == []
