@@ -10,9 +10,9 @@ import logging
 
 import streamlit as st
 
-from app_state import current_job, current_report, design_name, sync_url
 from cnn_core.shapes import format_shape
-from page_guard import preload_torch, torch_ready
+from ui.app_state import current_job, current_report, design_name, sync_url
+from ui.page_guard import preload_torch, torch_ready
 
 LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from page_guard import require_frame
+from ui.page_guard import require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 
@@ -13,14 +13,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_state import (
-    current_spec,
-    design_layers,
-    design_name,
-    load_design,
-    mark_design_edited,
-    new_uid,
-)
 from cnn_core.budget import (
     DEFAULT_BATCH_SIZE,
     FULL_TRAIN_IMAGES,
@@ -54,6 +46,14 @@ from cnn_core.spec import (
     spec_from_json_text,
 )
 from cnn_core.url_state import design_link
+from ui.app_state import (
+    current_spec,
+    design_layers,
+    design_name,
+    load_design,
+    mark_design_edited,
+    new_uid,
+)
 
 BLANK = "Blank (start from the input)"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from page_guard import need_torch, require_frame
+from ui.page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
@@ -15,20 +15,6 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_state import (
-    current_job,
-    current_report,
-    current_spec,
-    design_name,
-    digit_image_bytes,
-    disconnect_grace_s,
-    mnist_store,
-    recorder,
-    teacher_key,
-    this_session_connected,
-    training_runner,
-)
-from attribution_view import why_panel
 from cnn_core import augment
 from cnn_core.budget import (
     Limits,
@@ -48,7 +34,21 @@ from cnn_core.runner import RunnerError
 from cnn_core.shapes import NetworkReport
 from cnn_core.train_settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
 from cnn_core.trainer import TrainConfig, describe_speedups
-from live_chart import live_plotly_chart, stream_to_live_chart
+from ui.app_state import (
+    current_job,
+    current_report,
+    current_spec,
+    design_name,
+    digit_image_bytes,
+    disconnect_grace_s,
+    mnist_store,
+    recorder,
+    teacher_key,
+    this_session_connected,
+    training_runner,
+)
+from ui.attribution_view import why_panel
+from ui.live_chart import live_plotly_chart, stream_to_live_chart
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has the default
 GALLERY = 24  # mistakes shown (of the evaluation's first MAX_MISCLASSIFIED)

@@ -47,7 +47,7 @@ def screenshot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-LIVE_CHART_FRAME = "iframe[title='live_chart.chart']"
+LIVE_CHART_FRAME = "iframe[title='ui.live_chart.chart']"
 CHART_KEY = "live_curves"  # the Train page's key for it
 
 

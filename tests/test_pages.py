@@ -166,7 +166,7 @@ def wait_data(at: AppTest):
 def live_chart_args(at: AppTest) -> dict:
     """What the Train page hands its live chart component."""
     charts = [e for e in at.get("component_instance")
-              if e.proto.component_name == "live_chart.chart"]
+              if e.proto.component_name == "ui.live_chart.chart"]
     assert len(charts) == 1, "one live chart on the Train page"
     return json.loads(charts[0].proto.json_args)
 
@@ -283,7 +283,7 @@ def canvas_state(rgba) -> dict:
 def test_draw_page_quick_model_and_prediction(bundled):
     at = on_page("pages/draw.py")
     assert any("Draw a digit on the canvas" in i.value for i in at.info)
-    from app_state import quick_model
+    from ui.app_state import quick_model
 
     quick_model.clear()  # this test trains its own, whatever tests ran before it
     at.run()
@@ -330,10 +330,10 @@ def test_explain_page_steps_and_reports_impossible_settings():
 
 
 def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypatch):
-    from app_state import teacher_key
     from cnn_core.job import TrainingJob
     from cnn_core.presets import SMALL_FAST
     from cnn_core.trainer import TrainConfig
+    from ui.app_state import teacher_key
 
     monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "owl-7")
     teacher_key.clear()  # read the key set for this test

@@ -178,8 +178,8 @@ def test_ray_a_killed_worker_fails_the_training_within_10_s(ray_runner, bundled)
 def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch):
     from test_pages import by_label, live_chart_args, on_page, wait_data
 
-    import app_state
     from cnn_core.ray_runner import RayTraining
+    from ui import app_state
 
     monkeypatch.setenv(RAY_ADDRESS_ENV, ray_address)
     app_state.training_runner.clear()  # the page's runner is cached per server process

@@ -27,7 +27,7 @@ Updates reach the chart in one of two ways:
 
 The browser gets plotly.js from the installed ``plotly`` package (so it matches the figures
 the Python side builds and works offline); the component's page loads it from
-``../live_chart.plotly_js/plotly.min.js``.
+``../ui.live_chart.plotly_js/plotly.min.js``.
 """
 
 from __future__ import annotations
