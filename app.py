@@ -26,6 +26,7 @@ PAGES = [
     st.Page("pages/architecture.py", title="1 · Design", icon=":material/account_tree:"),
     st.Page("pages/train.py", title="2 · Train", icon=":material/monitoring:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+    st.Page("pages/class_data.py", title="Class data", icon=":material/groups:"),
     st.Page("pages/draw.py", title="3 · Draw & test", icon=":material/draw:"),
     st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
 ]

@@ -28,6 +28,7 @@ from app_server import serve_app  # noqa: E402
 from browser_helpers import (  # noqa: E402
     launch_chromium,
     live_chart_updates,
+    live_progress,
     open_page,
     wait_idle,
 )
@@ -58,10 +59,12 @@ def open_train_page(page, url: str) -> None:
 
 
 def train_once(page) -> tuple[float, list[float]]:
-    """Press Train, watch the chart for 10 s, and return the images/s the page reports when
-    the epoch is done, and the seconds between the chart's updates."""
+    """Press Train, watch the chart for 10 s once it shows progress, and return the images/s
+    the page reports when the epoch is done, and the seconds between the chart's updates."""
     metric = page.locator("[data-testid='stMetric']").filter(has_text="Throughput")
     page.get_by_role("button", name="Train").click()
+    # The chart's frame is mounted anew as the training starts: measure the one that follows.
+    live_progress(page).filter(has_text="images/s").wait_for(timeout=120_000)
     times = live_chart_updates(page, seconds=10)["times"]
     gaps = [(b - a) / 1000 for a, b in itertools.pairwise(times)]
     metric.wait_for(timeout=600_000)

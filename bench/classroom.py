@@ -1,9 +1,10 @@
 """A class on one server: six students at once in real headless Chromium.
 
 Starts the app (offline, its default training slots), then drives six browser sessions for
-``--seconds``: two train the seed tutorial's PyTorch ConvNet again and again (one trains while
-the other waits in the queue, on 2 cores), four go round the other pages: draw a digit on the
-Draw page and wait for the verdict, load a preset on the Design page, step the Explain page.
+``--seconds`` once all are set up: two train the seed tutorial's PyTorch ConvNet again and
+again (one trains while the other waits in the queue, on 2 cores), four go round the other
+pages: draw a digit on the Draw page and wait for the verdict, load a preset on the Design
+page, step the Explain page.
 Pages are switched with the sidebar's links, as a student does (a reload would start a new
 session). Measured while the trainings run: the time from releasing the mouse to the verdict
 (``draw``), from clicking a page link to that page's title with the script idle (``page``),
@@ -37,12 +38,28 @@ from browser_helpers import CANVAS, EXCEPTION, IDLE, PAGE_HEADING, launch_chromi
 PAGE_LINKS = {"draw": "Draw", "architecture": "Design", "explain": "Explain", "train": "Train"}
 
 
+class Start:
+    """The measured time starts once every student is set up (pages loaded, the quick model
+    trained): a fresh server's first minutes are not the class's working speed."""
+
+    def __init__(self, students: int, seconds: float) -> None:
+        self.ready = asyncio.Barrier(students)
+        self.seconds = seconds
+        self.until = math.inf
+
+    async def together(self) -> None:
+        await self.ready.wait()
+        if self.until == math.inf:
+            self.until = time.monotonic() + self.seconds
+
+
 class Tally:
     """What every student's loop records, shared by all (one event loop: no lock needed)."""
 
     def __init__(self) -> None:
         self.draw_ms: list[float] = []
         self.page_ms: list[float] = []
+        self.page_ms_by_slug: dict[str, list[float]] = {}
         self.exceptions = 0
         self.trainings_done = 0
         self.errors: list[str] = []
@@ -64,6 +81,7 @@ async def switch_to(page, slug: str, tally: Tally, *, timed: bool = True) -> Non
     await page.wait_for_function(IDLE, timeout=120_000)
     if timed:
         tally.page_ms.append((time.perf_counter() - start) * 1000)
+        tally.page_ms_by_slug.setdefault(slug, []).append(tally.page_ms[-1])
     await wait_idle(page)
     tally.exceptions += await page.locator(EXCEPTION).count()
 
@@ -93,38 +111,49 @@ async def draw_a_digit(page, tally: Tally, round_: int) -> None:
     await wait_idle(page)
 
 
-async def student_trains(context, url: str, tally: Tally, until: float) -> None:
-    page = await context.new_page()
-    await page.goto(f"{url}/architecture")
-    await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
-    await wait_idle(page)
-    await page.get_by_role("combobox", name="Start from").click()
-    await page.get_by_role("option", name="Seed tutorial: PyTorch ConvNet", exact=True).click()
-    await wait_idle(page)
-    await page.get_by_role("button", name="Load", exact=True).click()
-    await wait_idle(page)
-    await switch_to(page, "train", tally, timed=False)
-    while time.monotonic() < until:
+async def student_trains(context, url: str, tally: Tally, start: Start) -> None:
+    try:
+        page = await context.new_page()
+        await page.goto(f"{url}/architecture")
+        await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
+        await wait_idle(page)
+        await page.get_by_role("combobox", name="Start from").click()
+        await page.get_by_role("option", name="Seed tutorial: PyTorch ConvNet",
+                               exact=True).click()
+        await wait_idle(page)
+        await page.get_by_role("button", name="Load", exact=True).click()
+        await wait_idle(page)
+        await switch_to(page, "train", tally, timed=False)
+    except BaseException:
+        await start.ready.abort()  # the others must not wait for this student for ever
+        raise
+    await start.together()
+    while time.monotonic() < start.until:
         await page.get_by_role("button", name="Train").click()
         accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
-        while time.monotonic() < until and not await accuracy.count():
+        while time.monotonic() < start.until and not await accuracy.count():
             await page.wait_for_timeout(1000)
         if await accuracy.count():
             tally.trainings_done += 1
         tally.exceptions += await page.locator(EXCEPTION).count()
 
 
-async def student_explores(context, url: str, tally: Tally, until: float, who: int) -> None:
-    page = await context.new_page()
-    await page.goto(f"{url}/draw")
-    await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
-    await wait_idle(page)
-    quick = page.get_by_role("button", name="Train a quick model")
-    if await quick.count():
-        await quick.click()
-    await page.get_by_text("Answering:").first.wait_for(timeout=300_000)
+async def student_explores(context, url: str, tally: Tally, start: Start, who: int) -> None:
+    try:
+        page = await context.new_page()
+        await page.goto(f"{url}/draw")
+        await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
+        await wait_idle(page)
+        quick = page.get_by_role("button", name="Train a quick model")
+        if await quick.count():
+            await quick.click()
+        await page.get_by_text("Answering:").first.wait_for(timeout=300_000)
+    except BaseException:
+        await start.ready.abort()
+        raise
+    await start.together()
     round_ = who
-    while time.monotonic() < until:
+    while time.monotonic() < start.until:
         round_ += 1
         await draw_a_digit(page, tally, round_)
         await switch_to(page, "architecture", tally)
@@ -159,12 +188,16 @@ async def drive(url: str, seconds: float, tally: Tally) -> None:
                     for _ in range(6)]
         for context in contexts:
             context.set_default_timeout(60_000)
-        until = time.monotonic() + seconds
-        students = [student_trains(contexts[i], url, tally, until) for i in range(2)]
-        students += [student_explores(contexts[i], url, tally, until, i) for i in range(2, 6)]
+        start = Start(len(contexts), seconds)
+        students = [student_trains(contexts[i], url, tally, start) for i in range(2)]
+        students += [student_explores(contexts[i], url, tally, start, i) for i in range(2, 6)]
         results = await asyncio.gather(*students, return_exceptions=True)
-        tally.errors += [f"{type(r).__name__}: {r}".splitlines()[0] for r in results
-                         if isinstance(r, BaseException)]
+        for who, result in enumerate(results):
+            if isinstance(result, BaseException):  # what that student saw, to look at
+                shot = Path(tempfile.gettempdir()) / f"classroom-student{who}.png"
+                await contexts[who].pages[0].screenshot(path=str(shot), full_page=True)
+                tally.errors.append(f"{type(result).__name__}: {result}".splitlines()[0]
+                                    + f" (screenshot: {shot})")
         await browser.close()
 
 
@@ -187,6 +220,8 @@ def main() -> None:
         tally.exceptions += log_path.read_text().count("Traceback")
     print(f"{len(tally.draw_ms)} drawings, {len(tally.page_ms)} page switches, "
           f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s")
+    for slug, times in sorted(tally.page_ms_by_slug.items()):
+        print(f"  to {slug}: median {statistics.median(times):,.0f} ms, p95 {p95(times):,.0f} ms")
     for error in tally.errors:
         print(f"a student's loop stopped: {error}")
     print(f"draw_p95_ms={p95(tally.draw_ms):.0f} page_p95_ms={p95(tally.page_ms):.0f} "

@@ -10,7 +10,7 @@ from torch import nn
 from cnn_core.budget import eval_batch_size
 from cnn_core.data import normalize
 
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # the width of an empty set's logits
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     logits = predict_logits(model, images, device)
     loss = nn.functional.cross_entropy(logits, labels).item() if len(labels) else 0.0
     predictions = logits.argmax(dim=1)
-    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
+    classes = logits.shape[1]  # 10 digits, or 26 letters
+    confusion = torch.zeros(classes, classes, dtype=torch.long)
     confusion.index_put_((labels, predictions), torch.ones_like(labels), accumulate=True)
     per_class_total = confusion.sum(dim=1).clamp(min=1)
     wrong = (predictions != labels).nonzero().flatten()[:max_misclassified]

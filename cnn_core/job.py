@@ -18,6 +18,7 @@ import copy
 import ctypes
 import dataclasses
 import math
+import os
 import queue
 import threading
 import time
@@ -45,6 +46,7 @@ JobState = Literal["created", "queued", "running", "paused", "finished", "stoppe
 ACTIVE_STATES = ("queued", "running", "paused")
 ORPHAN_TIMEOUT_S = 30.0
 CHANCE_LEVEL = 0.2  # ten classes: guessing scores about 0.1
+TRAINING_NICE = 10  # Linux nice value of the training threads: pages and drawings go first
 
 
 class _Workers:
@@ -66,6 +68,7 @@ class _Workers:
         self._tasks.put(task)
 
     def _work(self) -> None:
+        lower_priority()  # before this thread's first parallel op: its OpenMP team inherits it
         while True:
             task = self._tasks.get()
             try:
@@ -77,6 +80,13 @@ class _Workers:
 
 _WORKERS = _Workers()
 _ACTIVE: weakref.WeakSet[TrainingJob] = weakref.WeakSet()  # started and not yet over
+
+
+def lower_priority() -> None:
+    """Run the calling thread at ``TRAINING_NICE``: a training then takes only the CPU that
+    students' clicks and drawings leave, and still all of it when nobody else needs any."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: as is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
 
 
 def return_freed_memory() -> None:

@@ -27,6 +27,9 @@ def run_start(spec: ArchitectureSpec, splits: MnistSplits, config: Any, device: 
     """The store's record of a training that starts (``config``: a ``TrainConfig``)."""
     report = analyze(spec)
     settings = {k: v for k, v in asdict(config).items() if k != "seed"}
+    # what it trained and was tested on: the dataset, and whether the class's drawings
+    settings["data"] = {"dataset": splits.dataset, "train": splits.train_data,
+                        "test": splits.test_data}
     return RunStart(name=name, design=spec.to_json(), settings=settings, seed=config.seed,
                     data_source=splits.source, train_size=len(splits.train_images),
                     val_size=len(splits.val_images), test_size=len(splits.test_images),

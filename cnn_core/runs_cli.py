@@ -111,13 +111,15 @@ def runs_table(runs: list[RunSummary], total: int) -> str:
 
 
 def describe(r: RunRecord) -> str:
-    settings = ", ".join(f"{k} {v}" for k, v in r.settings.items())
+    from cnn_core.class_data import describe_run_data
+
+    settings = ", ".join(f"{k} {v}" for k, v in r.settings.items() if k != "data")
     lines = [f"run {r.id}: {r.name}" + (f" · {r.label}" if r.label else ""),
              f"status: {r.status}" + (f" ({r.message})" if r.message else ""),
              f"started {_time(r.started_at)}, ended {_time(r.ended_at)}, by {r.source}",
              f"settings: {settings}, seed {r.seed}",
-             f"data: {r.data_source}, {r.train_size:,} train / {r.val_size:,} validation / "
-             f"{r.test_size:,} test digits; device {r.device}",
+             f"data: {describe_run_data(r.settings, r.data_source)}; {r.train_size:,} train / "
+             f"{r.val_size:,} validation / {r.test_size:,} test images; device {r.device}",
              f"{r.params:,} parameters, {r.macs:,} MACs per image",
              f"test accuracy {_accuracy(r.test_accuracy)}"
              + (f", {r.images_per_s:,.0f} images/s" if r.images_per_s else "")

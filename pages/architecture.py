@@ -27,6 +27,7 @@ from cnn_core.budget import (
     training_seconds,
 )
 from cnn_core.codegen import keras_code, keras_refusals, pytorch_code
+from cnn_core.datasets import outputs_note
 from cnn_core.layers import LAYERS, FieldSpec, layer_type
 from cnn_core.presets import PRESET_TABLE, PRESETS
 from cnn_core.shapes import (
@@ -413,6 +414,8 @@ for error in report.errors:
     st.error(error, icon=":material/error:")
 for warning in report.training_warnings:
     st.warning(f"Can be built, but not trained on MNIST: {warning}.", icon=":material/block:")
+if report.ok:
+    st.caption(f":material/dataset: {outputs_note(report)}")
 if report.trainable:
     budget_note(report)
 

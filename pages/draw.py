@@ -7,6 +7,8 @@ from ui.page_guard import need_torch, require_frame
 require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
 
+import base64
+
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
@@ -15,9 +17,23 @@ from streamlit_drawable_canvas import st_canvas
 
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.budget import drawing_refusal
-from cnn_core.preprocess import CANVAS_PX, CanvasImageError, canvas_png_to_rgba, canvas_to_mnist
+from cnn_core.class_data import ClassDataError, Refused
+from cnn_core.preprocess import (
+    CANVAS_PX,
+    PNG_DATA_URL_PREFIX,
+    CanvasImageError,
+    canvas_png_to_rgba,
+    canvas_to_mnist,
+)
 from cnn_core.shapes import analyze
-from ui.app_state import TrainedModel, current_job, quick_model, trained_model
+from ui.app_state import (
+    TrainedModel,
+    class_data,
+    current_job,
+    owner_token,
+    quick_model,
+    trained_model,
+)
 from ui.attribution_view import why_panel
 
 UNSURE_BELOW = 0.6
@@ -70,15 +86,58 @@ def gray_figure(image: np.ndarray, title: str, height: int = 150) -> go.Figure:
     return fig
 
 
-def probability_chart(prediction: Prediction) -> go.Figure:
-    colors = ["#1f6feb" if d == prediction.digit else "#9ec5fe" for d in range(10)]
-    fig = go.Figure(go.Bar(x=list(range(10)), y=prediction.probabilities, marker_color=colors,
+def probability_chart(prediction: Prediction, classes: tuple[str, ...]) -> go.Figure:
+    names = [classes[i] if i < len(classes) else str(i)
+             for i in range(len(prediction.probabilities))]
+    colors = ["#1f6feb" if d == prediction.digit else "#9ec5fe" for d in range(len(names))]
+    fig = go.Figure(go.Bar(x=names, y=prediction.probabilities, marker_color=colors,
                            text=[f"{p:.0%}" for p in prediction.probabilities],
-                           hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+                           hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                      xaxis={"dtick": 1, "title": "digit"},
+                      xaxis={"type": "category", "title": "class"},
                       yaxis={"range": [0, 1], "tickformat": ".0%"})
     return fig
+
+
+def add_drawing() -> None:
+    """Keep the drawing on the canvas, with its label, in the class set (a callback: it
+    runs before the page, so its message survives the rerun)."""
+    store, problem = class_data()
+    if store is None:
+        st.session_state["class_notice"] = ("error", problem)
+        return
+    data = ((st.session_state.get(CANVAS_KEY) or {}).get("drawing") or {}).get("data")
+    if data is not None and data == st.session_state.get("class_last_added"):
+        st.session_state["class_notice"] = ("warning", "This drawing is already in the class "
+                                            "set: clear the canvas and draw the next one.")
+        return
+    try:
+        rgba = canvas_png_to_rgba(data, CANVAS_PX, CANVAS_PX) if data is not None else None
+        prepared = canvas_to_mnist(rgba) if rgba is not None else None
+        png = base64.b64decode(data[len(PNG_DATA_URL_PREFIX):]) if rgba is not None else None
+        drawing_id = store.add(st.session_state.get("class_label"),
+                               prepared.image if prepared else None, rgba, png,
+                               st.session_state.get("nickname", ""), owner_token())
+    except (Refused, CanvasImageError, ClassDataError) as exc:
+        st.session_state["class_notice"] = ("error", f"Not added: {exc}.")
+        return
+    st.session_state["class_last_added"] = data
+    st.session_state["class_notice"] = (
+        "success", f"Added drawing #{drawing_id} as a {st.session_state['class_label']}: the "
+                   f"class set now has {sum(store.counts()):,} drawings. Clear the canvas and "
+                   "draw the next one.")
+
+
+def add_panel() -> None:
+    """Label the drawing and add it to the class's own dataset."""
+    c = st.columns([2, 3], vertical_alignment="bottom")
+    c[0].selectbox("This is a", range(10), index=None, placeholder="Pick the digit",
+                   key="class_label")
+    c[1].button("Add to the class set", icon=":material/group_add:", on_click=add_drawing,
+                width="stretch", help="Kept on this server for the whole class: see the "
+                                      "Class data page")
+    if notice := st.session_state.pop("class_notice", None):
+        getattr(st, notice[0])(notice[1])
 
 
 def map_grid(maps: np.ndarray, title: str, diverging: bool = False) -> go.Figure:
@@ -111,6 +170,7 @@ with left:
               height=CANVAS_PX, width=CANVAS_PX, drawing_mode="freedraw", update_streamlit=True,
               return_image_data=True, key=CANVAS_KEY)
     st.caption("Use the canvas toolbar to undo or clear.")
+    add_panel()
 
 # The PNG comes from the browser, so it is checked before it is decoded: read from the
 # component's state, never through the result's image_data, which decodes whatever arrives.
@@ -143,20 +203,26 @@ with right:
         if record is not None:
             prediction = predict_with_maps(record.model, prepared.image)
             st.session_state["last_prediction"] = prediction
-            verdict = f"## It is a **{prediction.digit}** ({prediction.confidence:.0%} sure)"
+            named = record.classes[prediction.digit] if prediction.digit < len(
+                record.classes) else prediction.digit
+            verdict = f"## It is a **{named}** ({prediction.confidence:.0%} sure)"
             st.markdown(verdict)
             if prediction.confidence < UNSURE_BELOW:
                 st.warning(f"The network is unsure (top probability below "
                            f"{UNSURE_BELOW:.0%}): try drawing it larger or more clearly.")
-            st.plotly_chart(probability_chart(prediction), width="stretch",
+            st.plotly_chart(probability_chart(prediction, record.classes), width="stretch",
                             config={"displayModeBar": False})
 
 if record is not None and prepared is not None and not prepared.empty:
     st.subheader("Why this answer?")
     st.caption("Which pixels pushed the network towards a digit, and which held it back. "
                "Pick another digit to ask why it did not answer that.")
-    why_panel(record.model, prepared.image, st.session_state["last_prediction"].digit,
-              key="draw_why")
+    if len(record.classes) == 10:  # the panel's picker offers ten digits
+        why_panel(record.model, prepared.image, st.session_state["last_prediction"].digit,
+                  key="draw_why")
+    else:
+        st.caption(f"The heatmap is for ten-class models; this one has "
+                   f"{len(record.classes)} classes.")
     st.subheader("Inside the network")
     st.caption("Each image is one feature map: what one kernel found in your digit. Bright "
                "means a strong response; hover for the values.")

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from cnn_core.class_data import ClassDataError, describe_run_data
 from cnn_core.run_compare import (
     MAX_COMPARED,
     MIN_COMPARED,
@@ -23,6 +24,7 @@ from cnn_core.runs import PAGE_SIZE, SORT_COLUMNS, NotAllowed, RunNotFound, RunS
 from cnn_core.weights import WeightsError, load_weights
 from ui.app_state import (
     TrainedModel,
+    class_data,
     current_spec,
     load_design,
     owner_token,
@@ -143,12 +145,60 @@ def one_run(store: RunStore, runs: list) -> None:
             st.text_input("Teacher key", type="password", key="runs_teacher_key")
         st.button("Delete this run", type="primary", key="runs_delete", on_click=delete,
                   args=(store, record))
-    st.caption(f"{record.status}: {record.message} · {record.data_source} digits "
+    st.caption(f"{record.status}: {record.message} · "
+               f"{describe_run_data(record.settings, record.data_source)} "
                f"({record.train_size:,} train) · {record.device} · seed {record.seed}")
     cols = st.columns(4)
     for col, (kind, (name, data)) in zip(cols, downloads(store, record.id).items()):
         col.download_button(f"{kind.capitalize()}", data, file_name=name, mime=MIME[kind],
                             icon=":material/download:", key=f"runs_download_{kind}")
+    handwriting(store, record)
+
+
+def handwriting(store: RunStore, record) -> None:
+    """One click: this run's net, trained on MNIST, tested on the class's own drawings."""
+    mnist_digits = (record.settings.get("data") or {}).get("dataset", "mnist") == "mnist"
+    st.button("Trained on MNIST, tested on our handwriting", icon=":material/groups:",
+              key="runs_handwriting", disabled=not (record.has_weights and mnist_digits),
+              help="This run's network answers every drawing on the Class data page",
+              on_click=test_on_handwriting, args=(store, record))
+    result = st.session_state.get("runs_handwriting_result")
+    if not result or result[0] != record.id:
+        return
+    _, evaluation, drawings = result
+    c = st.columns(3)
+    c[0].metric("On its own test set", f"{record.test_accuracy:.1%}"
+                if record.test_accuracy is not None else "—")
+    c[1].metric(f"On our {drawings:,} drawings", f"{evaluation.accuracy:.1%}",
+                delta=f"{(evaluation.accuracy - record.test_accuracy) * 100:+.1f} points"
+                if record.test_accuracy is not None else None)
+    c[2].metric("Our drawings it got wrong", f"{len(evaluation.misclassified):,}")
+    drawn = [d for d, row in enumerate(evaluation.confusion) if sum(row)]  # digits drawn
+    frame = pd.DataFrame({"digit": [str(d) for d in drawn], "accuracy on our drawings":
+                          [evaluation.per_class_accuracy[d] for d in drawn]})
+    st.bar_chart(frame, x="digit", y="accuracy on our drawings", height=220)
+
+
+def test_on_handwriting(store: RunStore, record) -> None:
+    import torch
+
+    from cnn_core.evaluate import evaluate
+
+    drawings, problem = class_data()
+    if drawings is None:
+        return notify("warning", problem)
+    try:
+        images, labels = drawings.arrays()
+    except ClassDataError as exc:
+        return notify("warning", str(exc))
+    if not len(images):
+        return notify("info", "The class set is empty: add drawings on the Draw page first.")
+    try:
+        model = run_model(store, record.id)
+    except (NoWeights, WeightsError, StoreError) as exc:
+        return notify("warning", str(exc))
+    evaluation = evaluate(model, torch.from_numpy(images), torch.from_numpy(labels))
+    st.session_state["runs_handwriting_result"] = (record.id, evaluation, len(images))
 
 
 def notify(kind: str, message: str) -> None:
@@ -177,6 +227,10 @@ def train_again(record) -> None:
         if name in record.settings:
             st.session_state[key] = record.settings[name]
     st.session_state["train_seed"] = record.seed
+    data = record.settings.get("data") or {}
+    for name, key in (("dataset", "train_dataset"), ("train", "train_on"), ("test", "test_on")):
+        if name in data:
+            st.session_state[key] = data[name]
     st.session_state["runs_go"] = "pages/train.py"
 
 

@@ -1,4 +1,5 @@
-"""Train: the current design on MNIST, with live charts, then test results."""
+"""Train: the current design on MNIST (or another 28x28 dataset, or the class's own
+drawings), with live charts, then test results."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from cnn_core.budget import (
     training_refusal,
     training_seconds,
 )
-from cnn_core.data import MnistSplits, MnistStore
+from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
+from cnn_core.data import MnistSplits, MnistStore, data_dir, offered
+from cnn_core.datasets import DATASETS, output_refusal
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.evaluate import MAX_MISCLASSIFIED
 from cnn_core.job import LrChange, Snapshot, TrainingJob, active_jobs
@@ -35,13 +38,14 @@ from cnn_core.shapes import NetworkReport
 from cnn_core.train_settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
 from cnn_core.trainer import TrainConfig, describe_speedups
 from ui.app_state import (
+    class_data,
     current_job,
     current_report,
     current_spec,
+    dataset_store,
     design_name,
     digit_image_bytes,
     disconnect_grace_s,
-    mnist_store,
     recorder,
     teacher_key,
     this_session_connected,
@@ -63,7 +67,7 @@ WITH_PAGE = "train_live_panel_with_page"  # set while the whole page runs (see _
 @st.fragment(run_every=0.5)
 def data_progress(store: MnistStore) -> None:
     status = store.status()
-    if status.state == "ready":
+    if status.state in ("ready", "unavailable"):
         st.rerun(scope="app")
     st.progress(status.fraction, text=status.message)
 
@@ -145,6 +149,65 @@ def augmentation_preview(splits: MnistSplits, seed: int) -> None:
     grid = augment.preview_grid(splits.train_images[:8], seed=seed)
     st.image(grid.repeat(3, axis=0).repeat(3, axis=1), clamp=True,
              caption="Top row: as stored. Below: three batches' worth of redrawing.")
+
+
+def data_choice() -> tuple[str, str, str]:
+    """The dataset, and whether to train and test on the class's drawings (MNIST only)."""
+    keys, why_not = offered()
+    kept = {"persist_state": "session"}
+    if st.session_state.get("train_dataset") not in keys:
+        st.session_state["train_dataset"] = "mnist"
+    c = st.columns(3)
+    key = c[0].selectbox("Dataset", keys, format_func=lambda k: DATASETS[k].title,
+                         key="train_dataset", **kept)
+    digits = key == "mnist"  # the class draws digits
+    train = c[1].selectbox("Train on", list(TRAIN_CHOICES), format_func=TRAIN_CHOICES.get,
+                           key="train_on", disabled=not digits, **kept)
+    test = c[2].selectbox("Test on", list(TEST_CHOICES), format_func=TEST_CHOICES.get,
+                          key="test_on", disabled=not digits, **kept)
+    if why_not:  # offline: say once what is missing, and where it was looked for
+        titles = [DATASETS[k].title for k in why_not]
+        missing = ", ".join(titles[:-1]) + f" and {titles[-1]} are" if len(titles) > 1 \
+            else f"{titles[0]} is"
+        st.caption(f":material/cloud_off: {missing} not on this server's disk (in "
+                   f"{data_dir()}) and downloading is turned off.")
+    return (key, train, test) if digits else (key, "dataset", "dataset")
+
+
+def prepare_data() -> tuple[MnistSplits, str | None]:
+    """The splits to train with and why training cannot start (or None); stops the page
+    while the dataset is still loading."""
+    job = current_job()
+    if job is not None and job.snapshot().active:
+        return job.splits, None  # its data is fixed: the choices come back when it ends
+    key, train, test = data_choice()
+    store = dataset_store(key)
+    status = store.status()
+    if status.state == "unavailable":
+        st.error(status.message, icon=":material/cloud_off:")
+        if st.button("Try the download again"):
+            store.retry()
+            st.rerun()
+        st.stop()
+    if status.state != "ready":
+        st.info(f"Preparing {DATASETS[key].title} (downloading once for the whole server"
+                f"{', or using the bundled digits when offline' if key == 'mnist' else ''})…")
+        data_progress(store)
+        st.stop()
+    base = store.splits
+    assert base is not None
+    data_notice(store, base)
+    try:
+        mixed = mix(base, class_data()[0], train, test)
+    except ClassDataError as exc:  # the disk under the class set failed
+        return base, str(exc)
+    for warning in mixed.warnings:
+        st.warning(f"Training is allowed, but {warning}.", icon=":material/warning:")
+    if mixed.splits is None:
+        return base, mixed.refusal
+    if mixed.splits is not base:
+        st.caption(f":material/groups: {mixed.splits.description}.")
+    return mixed.splits, None
 
 
 def start_training(config: TrainConfig, splits: MnistSplits) -> None:
@@ -439,8 +502,14 @@ def results(job: TrainingJob) -> None:
         return
     snap = job.snapshot()
     splits = job.splits
-    test_name = (f"the {len(splits.test_images):,} held-out digits" if splits.source == "bundled"
-                 else f"the {len(splits.test_images):,} MNIST test digits")
+    names = list(splits.classes)
+    if splits.test_data == "class":
+        test_name = f"the class's {len(splits.test_images):,} drawings" + (
+            " held out" if splits.train_data != "dataset" else "")
+    elif splits.source == "bundled":
+        test_name = f"the {len(splits.test_images):,} held-out digits"
+    else:
+        test_name = f"the {len(splits.test_images):,} {splits.info.title} test images"
     st.subheader(f"Results on {test_name}")
     c = st.columns(4)
     c[0].metric("Test accuracy", f"{evaluation.accuracy:.2%}")
@@ -453,27 +522,30 @@ def results(job: TrainingJob) -> None:
                f"{describe_speedups(job.config, job.device)}.")
     left, right = st.columns(2)
     with left:
-        fig = go.Figure(go.Heatmap(z=evaluation.confusion, x=list(range(10)),
-                                   y=list(range(10)), colorscale="Blues", texttemplate="%{z}",
+        fig = go.Figure(go.Heatmap(z=evaluation.confusion, x=names,
+                                   y=names, colorscale="Blues", texttemplate="%{z}",
                                    hovertemplate="true %{y}, predicted %{x}: %{z}<extra>"
                                                  "</extra>"))
         fig.update_layout(title="Confusion matrix", height=420,
-                          xaxis={"title": "predicted", "dtick": 1},
-                          yaxis={"title": "true", "dtick": 1, "autorange": "reversed"},
+                          xaxis={"title": "predicted", "type": "category"},
+                          yaxis={"title": "true", "type": "category", "autorange": "reversed"},
                           margin={"l": 10, "r": 10, "t": 40, "b": 10})
         st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
     with right:
-        fig = go.Figure(go.Bar(x=list(range(10)), y=evaluation.per_class_accuracy,
-                               text=[f"{a:.1%}" for a in evaluation.per_class_accuracy],
-                               marker_color="#1f6feb"))
-        low = min(evaluation.per_class_accuracy)
-        fig.update_layout(title="Accuracy per digit", height=420,
-                          xaxis={"title": "digit", "dtick": 1},
+        tested = [c for c, row in enumerate(evaluation.confusion) if sum(row)]  # a small
+        accuracy = [evaluation.per_class_accuracy[c] for c in tested]  # class set lacks some
+        fig = go.Figure(go.Bar(x=[names[c] for c in tested], y=accuracy,
+                               text=[f"{a:.1%}" for a in accuracy], marker_color="#1f6feb"))
+        low = min(accuracy, default=0.0)
+        noun = splits.info.noun
+        fig.update_layout(title=f"Accuracy per {noun}", height=420,
+                          xaxis={"title": noun, "type": "category"},
                           yaxis={"tickformat": ".0%", "range": [max(0.0, low - 0.1), 1.0]},
                           margin={"l": 10, "r": 10, "t": 40, "b": 10})
         st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
     wrong = evaluation.misclassified[:GALLERY]
-    st.subheader(f"Digits it got wrong ({len(evaluation.misclassified):,}"
+    st.subheader(f"{splits.info.noun.capitalize()}s it got wrong "
+                 f"({len(evaluation.misclassified):,}"
                  f"{'+' if len(evaluation.misclassified) >= MAX_MISCLASSIFIED else ''} of "
                  f"{len(splits.test_labels):,}; the first {len(wrong)})")
     cols = st.columns(8)
@@ -481,8 +553,8 @@ def results(job: TrainingJob) -> None:
         true = int(splits.test_labels[i])
         predicted = int(evaluation.predictions[i])
         cols[n % 8].image(digit_image_bytes(splits.test_images[i]),
-                          caption=f"#{n + 1}: true {true} → said {predicted}")
-    if wrong and job.model is not None:
+                          caption=f"#{n + 1}: true {names[true]} → said {names[predicted]}")
+    if wrong and job.model is not None and len(names) == 10:  # the why panel knows 10 classes
         explain_mistake(job, wrong)
 
 
@@ -492,8 +564,8 @@ def explain_mistake(job: TrainingJob, wrong: Sequence[int]) -> None:
     pick = st.selectbox(
         "Why did it get one wrong?", range(len(wrong)), index=None, key="train_why_digit",
         placeholder="Pick a digit above to see which pixels misled it",
-        format_func=lambda n: f"#{n + 1}: true {int(splits.test_labels[wrong[n]])} → said "
-                              f"{int(predictions[wrong[n]])}")
+        format_func=lambda n: f"#{n + 1}: true {splits.classes[int(splits.test_labels[wrong[n]])]}"
+                              f" → said {splits.classes[int(predictions[wrong[n]])]}")
     if pick is not None:
         i = wrong[pick]
         why_panel(job.model, splits.test_images[i].numpy() / 255.0, int(predictions[i]),
@@ -531,23 +603,13 @@ def teacher_panel() -> None:
                         on_click=other.stop, args=("stopped by the teacher",))
 
 
-st.title("Train on MNIST")
-store = mnist_store()
-if store.status().state != "ready":
-    st.info("Preparing MNIST (downloading once for the whole server, or using the bundled "
-            "digits when offline)…")
-    data_progress(store)
-    st.stop()
-splits = store.splits
-assert splits is not None
-data_notice(store, splits)
-
+st.title("Train")
+splits, blocked = prepare_data()
 report = current_report()
-blocked = None
 if not report.ok:
     blocked = f"the design has an error ({report.errors[0]}); fix it on the Design page"
-elif report.training_warnings:
-    blocked = report.training_warnings[0]
+elif refusal := output_refusal(report, splits.info):
+    blocked = refusal
 try:
     training_runner()
 except RunnerError as exc:

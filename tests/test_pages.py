@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import threading
 import time
 
 import pytest
@@ -300,6 +301,26 @@ def test_draw_page_quick_model_and_prediction(bundled):
     verdict = next(m.value for m in at.markdown if m.value.startswith("## It is a"))
     assert f"**{int(bundled.val_labels[0])}**" in verdict
     assert at.session_state["last_drawing"].shape == (28, 28)
+
+
+def test_students_pressing_train_a_quick_model_at_once_start_one_training():
+    from ui.app_state import QuickModel
+
+    quick, together, jobs = QuickModel(), threading.Barrier(6), []
+
+    def press() -> None:
+        together.wait()
+        jobs.append(quick.start())
+
+    students = [threading.Thread(target=press) for _ in range(6)]
+    for student in students:
+        student.start()
+    for student in students:
+        student.join(60)
+    for job in {id(job): job for job in jobs}.values():
+        job.stop()
+        job.join(30)
+    assert len(jobs) == 6 and all(job is jobs[0] for job in jobs)
 
 
 # ---- Explain --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The trainer on real digits: accuracy, controls, determinism, divergence, shared slots."""
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from digits import first_digits
 
-from cnn_core.job import TrainingJob, active_jobs, train_to_completion
+from cnn_core.job import TRAINING_NICE, TrainingJob, active_jobs, train_to_completion
 from cnn_core.metrics import MAX_STEP_POINTS, LossDiverged, Metrics, StepTally
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.slots import TrainingSlots
@@ -107,6 +108,26 @@ def test_stop_takes_effect_within_one_batch_and_twice_is_harmless(bundled):
     assert snap.state == "stopped" and snap.message == "stopped by the user"
     assert snap.step <= step_at_stop + 1
     assert job.evaluation is None
+
+
+def thread_nice_values() -> dict[int, int]:
+    """Each thread of this process and its Linux nice value (field 19 of its stat line)."""
+    tasks = Path("/proc/self/task")
+    return {int(t.name): int((t / "stat").read_text().rsplit(")", 1)[1].split()[16])
+            for t in tasks.iterdir()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="Linux only")
+def test_a_training_runs_at_lower_priority_than_the_pages(bundled):
+    job = TrainingJob(SMALL_FAST, bundled, TrainConfig(epochs=5))
+    job.start()
+    wait_for(lambda: job.snapshot().step >= 3)
+    nice = thread_nice_values()
+    job.stop()
+    job.join(10)
+    assert nice[threading.get_native_id()] == 0  # the caller (a page's script) keeps its own
+    # the training thread and its OpenMP team, which it started
+    assert sum(v == TRAINING_NICE for v in nice.values()) >= torch.get_num_threads(), nice
 
 
 def test_pause_holds_and_resume_continues(bundled):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,11 +37,13 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from cnn_core.class_data import ClassData
     from cnn_core.data import MnistSplits, MnistStore
     from cnn_core.job import TrainingJob
     from cnn_core.runner import Runner, Training
 
 _uids = itertools.count(1)
+DIGITS = tuple("0123456789")
 
 
 # ---- shared by all sessions -------------------------------------------------------------
@@ -52,6 +55,29 @@ def mnist_store() -> MnistStore:
     store = MnistStore()
     store.start()
     return store
+
+
+@st.cache_resource(show_spinner=False)
+def dataset_store(key: str) -> MnistStore:
+    """The server's one copy of a dataset (``cnn_core.datasets``), loaded on first use."""
+    if key == "mnist":
+        return mnist_store()
+    from cnn_core.data import MnistStore
+
+    store = MnistStore(dataset=key)
+    store.start()
+    return store
+
+
+@st.cache_resource(show_spinner=False)
+def class_data() -> tuple[ClassData | None, str | None]:
+    """The class's drawings, kept beside the runs, or None and why not."""
+    from cnn_core.class_data import ClassData, ClassDataError
+
+    try:
+        return ClassData(), None
+    except ClassDataError as exc:
+        return None, f"The class set is not available: {exc}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -112,17 +138,19 @@ class QuickModel:
 
     def __init__(self) -> None:
         self.job: TrainingJob | None = None
+        self._starting = threading.Lock()  # students who press at once start one training
 
     def start(self) -> TrainingJob:
         from cnn_core.job import TrainingJob
         from cnn_core.trainer import TrainConfig
 
-        if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
-            self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
-                                   name="quick model", orphan_timeout_s=float("inf"),
-                                   recorder=recorder("quick model", mine=False))
-            self.job.start()
-        return self.job
+        with self._starting:
+            if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
+                self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
+                                       name="quick model", orphan_timeout_s=float("inf"),
+                                       recorder=recorder("quick model", mine=False))
+                self.job.start()
+            return self.job
 
 
 @st.cache_resource(show_spinner=False)
@@ -207,6 +235,7 @@ class TrainedModel:
     test_accuracy: float | None
     source: str
     run_id: int | None = None  # the run it came from, for the page's URL
+    classes: tuple[str, ...] = DIGITS  # what its outputs mean
 
 
 def use_model(record: TrainedModel) -> None:
@@ -225,7 +254,8 @@ def trained_model() -> TrainedModel | None:
         record = TrainedModel(job.model, job.name, job.spec,
                               job.evaluation.accuracy if job.evaluation else None,
                               "trained on the Train page",
-                              job.recorder.run_id if job.recorder else None)
+                              job.recorder.run_id if job.recorder else None,
+                              job.splits.classes)
         st.session_state["trained_model"] = record
         st.session_state["adopted_job"] = job
     if record is not None:
