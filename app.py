@@ -10,9 +10,9 @@ import logging
 
 import streamlit as st
 
-from app_state import current_job, current_report, design_name, sync_url
 from cnn_core.shapes import format_shape
-from page_guard import preload_torch, torch_ready
+from ui.app_state import current_job, current_report, design_name, sync_url
+from ui.page_guard import preload_torch, torch_ready
 
 LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).
@@ -98,18 +98,9 @@ def sidebar(on_train_page: bool) -> None:
 
 
 def quiet_live_updates() -> None:
-    """Nothing a timed fragment redraws is animated, because at two updates a second the
-    animations never stop, and each costs browser CPU that a training on the same machine
-    (a teacher's laptop) loses:
-
-    - Progress bars jump to each new value instead of sliding (measured: about a tenth of a
-      core).
-    - Elements keyed ``live_…`` do not start Streamlit's stale fade. Each fragment run marks
-      its elements stale, which starts a delayed opacity transition on them; the new ones
-      arrive long before the fade would show, but the transition alone makes Chromium
-      composite the element as a layer of its own, and the live chart (an iframe) is then
-      redrawn twice over (measured: about 2 % of a core, with software compositing).
-    """
+    """No animation on what a timed fragment redraws (progress bars' slide, the stale fade
+    of ``live_…`` elements): at two updates a second they never stop, and their browser CPU
+    is taken from a training on the same machine."""
     live = f"[class*='st-key-{LIVE_KEY_PREFIX}']"
     st.html("<style>[data-testid='stProgress'] * { transition: none !important; } "
             f"{live}, {live} [data-testid='stElementContainer'] "

@@ -26,14 +26,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from app_server import serve_app  # noqa: E402
 from browser_helpers import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    launch_chromium,
     live_chart_updates,
     live_progress,
     open_page,
     wait_idle,
 )
 from common import plain_loop, training_splits  # noqa: E402
+from digits import first_digits  # noqa: E402
 
 from cnn_core.presets import PYTORCH_TUTORIAL  # noqa: E402
 
@@ -77,9 +77,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     splits = training_splits(8000)
-    plain_loop(PYTORCH_TUTORIAL, splits.__class__(
-        splits.train_images[:640], splits.train_labels[:640], *([None] * 4),
-        "bundled"))  # warm-up
+    plain_loop(PYTORCH_TUTORIAL, first_digits(splits, 640, 0))  # warm-up
 
     def plain() -> float:
         rate = plain_loop(PYTORCH_TUTORIAL, splits)
@@ -89,7 +87,7 @@ def main() -> None:
     ratios = []
     with (tempfile.TemporaryDirectory() as tmp, sync_playwright() as p,
           serve_app(Path(tmp) / "streamlit.log") as url):
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             open_train_page(page, url)

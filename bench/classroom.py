@@ -33,11 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from app_server import serve_app, server_rss_bytes  # noqa: E402
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_HEADING  # noqa: E402
+from browser_helpers import CANVAS, EXCEPTION, IDLE, PAGE_HEADING, launch_chromium  # noqa: E402
 
-IDLE = "() => !document.querySelector(\"[data-testid='stStatusWidget']\")"
-CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"
-EXCEPTION = "[data-testid='stException']"
 PAGE_LINKS = {"draw": "Draw", "architecture": "Design", "explain": "Explain", "train": "Train"}
 
 
@@ -186,7 +183,7 @@ async def drive(url: str, seconds: float, tally: Tally) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = await launch_chromium(p)
         contexts = [await browser.new_context(viewport={"width": 1280, "height": 800})
                     for _ in range(6)]
         for context in contexts:

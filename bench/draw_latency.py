@@ -15,6 +15,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # digits
+
+from digits import first_digits
 
 from cnn_core.activations import predict_with_maps
 from cnn_core.data import load_bundled
@@ -26,9 +29,7 @@ from cnn_core.trainer import TrainConfig
 
 def main() -> None:
     splits = load_bundled()
-    small = splits.__class__(splits.train_images[:2000], splits.train_labels[:2000],
-                             splits.val_images[:200], splits.val_labels[:200],
-                             splits.val_images[:200], splits.val_labels[:200], "bundled")
+    small = first_digits(splits, 2000, 200)
     model = train_to_completion(PYTORCH_TUTORIAL, small, TrainConfig(epochs=1)).model
     drawings = [digit_to_canvas(splits.val_images[i].numpy(), digit_px=120 + (i * 7) % 140,
                                 offset=((i * 13) % 41 - 20, (i * 17) % 41 - 20))

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from app_server import serve_app  # noqa: E402
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_HEADING  # noqa: E402
+from browser_helpers import PAGE_HEADING, launch_chromium  # noqa: E402
 
 
 def seconds_to(page, url: str, selector: str, start: float) -> float:
@@ -34,7 +34,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         context = browser.new_context(viewport={"width": 1280, "height": 720})
         launched = time.monotonic()
         with serve_app(Path(tmp) / "home.log") as url:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.shapes import analyze, format_settings, format_shape
+from cnn_core.shapes import SummaryRow, analyze, summary_rows
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.spec import layer as L
 
@@ -31,16 +31,14 @@ def twenty_layers() -> ArchitectureSpec:
     return spec
 
 
-def update(spec: ArchitectureSpec) -> list[tuple]:
-    report = analyze(spec)
-    return [(r.index, r.type, format_settings(r), format_shape(r.output_shape), r.params,
-             r.macs, r.receptive_field) for r in report.layers]
+def update(spec: ArchitectureSpec) -> list[SummaryRow]:
+    return summary_rows(analyze(spec))
 
 
 def main() -> None:
     spec = twenty_layers()
     rows = update(spec)
-    assert rows[-1][3] == "10", rows[-1]
+    assert rows[-1].output == "10", rows[-1]
     times = []
     for _ in range(2000):
         start = time.perf_counter()

@@ -17,28 +17,25 @@ from pathlib import Path
 
 from cnn_core.budget import Limits, memory_refusal, training_refusal
 from cnn_core.devices import DEVICE_CHOICES
-from cnn_core.presets import KERAS_TUTORIAL, LENET5, PYTORCH_TUTORIAL, SMALL_FAST
+from cnn_core.presets import PRESET_TABLE, preset_by_slug
 from cnn_core.runs_cli import add_runs_dir, add_runs_parser, runs_command
-from cnn_core.shapes import NetworkReport, analyze, format_settings, format_shape
+from cnn_core.shapes import NetworkReport, analyze, format_shape, summary_rows
 from cnn_core.spec import MAX_TEXT_BYTES, ArchitectureSpec, SpecFormatError, spec_from_json_text
-
-PRESET_SLUGS: dict[str, ArchitectureSpec] = {
-    "small": SMALL_FAST, "lenet5": LENET5, "pytorch-convnet": PYTORCH_TUTORIAL,
-    "keras-net": KERAS_TUTORIAL}
+from cnn_core.train_settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS
 
 
 def summary_table(report: NetworkReport) -> str:
-    """The per-layer table as aligned plain text."""
-    rows = [("#", "layer", "settings", "output", "params", "MACs", "RF")]
-    for r in report.layers:
-        rf = "all" if r.receptive_field is None else "x".join(map(str, r.receptive_field))
-        rows.append((str(r.index), r.type, format_settings(r), format_shape(r.output_shape),
-                     f"{r.params:,}", f"{r.macs:,}", rf))
+    """The per-layer table (``shapes.summary_rows``) as aligned plain text."""
+    rows = [("#", "layer", "settings", "output", "params", "MACs", "receptive field")]
+    rows += [(str(r.index), r.layer, r.settings, r.output, f"{r.params:,}", f"{r.macs:,}",
+              r.receptive_field) for r in summary_rows(report)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i < 4 else cell.rjust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    lines.append("-" * len(lines[0]))
+    lines = ["  ".join(cell.ljust(w) if i < 4 or i == 6 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    rule = "-" * max(len(line) for line in lines)
+    lines.insert(1, rule)
+    lines.append(rule)
     lines.append(f"input {format_shape(report.input_shape)}  ->  output "
                  f"{format_shape(report.output_shape)}")
     lines.append(f"total params {report.total_params:,}  total MACs {report.total_macs:,}  "
@@ -64,7 +61,8 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     from cnn_core.trainer import TrainConfig
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                         optimizer=args.optimizer, learning_rate=args.lr, seed=args.seed,
+                         optimizer=args.optimizer, learning_rate=args.learning_rate,
+                         seed=args.seed,
                          device=args.device, augment=args.augment)
     launch = Launch.from_env()
     if launch is not None:  # started by torchrun: one training on several processes
@@ -128,7 +126,9 @@ def read_spec(path: str) -> ArchitectureSpec | str:
     return spec
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options; the training settings' defaults and ranges come from
+    ``cnn_core.train_settings``, as the Train page's do."""
     parser = argparse.ArgumentParser(prog="python -m cnn_core",
                                      description="Inspect and train CNN designs written as JSON.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,21 +138,30 @@ def main(argv: list[str] | None = None) -> int:
     trainer = sub.add_parser("train", help="train a design on MNIST and print its accuracy")
     design = trainer.add_mutually_exclusive_group(required=True)
     design.add_argument("path", nargs="?", help="design JSON file ('-' for standard input)")
-    design.add_argument("--preset", choices=sorted(PRESET_SLUGS), help="a built-in design")
-    trainer.add_argument("--epochs", type=int, default=3)
-    trainer.add_argument("--batch-size", type=int, default=64)
-    trainer.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    trainer.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    trainer.add_argument("--seed", type=int, default=0)
+    design.add_argument("--preset", choices=sorted(p.slug for p in PRESET_TABLE),
+                        help="a built-in design")
+    for flag, name, kind, what in (("--epochs", "epochs", int, "epochs"),
+                                   ("--batch-size", "batch_size", int, "batch size"),
+                                   ("--lr", "learning_rate", float, "learning rate"),
+                                   ("--seed", "seed", int, "seed")):
+        setting = SETTINGS[name]
+        trainer.add_argument(flag, dest=name, type=kind, default=kind(setting.default),
+                             help=f"{what}, {setting.describe_range()} (default %(default)s)")
+    trainer.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER)
     trainer.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     add_runs_dir(trainer)
     add_runs_parser(sub)
     trainer.add_argument("--augment", action="store_true",
                          help="redraw each batch at random (shift, rotation, scale, stroke)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "runs":
         return runs_command(args)
-    spec = PRESET_SLUGS[args.preset] if getattr(args, "preset", None) else read_spec(args.path)
+    preset = getattr(args, "preset", None)
+    spec = preset_by_slug(preset).spec if preset else read_spec(args.path)
     if isinstance(spec, str):
         print(f"error: {spec}", file=sys.stderr)
         return 2

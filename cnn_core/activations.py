@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnn_core.build import window_classes
 from cnn_core.data import normalize
 
 
@@ -36,9 +37,10 @@ def predict_with_maps(model: nn.Sequential, image: np.ndarray) -> Prediction:
     model.eval()
     x = normalize(torch.from_numpy(np.asarray(image, dtype=np.float32))[None])
     maps = []
+    windows = window_classes()
     for index, module in enumerate(model, 1):
         x = module(x)
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        if isinstance(module, windows):
             maps.append((f"{index} · {type(module).__name__}", x[0].numpy().copy()))
     model.train(was_training)
     probabilities = torch.softmax(x[0].float(), dim=0).numpy()

@@ -13,8 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnn_core.layers import layer_type
 from cnn_core.shapes import LayerReport, NetworkReport, format_shape
 from cnn_core.slots import default_limit
+from cnn_core.train_settings import SETTINGS
 
 MEMORY_ENV = "CNN_EXPLAINER_TRAINING_MEMORY_MB"
 SECONDS_ENV = "CNN_EXPLAINER_TRAINING_SECONDS"
@@ -29,16 +31,15 @@ SERVER_RESERVE = 1536 * MB  # the server itself: torch, the digits, the sessions
 MAX_DEFAULT_MEMORY = 4096 * MB  # no MNIST training needs more; the rest is for everyone else
 MIN_DEFAULT_MEMORY = 512 * MB
 DEFAULT_SECONDS = 300.0  # "a few minutes": a lesson has no time for longer
-# The seed ConvNet (13.8 M MACs per image) trains at ~990 images/s on 2 cores here, i.e.
-# ~41 G MAC/s counting forward and backward as 3 passes; 1.5e10 per core is a little below it.
+# A little below the seed ConvNet's measured rate (bench/throughput.py), forward + backward.
 MACS_PER_S_PER_CORE = 1.5e10
 # An elementwise layer (batch norm, ReLU, dropout) does little arithmetic but moves every value
 # through memory: counted as this many MACs per value it outputs (measured, see the bench).
 VALUE_COST_MACS = 20
 DEFAULT_DRAW_MEMORY = 256 * MB
-DEFAULT_BATCH_SIZE = 64  # the Train page's and the CLI's default, shown on the Design page
+DEFAULT_BATCH_SIZE = int(SETTINGS["batch_size"].default)  # shown on the Design page
 FULL_TRAIN_IMAGES = 55_000  # MNIST's training digits less the 5,000 held out for validation
-MAX_BATCH_SIZE = 2048  # the largest the trainer accepts
+MAX_BATCH_SIZE = int(SETTINGS["batch_size"].maximum)  # the largest the trainer accepts
 
 # Bytes a layer keeps per output value until the backward pass: its float32 output, plus what
 # torch saves beside it (max-pooling's int64 indices, dropout's float noise on the CPU).
@@ -49,10 +50,8 @@ OPTIMIZER_COPIES = {"adam": 2, "sgd": 1}
 # Evaluation runs without gradients, in batches sized so their largest layer output fits this.
 EVAL_MEMORY = 128 * MB
 MAX_EVAL_BATCH = 1000
-# Real peak memory above what the tensors add up to, as measured by bench/memory_budget.py
-# (peak RSS of a fresh process's first training): each further image cost up to 1.19x the
-# tensors counted here (the allocator, torch's scratch buffers), and a process's first
-# training adds up to ~190 MB once (thread pools, kernels, memory the allocator keeps).
+# Real peak memory over the tensors counted (allocator, scratch buffers, a process's first
+# thread pools), fitted by bench/memory_budget.py.
 OVERHEAD = 1.3
 FIRST_TRAINING = 192 * MB
 
@@ -211,7 +210,8 @@ def memory_refusal(report: NetworkReport, batch_size: int, optimizer: str,
 # ---- time -----------------------------------------------------------------------------------
 def work_per_image(report: NetworkReport) -> int:
     """One image's forward pass in multiply-accumulates, elementwise layers included."""
-    elementwise = sum(_values(r) for r in report.layers if r.macs == 0 and r.type != "flatten")
+    elementwise = sum(_values(r) for r in report.layers if r.macs == 0
+                      and layer_type(r.type).rule != "flatten")
     return report.total_macs + VALUE_COST_MACS * elementwise
 
 
@@ -254,7 +254,7 @@ def drawing_memory(report: NetworkReport) -> int:
     """Peak memory of one drawing's pass with its feature maps: the weights, the two tensors
     alive at each step, and a copy of every conv and pool output (the maps shown)."""
     maps = sum(_values(r) for r in report.layers
-               if r.type in ("conv2d", "maxpool2d", "avgpool2d"))
+               if layer_type(r.type).rule in ("conv", "pool"))
     return int(OVERHEAD * FLOAT * (report.total_params + 2 * largest_values(report) + maps))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from cnn_core.layers import LAYERS, arguments, layer_type
 from cnn_core.shapes import LayerReport, NetworkReport, analyze
 from cnn_core.spec import ArchitectureSpec
 
@@ -25,30 +26,17 @@ def build_model(spec: ArchitectureSpec, report: NetworkReport | None = None) -> 
 
 
 def build_layer(report: LayerReport) -> nn.Module:
-    """One torch module from a layer's resolved settings (in_channels/in_features inferred)."""
-    s = report.settings
-    match report.type:
-        case "conv2d":
-            return nn.Conv2d(s["in_channels"], s["out_channels"], kernel_size=s["kernel_size"],
-                             stride=s["stride"], padding=s["padding"], dilation=s["dilation"])
-        case "maxpool2d":
-            return nn.MaxPool2d(s["kernel_size"], stride=s["stride"], padding=s["padding"])
-        case "avgpool2d":
-            return nn.AvgPool2d(s["kernel_size"], stride=s["stride"], padding=s["padding"])
-        case "relu":
-            return nn.ReLU()
-        case "leaky_relu":
-            return nn.LeakyReLU(s["negative_slope"])
-        case "sigmoid":
-            return nn.Sigmoid()
-        case "tanh":
-            return nn.Tanh()
-        case "batchnorm2d":
-            return nn.BatchNorm2d(s["num_features"])
-        case "dropout":
-            return nn.Dropout(s["p"])
-        case "flatten":
-            return nn.Flatten()
-        case "linear":
-            return nn.Linear(s["in_features"], s["out_features"])
-    raise DesignError(f"{report.label}: unknown layer type")
+    """One torch module from a layer's resolved settings (in_channels/in_features inferred),
+    as the layer registry (``cnn_core.layers``) says."""
+    kind = layer_type(report.type)
+    cls = getattr(nn, kind.torch.cls, None)
+    if cls is None:
+        raise DesignError(f"{report.label}: torch.nn has no class {kind.torch.cls!r}")
+    args, kwargs = arguments(kind, kind.torch, report.settings)
+    return cls(*args, **dict(kwargs))
+
+
+def window_classes() -> tuple[type[nn.Module], ...]:
+    """The torch classes of the sliding-window layers (conv and pooling): their outputs are
+    the feature maps the Draw page shows and the budget counts."""
+    return tuple(getattr(nn, t.torch.cls) for t in LAYERS.values() if t.rule in ("conv", "pool"))

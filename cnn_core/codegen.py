@@ -4,37 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnn_core.layers import Code, LayerType, arguments, layer_type
 from cnn_core.shapes import LayerReport, NetworkReport, format_shape
 
 
-def _size(value: tuple[int, int] | str) -> str:
+def _literal(value: Any) -> str:
+    """A setting as Python source: ``3``, ``(3, 5)``, ``"same"``, ``0.5``."""
+    if isinstance(value, tuple):
+        return str(value[0]) if value[0] == value[1] else f"({value[0]}, {value[1]})"
     if isinstance(value, str):
-        return repr(value)
-    return str(value[0]) if value[0] == value[1] else f"({value[0]}, {value[1]})"
+        return f'"{value}"'
+    return repr(value)
+
+
+def _call(prefix: str, kind: LayerType, code: Code, settings: dict[str, Any]) -> str:
+    """``nn.Conv2d(1, 16, kernel_size=3, ...)``: the class and arguments the registry names."""
+    args, kwargs = arguments(kind, code, settings, in_text=True)
+    parts = [_literal(a) for a in args] + [f"{k}={_literal(v)}" for k, v in kwargs]
+    return f"{prefix}{code.cls}({', '.join(parts)})"
 
 
 def _torch_layer(r: LayerReport) -> str:
-    s = r.settings
-    match r.type:
-        case "conv2d":
-            extra = "" if s["dilation"] == (1, 1) else f", dilation={_size(s['dilation'])}"
-            return (f"nn.Conv2d({s['in_channels']}, {s['out_channels']}, "
-                    f"kernel_size={_size(s['kernel_size'])}, stride={_size(s['stride'])}, "
-                    f"padding={_size(s['padding'])}{extra})")
-        case "maxpool2d" | "avgpool2d":
-            cls = "MaxPool2d" if r.type == "maxpool2d" else "AvgPool2d"
-            return (f"nn.{cls}(kernel_size={_size(s['kernel_size'])}, "
-                    f"stride={_size(s['stride'])}, padding={_size(s['padding'])})")
-        case "leaky_relu":
-            return f"nn.LeakyReLU(negative_slope={s['negative_slope']})"
-        case "batchnorm2d":
-            return f"nn.BatchNorm2d({s['num_features']})"
-        case "dropout":
-            return f"nn.Dropout(p={s['p']})"
-        case "linear":
-            return f"nn.Linear({s['in_features']}, {s['out_features']})"
-    names = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "flatten": "Flatten"}
-    return f"nn.{names[r.type]}()"
+    kind = layer_type(r.type)
+    return _call("nn.", kind, kind.torch, r.settings)
 
 
 def pytorch_code(report: NetworkReport, name: str = "Net", weights_file: str | None = None) -> str:
@@ -75,40 +67,41 @@ if __name__ == "__main__":
 
 
 def _keras_layers(r: LayerReport) -> list[str]:
-    s: dict[str, Any] = r.settings
-    pad = s.get("padding")
+    kind = layer_type(r.type)
+    pad = r.settings.get("padding")
     pre = []
     if isinstance(pad, tuple) and pad != (0, 0):
         note = "  # torch pads max-pooling with -inf" if r.type == "maxpool2d" else ""
-        pre.append(f"layers.ZeroPadding2D(padding={_size(pad)}),{note}")
-    match r.type:
-        case "conv2d":
-            mode = '"same"' if pad == "same" else '"valid"'
-            extra = "" if s["dilation"] == (1, 1) else f", dilation_rate={_size(s['dilation'])}"
-            main = (f"layers.Conv2D({s['out_channels']}, kernel_size={_size(s['kernel_size'])}, "
-                    f"strides={_size(s['stride'])}, padding={mode}{extra}),")
-        case "maxpool2d" | "avgpool2d":
-            cls = "MaxPooling2D" if r.type == "maxpool2d" else "AveragePooling2D"
-            main = (f"layers.{cls}(pool_size={_size(s['kernel_size'])}, "
-                    f"strides={_size(s['stride'])}),")
-        case "relu" | "sigmoid" | "tanh":
-            main = f'layers.Activation("{r.type}"),'
-        case "leaky_relu":
-            main = f"layers.LeakyReLU(negative_slope={s['negative_slope']}),"
-        case "batchnorm2d":
-            main = "layers.BatchNormalization(momentum=0.9, epsilon=1e-5),"
-        case "dropout":
-            main = f"layers.Dropout({s['p']}),"
-        case "flatten":
-            main = "layers.Flatten(),"
-        case _:
-            main = f"layers.Dense({s['out_features']}),"
-    return pre + [f"{main}  # -> {format_shape(r.output_shape)}"]
+        pre.append(f"layers.ZeroPadding2D(padding={_literal(pad)}),{note}")
+    settings = {**r.settings, "keras_padding": "same" if pad == "same" else "valid"}
+    main = _call("layers.", kind, kind.keras, settings)
+    return pre + [f"{main},  # -> {format_shape(r.output_shape)}"]
+
+
+def keras_refusals(report: NetworkReport) -> list[str]:
+    """Why Keras cannot build this design, one line per layer it refuses (empty: it can)."""
+    refusals = []
+    for r in report.layers:
+        refuse = layer_type(r.type).keras_refusal
+        if refuse is not None and r.settings and (why := refuse(r.settings)):
+            refusals.append(f"{r.label}: {why}")
+    return refusals
 
 
 def keras_code(report: NetworkReport, name: str = "Net") -> str:
-    """An equivalent ``keras.Sequential`` (channels-last input, logits out)."""
+    """An equivalent ``keras.Sequential`` (channels-last input, logits out); for a design Keras
+    cannot build, a file that says why instead (``keras_refusals``)."""
     c, h, w = report.input_shape
+    if refusals := keras_refusals(report):
+        reasons = "\n".join(f"- {line}" for line in refusals)
+        return f'''"""{name}: generated by CNN Explainer. This design cannot be exported to Keras:
+
+{reasons}
+
+Change those layers (or use the PyTorch export) to get Keras code.
+"""
+raise SystemExit("This design cannot be exported to Keras: see the note at the top.")
+'''
     body = "\n".join(f"        {line}" for r in report.layers for line in _keras_layers(r))
     return f'''"""{name}: generated by CNN Explainer. Keras is channels-last: input ({h}, {w}, {c}).
 

@@ -25,29 +25,29 @@ import math
 import re
 from typing import Any
 
+from cnn_core.layers import LAYERS, layer_type
 from cnn_core.spec import MNIST_INPUT_SHAPE, ArchitectureSpec, SpecFormatError, spec_from_dict
 
 MAX_CODE_LENGTH = 4000
-# layer type -> (its word, the field right after the word, the other fields by letter)
-TOKENS: dict[str, tuple[str, str | None, dict[str, str]]] = {
-    "conv2d": ("c", "out_channels", {"k": "kernel_size", "s": "stride", "p": "padding",
-                                     "d": "dilation"}),
-    "maxpool2d": ("max", "kernel_size", {"s": "stride", "p": "padding"}),
-    "avgpool2d": ("avg", "kernel_size", {"s": "stride", "p": "padding"}),
-    "linear": ("fc", "out_features", {}),
-    "dropout": ("drop", "p", {}),
-    "leaky_relu": ("lrelu", "negative_slope", {}),
-    "relu": ("relu", None, {}),
-    "sigmoid": ("sig", None, {}),
-    "tanh": ("tanh", None, {}),
-    "batchnorm2d": ("bn", None, {}),
-    "flatten": ("flat", None, {}),
-}
-_BY_WORD = {word: type_ for type_, (word, _, _) in TOKENS.items()}
+
+
+def _tokens(type_: str) -> tuple[str, str | None, dict[str, str]]:
+    """A layer type's word, the field right after it (its first) and the others by letter
+    (each field's first letter), all from the layer registry."""
+    names = [f.name for f in layer_type(type_).fields]
+    return layer_type(type_).word, (names[0] if names else None), {n[0]: n for n in names[1:]}
+
+
 _NUMBER = r"n?\d+(?:\.\d+)?(?:en?\d+)?"
 _VALUE = rf"none|same|valid|{_NUMBER}(?:x{_NUMBER})?"
-_WORDS = "|".join(sorted(_BY_WORD, key=len, reverse=True))  # longest first: lrelu, not l…
-_TOKEN = re.compile(rf"(?P<word>{_WORDS})(?P<main>{_VALUE})?(?P<rest>(?:[a-z](?:{_VALUE}))*)")
+
+
+def _token_pattern() -> re.Pattern[str]:
+    """One layer's token; built from the registry's words (``re`` caches the compiled form)."""
+    words = "|".join(sorted((t.word for t in LAYERS.values()), key=len, reverse=True))
+    return re.compile(rf"(?P<word>{words})(?P<main>{_VALUE})?(?P<rest>(?:[a-z](?:{_VALUE}))*)")
+
+
 _FIELD = re.compile(rf"([a-z])({_VALUE})")
 _INPUT = re.compile(r"in(\d{1,4})x(\d{1,4})x(\d{1,4})")
 
@@ -59,7 +59,7 @@ def encode_design(spec: ArchitectureSpec) -> str:
     tokens = [] if tuple(spec.input_shape) == MNIST_INPUT_SHAPE else \
         ["in" + "x".join(map(str, spec.input_shape))]
     for layer in spec.layers:
-        word, main, fields = TOKENS[layer.type]
+        word, main, fields = _tokens(layer.type)
         known = {main, *fields.values()}
         unknown = set(layer.params) - known
         if unknown:
@@ -115,13 +115,13 @@ def decode_design(code: str) -> ArchitectureSpec:
 
 
 def _layer(index: int, token: str) -> dict[str, Any]:
-    match = _TOKEN.fullmatch(token)
+    match = _token_pattern().fullmatch(token)
     if match is None:
         shown = token if len(token) <= 20 else token[:20] + "…"
         raise SpecFormatError(f"the design code's layer {index} ({shown!r}) is not a layer: "
                               "expected e.g. c32k5p2, relu, max2, flat, drop0.5 or fc10")
-    type_ = _BY_WORD[match.group("word")]
-    _, main, fields = TOKENS[type_]
+    type_ = next(t.name for t in LAYERS.values() if t.word == match.group("word"))
+    _, main, fields = _tokens(type_)
     layer: dict[str, Any] = {"type": type_}
     if match.group("main") is not None:
         if main is None:

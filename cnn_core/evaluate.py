@@ -55,8 +55,12 @@ def largest_output(model: nn.Module, image: torch.Tensor, device: torch.device |
     return max(sizes)
 
 
+MAX_MISCLASSIFIED = 60  # the mistakes kept for the Train page's gallery
+
+
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             device: torch.device | str = "cpu", max_misclassified: int = 60) -> Evaluation:
+             device: torch.device | str = "cpu",
+             max_misclassified: int = MAX_MISCLASSIFIED) -> Evaluation:
     logits = predict_logits(model, images, device)
     loss = nn.functional.cross_entropy(logits, labels).item() if len(labels) else 0.0
     predictions = logits.argmax(dim=1)

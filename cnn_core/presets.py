@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.spec import layer as L
 
@@ -43,18 +45,34 @@ SMALL_FAST = ArchitectureSpec((
     L("linear", out_features=10),
 ))
 
-PRESETS: dict[str, ArchitectureSpec] = {
-    "Small fast net": SMALL_FAST,
-    "LeNet-5": LENET5,
-    "Seed tutorial: PyTorch ConvNet": PYTORCH_TUTORIAL,
-    "Seed tutorial: Keras net": KERAS_TUTORIAL,
-}
-PRESET_NOTES: dict[str, str] = {
-    "Small fast net": "Two small conv blocks and one linear layer: trains in seconds on a CPU.",
-    "LeNet-5": "LeCun et al. (1998), with ReLU and max-pooling as it is usually taught today.",
-    "Seed tutorial: PyTorch ConvNet": "The seed tutorial's PyTorch ConvNet: two 5x5 conv blocks "
-                                      "then 3136 → 1000 → 10.",
-    "Seed tutorial: Keras net": "The seed tutorial's Keras Sequential: conv 64, conv 32, "
-                                "dense 10 (softmax is part of the loss here).",
-}
-DEFAULT_PRESET = "Small fast net"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A ready-made design: its name on the Design page, its slug for ``--preset``, a note."""
+
+    name: str
+    slug: str
+    note: str
+    spec: ArchitectureSpec
+
+
+PRESET_TABLE: tuple[Preset, ...] = (
+    Preset("Small fast net", "small",
+           "Two small conv blocks and one linear layer: trains in seconds on a CPU.", SMALL_FAST),
+    Preset("LeNet-5", "lenet5",
+           "LeCun et al. (1998), with ReLU and max-pooling as it is usually taught today.",
+           LENET5),
+    Preset("Seed tutorial: PyTorch ConvNet", "pytorch-convnet",
+           "The seed tutorial's PyTorch ConvNet: two 5x5 conv blocks then 3136 → 1000 → 10.",
+           PYTORCH_TUTORIAL),
+    Preset("Seed tutorial: Keras net", "keras-net",
+           "The seed tutorial's Keras Sequential: conv 64, conv 32, dense 10 (softmax is part "
+           "of the loss here).", KERAS_TUTORIAL),
+)
+PRESETS: dict[str, ArchitectureSpec] = {p.name: p.spec for p in PRESET_TABLE}
+DEFAULT_PRESET = PRESET_TABLE[0].name
+
+
+def preset_by_slug(slug: str) -> Preset:
+    return next(p for p in PRESET_TABLE if p.slug == slug)

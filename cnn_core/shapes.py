@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_core.layers import layer_type
 from cnn_core.spec import (
     MAX_MACS,
     MAX_PARAMS,
     MNIST_CLASSES,
     MNIST_INPUT_SHAPE,
-    SPATIAL_TYPES,
     ArchitectureSpec,
     FieldError,
     Layer,
@@ -140,20 +140,24 @@ def _analyze_layer(index: int, layer_: Layer, walk: _Walk) -> LayerReport:
                            error_field=exc.field_name, torch_would_fail=exc.torch_would_fail)
     if walk.shape is None:  # an earlier layer failed: nothing to compute from
         return LayerReport(**base, settings=settings, output_shape=None)
-    if layer_.type in SPATIAL_TYPES:
+    rule = layer_type(layer_.type).rule
+    if rule in ("conv", "pool"):
         return _spatial(base, layer_.type, settings, walk)
-    if layer_.type == "linear":
+    if rule == "dense":
         return _linear(base, settings, walk)
-    if layer_.type == "batchnorm2d" and len(walk.shape) != 3:
+    if rule not in ("per_channel", "flatten", "elementwise"):
+        raise ValueError(f"layer type {layer_.type!r} has shape rule {rule!r}, which the "
+                         "shape engine does not know")
+    if rule == "per_channel" and len(walk.shape) != 3:
         return LayerReport(**base, settings=settings, output_shape=None,
-                           error=_needs_volume("batchnorm2d", walk.shape),
+                           error=_needs_volume(layer_.type, walk.shape),
                            torch_would_fail=True)
     shape = walk.shape
     params = 0
-    if layer_.type == "batchnorm2d":
+    if rule == "per_channel":
         settings = {"num_features": shape[0], **settings}
         params = 2 * shape[0]  # weight and bias; running mean/var are buffers, not parameters
-    if layer_.type == "flatten":
+    if rule == "flatten":
         shape = (_numel(shape),)
     rf = walk.rf if len(shape) == 3 else None
     return LayerReport(**base, settings=settings, output_shape=shape, params=params,
@@ -187,7 +191,7 @@ def _spatial(base: dict[str, Any], type_: str, settings: dict[str, Any],
     kernel, stride = settings["kernel_size"], settings["stride"]
     dilation = settings.get("dilation", (1, 1))
     padding = settings["padding"]
-    is_conv = type_ == "conv2d"
+    is_conv = layer_type(type_).rule == "conv"
     if padding == "same":
         if stride != (1, 1):
             return LayerReport(**base, settings=settings, output_shape=None,
@@ -196,7 +200,7 @@ def _spatial(base: dict[str, Any], type_: str, settings: dict[str, Any],
                                      f'{_fmt_pair(stride)}): torch cannot keep the size '
                                      "while skipping positions")
         padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))  # before; rest after
-    effective = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+    effective = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))
     if not is_conv:
         for k, p in zip(kernel, padding):
             if p > k // 2:
@@ -219,8 +223,8 @@ def _spatial(base: dict[str, Any], type_: str, settings: dict[str, Any],
                             f"{total // 2} before, {total - total // 2} after)")
             out_hw.append(size)
             continue
-        span = size + 2 * p - k_eff
-        if span < 0:
+        out = window_output(size, k, s, p, d)
+        if out is None:
             what = "kernel" if is_conv else "pooling window"
             dil = f" (dilated to {k_eff})" if d > 1 else ""
             return LayerReport(
@@ -228,10 +232,8 @@ def _spatial(base: dict[str, Any], type_: str, settings: dict[str, Any],
                 torch_would_fail=True,
                 error=(f"the {what} ({k}{dil}) is larger than the padded input: "
                        f"{size} + 2*{p} = {size + 2 * p} < {k_eff}"))
-        out = span // s + 1
-        k_text = f"{k_eff}" if d == 1 else f"({d}*({k}-1)+1)"
-        formulas.append(f"{axis} = floor(({size} - {k_text} + 2*{p}) / {s}) + 1 = {out}")
-        if span % s:
+        formulas.append(size_formula(size, k, s, p, d, lhs=axis))
+        if (size + 2 * p - k_eff) % s:
             notes.append(_floor_note(axis, size, k_eff, p, s))
         out_hw.append(out)
     if symmetric:
@@ -287,24 +289,83 @@ def format_shape(shape: Shape | None) -> str:
 
 
 def format_settings(report: LayerReport) -> str:
-    """A compact description of a layer's settings for the table, e.g. ``32, k5, s1, p2``."""
+    """A compact description of a layer's settings for the table, e.g. ``32, k5, s1, p2``:
+    each field with its ``short`` prefix, in the registry's order (or the type's own
+    ``summary``); optional fields at their default are left out, as in generated code."""
     s = report.settings
     if not s:
         return ""
+    kind = layer_type(report.type)
+    if kind.summary is not None:
+        return kind.summary(s)
     parts = []
-    if "out_channels" in s:
-        parts.append(str(s["out_channels"]))
-    if "out_features" in s:
-        parts.append(f"{s.get('in_features', '?')}→{s['out_features']}")
-    for key, short in (("kernel_size", "k"), ("stride", "s"), ("padding", "p"),
-                       ("dilation", "d")):
-        if key in s:
-            value = s[key]
-            if key == "dilation" and value == (1, 1):
-                continue
-            parts.append(f"{short}{value if isinstance(value, str) else _fmt_pair(value)}")
-    if "p" in s:
-        parts.append(f"p={s['p']}")
-    if "negative_slope" in s:
-        parts.append(f"slope={s['negative_slope']}")
+    for spec_field in kind.fields:
+        value = s[spec_field.name]
+        if spec_field.name in kind.torch.optional and value in (spec_field.default,
+                                                                 (spec_field.default,) * 2):
+            continue
+        shown = _fmt_pair(value) if isinstance(value, tuple) else str(value)
+        parts.append(f"{spec_field.short}{shown}")
     return ", ".join(parts)
+
+
+def format_receptive_field(report: LayerReport) -> str:
+    """The patch of the input one output value sees: ``5x5``; ``whole input`` once the
+    values are flat (a linear layer sees everything); an em dash when unknown."""
+    if report.output_shape is not None and len(report.output_shape) == 1:
+        return "whole input"
+    if report.receptive_field is None:
+        return "—"
+    return _fmt_shape(report.receptive_field)
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of the per-layer table, as the CLI, the Design page and the benchmark show it."""
+
+    index: int
+    layer: str
+    settings: str
+    output: str
+    params: int
+    macs: int
+    receptive_field: str
+    error: str | None
+
+
+def summary_rows(report: NetworkReport) -> list[SummaryRow]:
+    """The per-layer table as plain data; each caller formats it its own way."""
+    return [SummaryRow(r.index, r.type, format_settings(r), format_shape(r.output_shape),
+                       r.params, r.macs, format_receptive_field(r), r.error)
+            for r in report.layers]
+
+
+# ---- the output-size formula (also what the Explain page shows) -----------------------------
+OUTPUT_SIZE_FORMULA = "O = floor((W - K + 2P) / S) + 1"  # K: the dilated kernel's span
+
+
+def effective_kernel(kernel: int, dilation: int = 1) -> int:
+    """The span a dilated kernel covers: ``d*(k-1)+1``."""
+    return dilation * (kernel - 1) + 1
+
+
+def window_output(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                  dilation: int = 1) -> int | None:
+    """``floor((W - K_eff + 2P) / S) + 1``, or None when the window does not fit."""
+    span = size + 2 * padding - effective_kernel(kernel, dilation)
+    return span // stride + 1 if span >= 0 else None
+
+
+def size_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                 *, lhs: str = "O", show_floor: bool = False) -> str:
+    """The formula with the numbers in, e.g. ``O = floor((28 - 5 + 2*2) / 1) + 1 = 28``
+    (``show_floor``: with the step ``floor(27) + 1`` in between), or why there is no output."""
+    k_eff = effective_kernel(kernel, dilation)
+    k_text = f"{k_eff}" if dilation == 1 else f"({dilation}*({kernel}-1)+1)"
+    text = f"{lhs} = floor(({size} - {k_text} + 2*{padding}) / {stride}) + 1"
+    span = size + 2 * padding - k_eff
+    if span < 0:
+        return (f"{text}: the window ({k_eff}) is larger than the padded input "
+                f"({size + 2 * padding}), so there is no output")
+    step = f" = floor({span / stride:g}) + 1" if show_floor else ""
+    return f"{text}{step} = {span // stride + 1}"

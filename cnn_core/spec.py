@@ -5,9 +5,8 @@ goes through one parser, ``spec_from_json_text``: it refuses what is not a desig
 each value the type its field expects. Each layer keeps the values the user gave (so a value
 out of range can be shown on its own layer while the others keep theirs); ``resolve_layer``
 turns them into checked, normalised settings. Field names are torch's own
-(``out_channels``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, ...), and one table,
-``LAYER_FIELDS``, describes every field: the validator, the page's widgets and the README all
-follow it.
+(``out_channels``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, ...); each layer
+type's fields are described once, in ``cnn_core.layers.LAYERS``.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-FieldKind = Literal["int", "size", "padding", "float"]
+from cnn_core.layers import LAYERS, FieldSpec
 
 MAX_LAYERS = 100
 MAX_PARAMS = 20_000_000
@@ -34,79 +33,6 @@ MAX_NUMBER_CHARS = 32  # the longest number literal a design may hold
 MAX_ABS_NUMBER = 1_000_000_000  # beyond every field's range, and safe in a browser's number
 MAX_MESSAGE_CHARS = 200
 MNIST_CLASSES = 10
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One setting of a layer type: its kind, default and allowed range.
-
-    ``torch_min``/``torch_max`` are the bounds torch itself enforces; a value outside them is
-    one torch cannot run, while a value outside ``minimum``/``maximum`` but inside torch's is
-    merely outside what this app allows (too big to train in a classroom).
-    """
-
-    name: str
-    kind: FieldKind
-    minimum: float
-    maximum: float
-    default: Any = None  # None: required (or, for pooling stride, "same as kernel_size")
-    required: bool = False
-    torch_min: float | None = None
-    torch_max: float | None = None
-    help: str = ""
-
-
-def _size(name: str, lo: int, hi: int, default: Any, help_text: str, **kw: Any) -> FieldSpec:
-    return FieldSpec(name, "size", lo, hi, default, help=help_text, **kw)
-
-
-_KERNEL = _size("kernel_size", 1, 32, None, "height and width of the window", required=True,
-                torch_min=1)
-_CONV_STRIDE = _size("stride", 1, 16, 1, "how far the window moves each step", torch_min=1)
-_POOL_STRIDE = _size("stride", 1, 32, None, "how far the window moves (default: kernel_size)",
-                     torch_min=1)
-_DILATION = _size("dilation", 1, 8, 1, "spacing between kernel elements", torch_min=1)
-
-LAYER_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
-    "conv2d": (
-        FieldSpec("out_channels", "int", 1, 1024, required=True, torch_min=1,
-                  help="number of kernels, i.e. output feature maps"),
-        _KERNEL,
-        _CONV_STRIDE,
-        FieldSpec("padding", "padding", 0, 32, 0, torch_min=0,
-                  help='zeros added on each side, or "same" / "valid"'),
-        _DILATION,
-    ),
-    "maxpool2d": (
-        _KERNEL,
-        _POOL_STRIDE,
-        _size("padding", 0, 16, 0, "padding on each side (at most half the kernel)", torch_min=0),
-    ),
-    "avgpool2d": (
-        _KERNEL,
-        _POOL_STRIDE,
-        _size("padding", 0, 16, 0, "zero padding on each side (at most half the kernel)",
-              torch_min=0),
-    ),
-    "relu": (),
-    "leaky_relu": (
-        FieldSpec("negative_slope", "float", 0.0, 1.0, 0.01, help="slope for negative inputs"),
-    ),
-    "sigmoid": (),
-    "tanh": (),
-    "batchnorm2d": (),
-    "dropout": (
-        FieldSpec("p", "float", 0.0, 1.0, 0.5, torch_min=0.0, torch_max=1.0,
-                  help="probability of zeroing each value during training"),
-    ),
-    "flatten": (),
-    "linear": (
-        FieldSpec("out_features", "int", 1, 65536, required=True, torch_min=1,
-                  help="number of output values"),
-    ),
-}
-LAYER_TYPES: tuple[str, ...] = tuple(LAYER_FIELDS)
-SPATIAL_TYPES = frozenset({"conv2d", "maxpool2d", "avgpool2d"})
 
 
 class SpecFormatError(ValueError):
@@ -281,10 +207,10 @@ def _parse_layer(index: int, raw: Any) -> Layer:
         raise SpecFormatError(f"layer {index} must be an object like {{\"type\": \"relu\"}}, "
                               f"not {_json_type(raw)}")
     type_ = raw.get("type")
-    if not isinstance(type_, str) or type_ not in LAYER_FIELDS:
+    if not isinstance(type_, str) or type_ not in LAYERS:
         raise SpecFormatError(f"layer {index} has unknown type {_snippet(type_)}; known "
-                              f"types: {', '.join(LAYER_TYPES)}")
-    fields = {f.name: f for f in LAYER_FIELDS[type_]}
+                              f"types: {', '.join(LAYERS)}")
+    fields = {f.name: f for f in LAYERS[type_].fields}
     params: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "type":
@@ -387,7 +313,8 @@ def resolve_layer(layer_: Layer) -> dict[str, Any]:
     Raises ``FieldError`` for the first bad field.
     """
     settings: dict[str, Any] = {}
-    for spec_field in LAYER_FIELDS[layer_.type]:
+    fields = LAYERS[layer_.type].fields
+    for spec_field in fields:
         raw = layer_.params.get(spec_field.name)
         if raw is None:
             if spec_field.required:
@@ -395,8 +322,9 @@ def resolve_layer(layer_: Layer) -> dict[str, Any]:
             settings[spec_field.name] = _normalise_default(spec_field)
         else:
             settings[spec_field.name] = resolve_field(spec_field, raw)
-    if layer_.type in ("maxpool2d", "avgpool2d") and settings["stride"] is None:
-        settings["stride"] = settings["kernel_size"]
+    for spec_field in fields:
+        if spec_field.same_as and settings[spec_field.name] is None:
+            settings[spec_field.name] = settings[spec_field.same_as]
     return settings
 
 

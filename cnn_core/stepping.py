@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+from cnn_core.shapes import effective_kernel, size_formula, window_output
+
 PoolKind = Literal["max", "avg"]
 
 
@@ -26,23 +28,15 @@ class Geometry:
 
     @property
     def effective_kernel(self) -> int:
-        return self.dilation * (self.kernel - 1) + 1
+        return effective_kernel(self.kernel, self.dilation)
 
     def output_size(self, size: int) -> int:
         """``floor((W - K_eff + 2P) / S) + 1``, or 0 when the window does not fit."""
-        span = size + 2 * self.padding - self.effective_kernel
-        return span // self.stride + 1 if span >= 0 else 0
+        return window_output(size, self.kernel, self.stride, self.padding, self.dilation) or 0
 
     def formula(self, size: int) -> str:
-        k = (str(self.kernel) if self.dilation == 1
-             else f"({self.dilation}*({self.kernel}-1)+1)")
-        span = size + 2 * self.padding - self.effective_kernel
-        if span < 0:
-            return (f"O = floor(({size} - {k} + 2*{self.padding}) / {self.stride}) + 1: the "
-                    f"window ({self.effective_kernel}) is larger than the padded input "
-                    f"({size + 2 * self.padding}), so there is no output")
-        return (f"O = floor(({size} - {k} + 2*{self.padding}) / {self.stride}) + 1 = "
-                f"floor({span / self.stride:g}) + 1 = {span // self.stride + 1}")
+        return size_formula(size, self.kernel, self.stride, self.padding, self.dilation,
+                            show_floor=True)
 
     def skipped(self, size: int) -> int:
         """Rows (or columns) at the end of the padded input that no window reaches."""
@@ -158,13 +152,13 @@ def kernel_presets(size: int) -> dict[str, np.ndarray]:
     box = np.full((size, size), 1.0 / size**2)
     binomial = np.array([1.0, 2.0, 1.0]) if size == 3 else np.array([1.0, 4.0, 6.0, 4.0, 1.0])
     gaussian = np.outer(binomial, binomial) / binomial.sum() ** 2
-    smooth = binomial
     diff = np.array([-1.0, 0.0, 1.0]) if size == 3 else np.array([-1.0, -2.0, 0.0, 2.0, 1.0])
-    sobel_x = np.outer(smooth, diff)
-    laplacian = -np.ones((size, size))
-    laplacian[size // 2, size // 2] = size * size - 1
-    if size == 3:
+    sobel_x = np.outer(binomial, diff)
+    if size == 3:  # the textbook 4-neighbour Laplacian
         laplacian = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    else:  # the centre against all its neighbours
+        laplacian = -np.ones((size, size))
+        laplacian[size // 2, size // 2] = size * size - 1
     rng = np.random.default_rng(0)
     return {
         "identity": identity,

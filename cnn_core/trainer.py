@@ -2,9 +2,9 @@
 
 ``train_steps`` shuffles, slices a batch from the in-memory uint8 digits, runs forward, loss,
 backward and the optimizer step, and yields after every step. Whoever drives it decides what
-happens between steps: the app's job (``cnn_core.job``) publishes metrics, pauses by not
-asking for the next step and stops by closing the generator; the command line, the
-benchmarks and the distributed trainer drive this same loop.
+happens between steps: the job (``cnn_core.job``, which the Train page, the command line,
+Ray's workers and the benchmarks run) publishes metrics, pauses by not asking for the next
+step and stops by closing the generator; ``cnn_core.distributed`` drives it directly.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -22,29 +22,29 @@ from cnn_core.build import build_model
 from cnn_core.data import normalize
 from cnn_core.devices import resolve_device
 from cnn_core.spec import ArchitectureSpec
+from cnn_core.train_settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS, SGD_MOMENTUM, Setting
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters. ``check()`` lists every problem in words; an empty list means valid."""
 
-    epochs: int = 3
-    batch_size: int = 64
-    optimizer: Literal["adam", "sgd"] = "adam"
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    seed: int = 0
+    epochs: int = int(SETTINGS["epochs"].default)
+    batch_size: int = int(SETTINGS["batch_size"].default)
+    optimizer: str = DEFAULT_OPTIMIZER  # one of OPTIMIZERS
+    learning_rate: float = SETTINGS["learning_rate"].default
+    momentum: float = SGD_MOMENTUM
+    seed: int = int(SETTINGS["seed"].default)
     device: str = "auto"
     speedups: bool = True  # False: the plain eager loop, bit for bit (for checking against it)
     augment: bool = False  # redraw each batch at random (cnn_core.augment)
 
-    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
-        "epochs": (1, 50), "batch_size": (1, 2048), "learning_rate": (1e-6, 10.0),
-        "seed": (0, 2**31 - 1)}
+    LIMITS: ClassVar[dict[str, Setting]] = SETTINGS
 
     def check(self) -> list[str]:
         problems = []
-        for name, (lo, hi) in self.LIMITS.items():
+        for name, setting in self.LIMITS.items():
+            lo, hi = setting.minimum, setting.maximum
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or not lo <= value <= hi:
@@ -52,8 +52,9 @@ class TrainConfig:
                                 f"(got {value})")
         if not isinstance(self.augment, bool):
             problems.append(f"augment must be true or false (got {self.augment!r})")
-        if self.optimizer not in ("adam", "sgd"):
-            problems.append(f"optimizer must be adam or sgd (got {self.optimizer!r})")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be {' or '.join(OPTIMIZERS)} (got "
+                            f"{self.optimizer!r})")
         return problems
 
     def resolved_device(self) -> torch.device:
@@ -73,9 +74,8 @@ class TrainConfig:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum, or Adam. Adam uses torch's fused kernel (one pass over all
-    parameters instead of a loop of small ops): about 15 % faster per step for the seed
-    ConvNet on a CPU, where its 3.1 M-weight linear layer makes the update step costly."""
+    """SGD with momentum, or Adam with torch's fused kernel (one pass over all parameters:
+    faster where a big linear layer makes the update step costly; README has the figures)."""
     params = list(model.parameters())
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum)
@@ -111,8 +111,7 @@ def prepare(spec: ArchitectureSpec, cfg: TrainConfig,
 
 
 def memory_format(cfg: TrainConfig, device: torch.device) -> torch.memory_format:
-    """channels_last on a CPU: oneDNN's convolutions run faster in it (per step: LeNet-5
-    1.13-1.17x, the seed ConvNet 1.12x, the small fast net 1.5x)."""
+    """channels_last on a CPU: oneDNN's convolutions run faster in it (README has the figures)."""
     cpu = device.type == "cpu"
     return torch.channels_last if cfg.speedups and cpu else torch.contiguous_format
 
@@ -123,8 +122,7 @@ def describe_speedups(cfg: TrainConfig, device: torch.device) -> str:
         return "none (the plain eager loop)"
     layout = ("channels_last memory format" if device.type == "cpu"
               else "digits kept on the device, metrics read back in groups")
-    # torch.compile (inductor) was measured on a 2-core CPU: each step 15-18 % slower than
-    # eager for LeNet-5 and the seed ConvNet, after 18-32 s of compiling; so it stays off.
+    # torch.compile stays off: slower per step than eager on a CPU (README has the figures).
     return f"{layout}; torch.compile: off (no faster per step on this hardware)"
 
 

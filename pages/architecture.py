@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from page_guard import require_frame
+from ui.page_guard import require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 
@@ -13,14 +13,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_state import (
-    current_spec,
-    design_layers,
-    design_name,
-    load_design,
-    mark_design_edited,
-    new_uid,
-)
 from cnn_core.budget import (
     DEFAULT_BATCH_SIZE,
     FULL_TRAIN_IMAGES,
@@ -34,33 +26,37 @@ from cnn_core.budget import (
     training_memory,
     training_seconds,
 )
-from cnn_core.codegen import keras_code, pytorch_code
+from cnn_core.codegen import keras_code, keras_refusals, pytorch_code
 from cnn_core.datasets import outputs_note
-from cnn_core.presets import PRESET_NOTES, PRESETS
+from cnn_core.layers import LAYERS, FieldSpec, layer_type
+from cnn_core.presets import PRESET_TABLE, PRESETS
 from cnn_core.shapes import (
     FIX_INSERT_FLATTEN,
+    OUTPUT_SIZE_FORMULA,
     LayerReport,
     NetworkReport,
     analyze,
-    format_settings,
     format_shape,
+    summary_rows,
 )
 from cnn_core.spec import (
-    LAYER_FIELDS,
-    LAYER_TYPES,
     MAX_LAYERS,
     MAX_TEXT_CHARS,
     ArchitectureSpec,
-    FieldSpec,
     SpecFormatError,
     spec_from_json_text,
 )
 from cnn_core.url_state import design_link
+from ui.app_state import (
+    current_spec,
+    design_layers,
+    design_name,
+    load_design,
+    mark_design_edited,
+    new_uid,
+)
 
 BLANK = "Blank (start from the input)"
-DEFAULT_PARAMS = {"conv2d": {"out_channels": 8, "kernel_size": 3},
-                  "maxpool2d": {"kernel_size": 2}, "avgpool2d": {"kernel_size": 2},
-                  "linear": {"out_features": 10}}
 
 
 # ---- callbacks: they edit the session's design before the page reruns ------------------
@@ -70,11 +66,13 @@ def _index_of(uid: int) -> int:
 
 def _set_param(uid: int, name: str, widget_key: str, second_key: str | None = None) -> None:
     value = st.session_state.get(widget_key)
-    params = design_layers()[_index_of(uid)]["params"]
+    entry = design_layers()[_index_of(uid)]
+    params = entry["params"]
     if second_key is not None and st.session_state.get(f"{second_key}.on"):
         width = st.session_state.get(second_key, value)
         value = None if value is None or width is None else [value, width]
-    if isinstance(value, float) and value.is_integer() and LAYER_FIELDS_KIND[name] != "float":
+    kind = layer_type(entry["type"]).field_named(name).kind
+    if isinstance(value, float) and value.is_integer() and kind != "float":
         value = int(value)
     if value is None:
         params.pop(name, None)
@@ -96,7 +94,7 @@ def _change_type(uid: int, key: str) -> None:
     i = _index_of(uid)
     new_type = st.session_state[key]
     layers[i] = {"uid": new_uid(), "type": new_type,
-                 "params": dict(DEFAULT_PARAMS.get(new_type, {}))}
+                 "params": dict(layer_type(new_type).new_layer)}
     st.session_state["selected_uid"] = layers[i]["uid"]
     mark_design_edited()
 
@@ -123,7 +121,7 @@ def _insert(position: int, type_: str) -> None:
     layers = design_layers()
     if len(layers) >= MAX_LAYERS:
         return
-    new = {"uid": new_uid(), "type": type_, "params": dict(DEFAULT_PARAMS.get(type_, {}))}
+    new = {"uid": new_uid(), "type": type_, "params": dict(layer_type(type_).new_layer)}
     layers.insert(position, new)
     st.session_state["selected_uid"] = new["uid"]
     mark_design_edited()
@@ -149,9 +147,6 @@ def _import_design() -> None:
     st.session_state.pop("selected_uid", None)
     st.session_state["import_error"] = None
     st.session_state["import_ok"] = f"Imported a design with {len(spec.layers)} layers."
-
-
-LAYER_FIELDS_KIND = {f.name: f.kind for fields in LAYER_FIELDS.values() for f in fields}
 
 
 # ---- widgets ------------------------------------------------------------------------------
@@ -182,7 +177,7 @@ def field_widget(uid: int, spec_field: FieldSpec, raw: Any) -> None:
     first = _number(raw[0]) if pair and raw else _number(raw)
     if raw is None and spec_field.default is not None:
         first = spec_field.default
-    placeholder = "= kernel_size" if name == "stride" and spec_field.default is None else None
+    placeholder = f"= {spec_field.same_as}" if spec_field.same_as else None
     if spec_field.kind == "int":
         st.number_input(name, value=first, step=1, key=key, help=spec_field.help,
                         placeholder=placeholder, on_change=_set_param, args=(uid, name, key))
@@ -221,9 +216,10 @@ def layer_editor(report: NetworkReport) -> None:
     i = _index_of(uid)
     entry, r = layers[i], by_uid[uid]
     type_key = f"{uid}.type"
-    st.selectbox("type", LAYER_TYPES, index=LAYER_TYPES.index(entry["type"]), key=type_key,
+    types = list(LAYERS)
+    st.selectbox("type", types, index=types.index(entry["type"]), key=type_key,
                  on_change=_change_type, args=(uid, type_key))
-    for spec_field in LAYER_FIELDS[entry["type"]]:
+    for spec_field in layer_type(entry["type"]).fields:
         field_widget(uid, spec_field, entry["params"].get(spec_field.name))
     if r.error:
         st.error(f"**{r.label}**: {r.error}", icon=":material/error:")
@@ -245,15 +241,16 @@ def explain_layer(r: LayerReport) -> None:
         return
     lines = [f"`{format_shape(r.input_shape)}` → `{format_shape(r.output_shape)}`"]
     if r.formulas:
-        lines.append("Output size, `O = floor((W - K + 2P) / S) + 1`:")
+        lines.append(f"Output size, `{OUTPUT_SIZE_FORMULA}`:")
         lines.extend(f"- `{f}`" for f in r.formulas)
     lines.extend(f"- ✂️ {note}" for note in r.notes)
-    if r.type == "conv2d":
+    rule = layer_type(r.type).rule
+    if rule == "conv":
         s = r.settings
         kh, kw = s["kernel_size"]
         lines.append(f"- params = {s['out_channels']} kernels × ({s['in_channels']} × {kh} × "
                      f"{kw} weights + 1 bias) = **{r.params:,}**")
-    elif r.type == "linear":
+    elif rule == "dense":
         s = r.settings
         lines.append(f"- params = {s['in_features']} × {s['out_features']} weights + "
                      f"{s['out_features']} biases = **{r.params:,}**")
@@ -265,7 +262,7 @@ def explain_layer(r: LayerReport) -> None:
 
 def add_layer_controls() -> None:
     layers = design_layers()
-    new_type = st.selectbox("New layer type", LAYER_TYPES, key="new_layer_type")
+    new_type = st.selectbox("New layer type", list(LAYERS), key="new_layer_type")
     position = len(layers)
     if "selected_uid" in st.session_state and layers:
         position = _index_of(st.session_state["selected_uid"]) + 1
@@ -278,16 +275,12 @@ def add_layer_controls() -> None:
 
 # ---- the report ---------------------------------------------------------------------------
 def layer_table(report: NetworkReport) -> pd.DataFrame:
+    """The per-layer table (``shapes.summary_rows``), after a row for the input."""
     rows = [{"#": 0, "layer": "input", "settings": "", "output": format_shape(report.input_shape),
-             "params": 0, "MACs": 0, "receptive field": "1×1", "status": ""}]
-    for r in report.layers:
-        rf = "—" if r.receptive_field is None else "×".join(map(str, r.receptive_field))
-        if r.output_shape is not None and len(r.output_shape) == 1:
-            rf = "whole input"
-        rows.append({"#": r.index, "layer": r.type, "settings": format_settings(r),
-                     "output": format_shape(r.output_shape), "params": r.params,
-                     "MACs": r.macs, "receptive field": rf,
-                     "status": f"✗ {r.error}" if r.error else "✓"})
+             "params": 0, "MACs": 0, "receptive field": "1x1", "status": ""}]
+    rows += [{"#": r.index, "layer": r.layer, "settings": r.settings, "output": r.output,
+              "params": r.params, "MACs": r.macs, "receptive field": r.receptive_field,
+              "status": f"✗ {r.error}" if r.error else "✓"} for r in summary_rows(report)]
     return pd.DataFrame(rows)
 
 
@@ -296,8 +289,8 @@ def volume_figure(report: NetworkReport) -> go.Figure:
     fig = go.Figure()
     stages = [("input", report.input_shape)] + [
         (f"{r.index} · {r.type}", r.output_shape) for r in report.layers
-        if r.output_shape is not None and (r.type in ("conv2d", "maxpool2d", "avgpool2d",
-                                                      "flatten", "linear"))]
+        if r.output_shape is not None
+        and layer_type(r.type).rule in ("conv", "pool", "flatten", "dense")]
     x = 0.0
     xs, ys, texts = [], [], []
     for name, shape in stages:
@@ -392,6 +385,10 @@ def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
             st.download_button("⬇ Download net.py", code, file_name="net.py",
                                mime="text/x-python")
         with keras_tab:
+            if refusals := keras_refusals(report):
+                st.warning("Keras cannot build this design, so there is no Keras code for it: "
+                           + "; ".join(refusals) + ".", icon=":material/block:")
+                return
             code = keras_code(report, design_name())
             st.code(code, language="python")
             st.download_button("⬇ Download net_keras.py", code, file_name="net_keras.py",
@@ -402,12 +399,13 @@ def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
 st.title("Design a CNN")
 st.caption("Stack layers; every output shape, parameter count and formula updates as you "
            "edit. A layer that cannot work says why.")
-options = [*PRESETS, BLANK]
+notes = {p.name: p.note for p in PRESET_TABLE}
+options = [*notes, BLANK]
 pc = st.columns([4, 1, 5])
 pc[0].selectbox("Start from", options, key="preset_choice",
                 help="a preset replaces the current design")
 pc[1].button("Load", on_click=_load_preset, width="stretch", type="primary")
-pc[2].caption(PRESET_NOTES.get(st.session_state.get("preset_choice", ""), ""))
+pc[2].caption(notes.get(st.session_state.get("preset_choice", ""), ""))
 
 spec = current_spec()
 report = analyze(spec)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from page_guard import need_torch, require_frame
+from ui.page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
@@ -11,7 +11,6 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from app_state import class_data, digit_image_bytes, owner_token, teacher_key
 from cnn_core.class_data import (
     CLASSES,
     THIN_BELOW,
@@ -21,6 +20,7 @@ from cnn_core.class_data import (
     files_from_upload,
     thin_digits,
 )
+from ui.app_state import class_data, digit_image_bytes, owner_token, teacher_key
 
 SHOWN_PER_DIGIT = 120  # a grid this long is already more than a page
 

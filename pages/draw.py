@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from page_guard import need_torch, require_frame
+from ui.page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
@@ -15,15 +15,6 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app_state import (
-    TrainedModel,
-    class_data,
-    current_job,
-    owner_token,
-    quick_model,
-    trained_model,
-)
-from attribution_view import why_panel
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.budget import drawing_refusal
 from cnn_core.class_data import ClassDataError, Refused
@@ -35,6 +26,15 @@ from cnn_core.preprocess import (
     canvas_to_mnist,
 )
 from cnn_core.shapes import analyze
+from ui.app_state import (
+    TrainedModel,
+    class_data,
+    current_job,
+    owner_token,
+    quick_model,
+    trained_model,
+)
+from ui.attribution_view import why_panel
 
 UNSURE_BELOW = 0.6
 MAX_MAPS_SHOWN = 16

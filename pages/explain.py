@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from page_guard import need_torch, require_frame
+from ui.page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
@@ -12,7 +12,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_state import bundled_digits, trained_model
 from cnn_core.activations import first_conv_kernels
 from cnn_core.stepping import (
     KERNEL_NOTES,
@@ -27,8 +26,8 @@ from cnn_core.stepping import (
     pool_step,
     relu,
 )
+from ui.app_state import bundled_digits, trained_model
 
-CELL_PX = 19
 KERNEL_CELL_PX = 48
 
 

@@ -1,6 +1,6 @@
 """Start here: what the app teaches and how to use it in a class."""
 
-from page_guard import require_frame
+from ui.page_guard import require_frame
 
 require_frame()
 

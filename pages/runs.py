@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from page_guard import require_frame
+from ui.page_guard import require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 
@@ -10,16 +10,6 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app_state import (
-    TrainedModel,
-    class_data,
-    current_spec,
-    load_design,
-    owner_token,
-    run_store,
-    teacher_key,
-    use_model,
-)
 from cnn_core.class_data import ClassDataError, describe_run_data
 from cnn_core.run_compare import (
     MAX_COMPARED,
@@ -32,6 +22,16 @@ from cnn_core.run_compare import (
 from cnn_core.run_files import NoWeights, downloads, run_model, run_spec
 from cnn_core.runs import PAGE_SIZE, SORT_COLUMNS, NotAllowed, RunNotFound, RunStore, StoreError
 from cnn_core.weights import WeightsError, load_weights
+from ui.app_state import (
+    TrainedModel,
+    class_data,
+    current_spec,
+    load_design,
+    owner_token,
+    run_store,
+    teacher_key,
+    use_model,
+)
 
 SORT_NAMES = {"time": "newest", "test_accuracy": "test accuracy", "params": "parameters",
               "macs": "MACs", "duration": "training time"}

@@ -3,7 +3,7 @@ drawings), with live charts, then test results."""
 
 from __future__ import annotations
 
-from page_guard import need_torch, require_frame
+from ui.page_guard import need_torch, require_frame
 
 require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
@@ -16,21 +16,6 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from app_state import (
-    class_data,
-    current_job,
-    current_report,
-    current_spec,
-    dataset_store,
-    design_name,
-    digit_image_bytes,
-    disconnect_grace_s,
-    recorder,
-    teacher_key,
-    this_session_connected,
-    training_runner,
-)
-from attribution_view import why_panel
 from cnn_core import augment
 from cnn_core.budget import (
     Limits,
@@ -44,15 +29,33 @@ from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
 from cnn_core.data import MnistSplits, MnistStore, data_dir, offered
 from cnn_core.datasets import DATASETS, output_refusal
 from cnn_core.devices import available_devices, device_name, resolve_device
+from cnn_core.evaluate import MAX_MISCLASSIFIED
 from cnn_core.job import LrChange, Snapshot, TrainingJob, active_jobs
 from cnn_core.learning_view import KernelView, tile
 from cnn_core.metrics import EpochPoint, StepPoint
 from cnn_core.runner import RunnerError
 from cnn_core.shapes import NetworkReport
+from cnn_core.train_settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
 from cnn_core.trainer import TrainConfig, describe_speedups
-from live_chart import live_plotly_chart, stream_to_live_chart
+from ui.app_state import (
+    class_data,
+    current_job,
+    current_report,
+    current_spec,
+    dataset_store,
+    design_name,
+    digit_image_bytes,
+    disconnect_grace_s,
+    recorder,
+    teacher_key,
+    this_session_connected,
+    training_runner,
+)
+from ui.attribution_view import why_panel
+from ui.live_chart import live_plotly_chart, stream_to_live_chart
 
-BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]
+BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has the default
+GALLERY = 24  # mistakes shown (of the evaluation's first MAX_MISCLASSIFIED)
 GRID = "rgba(128, 128, 128, 0.2)"
 CHART_KEY = "live_curves"  # live_…: app.py keeps it from fading as stale on each update
 CHART_CONFIG = {"displayModeBar": False}
@@ -81,23 +84,31 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
         st.rerun()
 
 
+def setting_range(name: str, kind: type, value: float | None = None) -> dict[str, Any]:
+    """A number input's bounds and starting value (by default the setting's default), from
+    the one table of training settings."""
+    setting = SETTINGS[name]
+    return {"min_value": kind(setting.minimum), "max_value": kind(setting.maximum),
+            "value": kind(setting.default if value is None else value)}
+
+
 def hyperparameters(splits: MnistSplits) -> TrainConfig | None:
     """The controls; returns None (with the reasons shown) when a value is unusable."""
     c = st.columns(3) + st.columns(3)  # two rows: in six columns a projector cut the values
     kept = {"persist_state": "session"}  # still set when the student comes back to the page
-    epochs = c[0].number_input("Epochs", min_value=1, max_value=50, value=3, step=1,
-                               key="train_epochs", **kept)
-    batch = c[1].selectbox("Batch size", BATCH_SIZES, index=2, key="train_batch", **kept)
-    optimizer = c[2].selectbox("Optimizer", ["adam", "sgd"],
-                               format_func={"adam": "Adam", "sgd": "SGD + momentum 0.9"}.get,
+    epochs = c[0].number_input("Epochs", step=1, key="train_epochs",
+                               **setting_range("epochs", int), **kept)
+    batch = c[1].selectbox("Batch size", BATCH_SIZES, key="train_batch",
+                           index=BATCH_SIZES.index(TrainConfig.batch_size), **kept)
+    optimizer = c[2].selectbox("Optimizer", OPTIMIZERS,
+                               format_func={"adam": "Adam",
+                                            "sgd": f"SGD + momentum {SGD_MOMENTUM:g}"}.get,
                                key="train_optimizer", **kept)
-    lr = c[3].number_input("Learning rate", min_value=1e-6, max_value=10.0, value=1e-3,
-                           step=1e-4, format="%.4f",
+    lr = c[3].number_input("Learning rate", step=1e-4, format="%.4f",
                            help="Adam: about 0.001. SGD: about 0.01 to 0.1.",
-                           key="train_lr", **kept)
-    seed = c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
-                             help="same seed and device → the same curves",
-                             key="train_seed", **kept)
+                           key="train_lr", **setting_range("learning_rate", float), **kept)
+    seed = c[4].number_input("Seed", step=1, help="same seed and device → the same curves",
+                             key="train_seed", **setting_range("seed", int), **kept)
     devices = ["auto", *available_devices()]
     best = resolve_device()
     device = c[5].selectbox("Device", devices,
@@ -250,8 +261,8 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
 def steer(job: TrainingJob, snap: Snapshot) -> None:
     """Change the learning rate of the running training; while paused, train one batch."""
     c = st.columns([2, 2, 2, 6], vertical_alignment="bottom")
-    c[0].number_input("Learning rate from now on", min_value=1e-6, max_value=10.0,
-                      value=job.learning_rate, step=1e-4, format="%.4f",
+    c[0].number_input("Learning rate from now on", step=1e-4, format="%.4f",
+                      **setting_range("learning_rate", float, value=job.learning_rate),
                       key=f"steer_lr_{id(job)}")  # each training starts from its own rate
     c[1].button("Apply", icon=":material/tune:", width="stretch", on_click=apply_lr,
                 args=(job,))
@@ -496,7 +507,7 @@ def results(job: TrainingJob) -> None:
         test_name = f"the class's {len(splits.test_images):,} drawings" + (
             " held out" if splits.train_data != "dataset" else "")
     elif splits.source == "bundled":
-        test_name = "the 2,000 held-out digits"
+        test_name = f"the {len(splits.test_images):,} held-out digits"
     else:
         test_name = f"the {len(splits.test_images):,} {splits.info.title} test images"
     st.subheader(f"Results on {test_name}")
@@ -532,10 +543,10 @@ def results(job: TrainingJob) -> None:
                           yaxis={"tickformat": ".0%", "range": [max(0.0, low - 0.1), 1.0]},
                           margin={"l": 10, "r": 10, "t": 40, "b": 10})
         st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
-    wrong = evaluation.misclassified[:24]
+    wrong = evaluation.misclassified[:GALLERY]
     st.subheader(f"{splits.info.noun.capitalize()}s it got wrong "
                  f"({len(evaluation.misclassified):,}"
-                 f"{'+' if len(evaluation.misclassified) >= 60 else ''} of "
+                 f"{'+' if len(evaluation.misclassified) >= MAX_MISCLASSIFIED else ''} of "
                  f"{len(splits.test_labels):,}; the first {len(wrong)})")
     cols = st.columns(8)
     for n, i in enumerate(wrong):

@@ -17,6 +17,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 PAGE_HEADING = "[data-testid='stMainBlockContainer'] h1"  # every page starts with its title
+IDLE = "() => !document.querySelector(\"[data-testid='stStatusWidget']\")"  # script not running
+CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"  # the Draw page's
+EXCEPTION = "[data-testid='stException']"  # a traceback Streamlit shows on a page
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, with the arguments every test and benchmark uses (with
+    Playwright's async API, await the result)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
 def open_page(page, app_url: str, path: str = "") -> None:
@@ -29,9 +38,7 @@ def open_page(page, app_url: str, path: str = "") -> None:
 def wait_idle(page, timeout_ms: int = 60_000) -> None:
     """Wait until Streamlit is not running the script (its status widget is gone)."""
     page.wait_for_timeout(400)
-    page.wait_for_function(
-        "() => !document.querySelector(\"[data-testid='stStatusWidget']\")",
-        timeout=timeout_ms)
+    page.wait_for_function(IDLE, timeout=timeout_ms)
 
 
 def screenshot(page, tmp_path: Path, name: str) -> Path:
@@ -40,7 +47,7 @@ def screenshot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-LIVE_CHART_FRAME = "iframe[title='live_chart.chart']"
+LIVE_CHART_FRAME = "iframe[title='ui.live_chart.chart']"
 CHART_KEY = "live_curves"  # the Train page's key for it
 
 

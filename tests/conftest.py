@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from app_server import serve_app
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS
+from browser_helpers import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CNN_EXPLAINER_OFFLINE", "1")  # tests never reach for the internet
@@ -49,7 +49,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 

@@ -79,7 +79,7 @@ def test_the_two_methods_and_two_targets_give_different_maps(trained, bundled):
 def test_a_blank_canvas_gives_a_message_and_no_nan(trained, method, blank):
     result = attribute(trained, blank, 3, method)
     assert result.heatmap is None and "blank" in result.message
-    from attribution_view import attribution_figure
+    from ui.attribution_view import attribution_figure
 
     fig = attribution_figure(np.zeros((28, 28)), result)  # the page's figure for it
     assert all(np.isfinite(np.asarray(trace.z, dtype=float)).all() for trace in fig.data)
@@ -134,7 +134,7 @@ def heatmaps(at: AppTest) -> list[np.ndarray]:
 def test_draw_page_explains_the_answer_and_why_not(trained, bundled):
     from test_pages import canvas_state
 
-    from app_state import TrainedModel
+    from ui.app_state import TrainedModel
 
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.run()

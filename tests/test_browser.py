@@ -11,7 +11,9 @@ import time
 
 import pytest
 from browser_helpers import (
+    CANVAS,
     CHART_KEY,
+    EXCEPTION,
     PAGE_HEADING,
     live_chart_points,
     live_chart_updates,
@@ -96,7 +98,7 @@ def test_presets_and_editing_a_layer(page, app_url, tmp_path):
     print(screenshot(page, tmp_path, "edited"))
     set_number(page, "kernel_size", 31)
     page.get_by_text("the kernel (31) is larger than the padded input").first.wait_for()
-    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator(EXCEPTION).count() == 0
 
 
 def stale_transitions(page, selector: str, count: int, seconds: float) -> list[str]:
@@ -151,7 +153,7 @@ def test_training_the_small_preset(page, app_url, tmp_path):
 
 
 def draw(page, points: list[tuple[float, float]]) -> None:
-    canvas = page.locator("[data-testid='stBidiComponentIsolated'] canvas.upper-canvas").first
+    canvas = page.locator(CANVAS).first
     box = canvas.bounding_box()
     x0, y0 = box["x"], box["y"]
     page.mouse.move(x0 + points[0][0], y0 + points[0][1])

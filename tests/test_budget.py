@@ -183,7 +183,7 @@ def test_summary_answers_without_importing_torch(tmp_path):
 
 def test_the_frame_and_design_page_modules_do_not_import_torch():
     code = ("import sys; import cnn_core.spec, cnn_core.shapes, cnn_core.budget, "
-            "cnn_core.codegen, cnn_core.devices, app_state, page_guard; "
+            "cnn_core.codegen, cnn_core.devices, ui.app_state, ui.page_guard; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'torchvision')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

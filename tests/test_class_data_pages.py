@@ -19,7 +19,7 @@ from cnn_core.preprocess import digit_to_canvas
 def fresh_class_set(tmp_path, monkeypatch):
     """An empty class set for this test (the app keeps one per server). Only the class set
     moves: the app's run store, cached for the process, stays where conftest put it."""
-    from app_state import class_data
+    from ui.app_state import class_data
 
     monkeypatch.setattr("cnn_core.class_data.runs_dir", lambda: tmp_path / "runs")
     class_data.clear()
@@ -55,7 +55,7 @@ def speck() -> np.ndarray:
 
 
 def test_drawings_added_on_the_draw_page_are_stored_and_listed(fresh_class_set, bundled):
-    from app_state import class_data
+    from ui.app_state import class_data
 
     at = on("pages/draw.py")
     assert add(at, None, 4) == ["Not added: the canvas is empty: draw a digit first."]
@@ -85,7 +85,7 @@ def test_drawings_added_on_the_draw_page_are_stored_and_listed(fresh_class_set, 
 
 
 def test_training_on_mnist_and_testing_on_the_class_set(fresh_class_set, bundled):
-    from app_state import class_data
+    from ui.app_state import class_data
 
     store, _ = class_data()
     for i in range(12):
@@ -125,7 +125,7 @@ def emnist_on_disk(tmp_path, monkeypatch):
             idx_bytes(rng.integers(0, 256, (n, 28, 28))))
         (raw / f"emnist-letters-{part}-labels-idx1-ubyte").write_bytes(
             idx_bytes(np.arange(n) % 26 + 1))
-    from app_state import dataset_store, mnist_store
+    from ui.app_state import dataset_store, mnist_store
 
     mnist_store()  # made first, where conftest's settings put it: it is the process's for good
     monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))
@@ -160,13 +160,13 @@ def test_emnist_letters_needs_26_outputs_and_train_says_which_layer(emnist_on_di
 def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, bundled):
     from dataclasses import replace
 
-    from app_state import class_data, run_store
     from cnn_core.evaluate import evaluate
     from cnn_core.job import train_to_completion
     from cnn_core.preprocess import canvas_to_mnist
     from cnn_core.presets import SMALL_FAST
     from cnn_core.recording import Recorder
     from cnn_core.trainer import TrainConfig
+    from ui.app_state import class_data, run_store
 
     drawings, _ = class_data()
     for i in range(20):
@@ -191,9 +191,9 @@ def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, b
 
 
 def test_import_on_the_class_data_page_adds_all_or_nothing(fresh_class_set, bundled, tmp_path):
-    from app_state import class_data
     from cnn_core.class_data import IDX_IMAGES, IDX_LABELS, ClassData
     from cnn_core.preprocess import canvas_to_mnist
+    from ui.app_state import class_data
 
     elsewhere = ClassData(tmp_path / "another class")
     for i in range(3):
@@ -228,7 +228,7 @@ def fashion_on_disk(tmp_path, monkeypatch):
         (raw / f"{part}-images-idx3-ubyte").write_bytes(
             idx_bytes(rng.integers(0, 256, (n, 28, 28))))
         (raw / f"{part}-labels-idx1-ubyte").write_bytes(idx_bytes(np.arange(n) % 10))
-    from app_state import dataset_store, mnist_store
+    from ui.app_state import dataset_store, mnist_store
 
     mnist_store()  # made first, where conftest's settings put it: it is the process's for good
     monkeypatch.setenv("CNN_EXPLAINER_DATA", str(tmp_path))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_spec import HOSTILE
 
-from cnn_core.__main__ import main
+from cnn_core.__main__ import build_parser, main
 from cnn_core.presets import PYTORCH_TUTORIAL
 from cnn_core.spec import MAX_MESSAGE_CHARS
 
@@ -33,6 +33,21 @@ def test_table_and_json(tmp_path):
     assert data["layers"][0] == {"type": "conv2d", "output_shape": [32, 28, 28],
                                  "params": 832, "macs": 32 * 28 * 28 * 25}
     assert data["layers"][6]["output_shape"] == [3136]
+
+
+def test_train_options_default_to_trainconfig_and_state_its_limits(capsys):
+    from cnn_core.trainer import TrainConfig
+
+    args = build_parser().parse_args(["train", "--preset", "small"])
+    default = TrainConfig()
+    for name in ("epochs", "batch_size", "learning_rate", "seed", "optimizer"):
+        assert getattr(args, name) == getattr(default, name), name
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    helps = " ".join(capsys.readouterr().out.split())
+    for name, limit in TrainConfig.LIMITS.items():
+        words = name.replace("_", " ")
+        assert f"{words}, {limit.describe_range()} (default {args.__dict__[name]})" in helps
 
 
 def test_invalid_designs_exit_2_with_one_line(tmp_path):

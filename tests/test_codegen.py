@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from cnn_core.codegen import keras_code, pytorch_code
+from cnn_core.codegen import keras_code, keras_refusals, pytorch_code
 from cnn_core.presets import PRESETS
 from cnn_core.shapes import analyze
 from cnn_core.spec import ArchitectureSpec
@@ -21,7 +21,12 @@ ODD = ArchitectureSpec((
     L("maxpool2d", kernel_size=2, padding=1), L("flatten"), L("dropout", p=0.25),
     L("linear", out_features=32), L("sigmoid"), L("linear", out_features=10),
 ))
+# The same, but without the stride > 1 with dilation > 1 that Keras refuses.
+ODD_FOR_KERAS = ArchitectureSpec((
+    L("conv2d", out_channels=6, kernel_size=[3, 5], stride=[1, 2], padding=[1, 0]),
+    *ODD.layers[1:]))
 DESIGNS = {**PRESETS, "odd settings": ODD}
+KERAS_DESIGNS = {**PRESETS, "odd settings": ODD_FOR_KERAS}
 
 
 @pytest.mark.parametrize("name", list(DESIGNS))
@@ -44,9 +49,9 @@ def test_generated_pytorch_runs_as_a_script(tmp_path):
     assert "torch.Size([1, 10]) 61706 parameters" in out.stdout
 
 
-@pytest.mark.parametrize("name", list(DESIGNS))
+@pytest.mark.parametrize("name", list(KERAS_DESIGNS))
 def test_generated_keras_is_valid_python_with_one_entry_per_layer(name):
-    report = analyze(DESIGNS[name])
+    report = analyze(KERAS_DESIGNS[name])
     tree = ast.parse(keras_code(report, name))
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
@@ -56,3 +61,14 @@ def test_generated_keras_is_valid_python_with_one_entry_per_layer(name):
     explicit = [r for r in report.layers
                 if isinstance(r.settings.get("padding"), tuple) and r.settings["padding"] != (0, 0)]
     assert padding_layers == len(explicit)
+
+
+def test_a_design_keras_refuses_gets_a_file_that_says_why():
+    report = analyze(ODD)
+    assert keras_refusals(report) == [
+        "layer 1 (conv2d): Keras cannot export a convolution with both stride > 1 and "
+        "dilation > 1 (Keras refuses strides > 1 together with dilation_rate > 1)"]
+    code = keras_code(report, "odd")
+    assert "cannot be exported to Keras" in code and "layers.Conv2D" not in code
+    with pytest.raises(SystemExit, match="cannot be exported to Keras"):
+        exec(compile(code, "net_keras.py", "exec"), {})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from browser_helpers import open_page, wait_idle
+from browser_helpers import CANVAS, open_page, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -134,7 +134,7 @@ def test_a_finger_stroke_draws_and_does_not_scroll(browser, app_url, tmp_path):
     context, page = page_in(browser, "phone")
     try:
         open_page(page, app_url, "draw")
-        canvas = page.locator("[data-testid='stBidiComponentIsolated'] canvas.upper-canvas")
+        canvas = page.locator(CANVAS)
         canvas.first.scroll_into_view_if_needed()
         wait_idle(page)
         before = page.evaluate(SCROLL_POSITIONS)

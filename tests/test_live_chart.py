@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from browser_helpers import CHART_KEY
 
-import live_chart
+from ui import live_chart
 
 pytestmark = pytest.mark.browser
 
@@ -36,8 +36,8 @@ def chart_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The component's page served as Streamlit serves it: plotly.js one folder up."""
     root = tmp_path_factory.mktemp("live_chart")
     shutil.copytree(live_chart._FRONTEND, root / "frontend")
-    (root / "live_chart.plotly_js").mkdir()
-    shutil.copy(PLOTLY_JS, root / "live_chart.plotly_js" / "plotly.min.js")
+    (root / "ui.live_chart.plotly_js").mkdir()
+    shutil.copy(PLOTLY_JS, root / "ui.live_chart.plotly_js" / "plotly.min.js")
     # A stand-in for the app's page: the chart's frame inside an element keyed as Streamlit
     # marks keyed elements, for the updates a running script streams to it.
     (root / "app.html").write_text(

@@ -113,6 +113,20 @@ def test_generated_code_is_shown_for_a_valid_design():
     assert any("layers.Conv2D(16, kernel_size=3" in c for c in python)
 
 
+def test_a_design_keras_refuses_gets_a_note_instead_of_keras_code():
+    at = on_page("pages/architecture.py")
+    at.text_area(key="import_text").set_value(json.dumps({"layers": [
+        {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "dilation": 2},
+        {"type": "flatten"}, {"type": "linear", "out_features": 10}]})).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    python = [c.value for c in at.code if c.language == "python"]
+    assert any("nn.Conv2d(1, 4, kernel_size=3, stride=2, padding=0, dilation=2)" in c
+               for c in python)
+    assert not any("layers.Conv2D" in c for c in python)
+    assert any(w.value.startswith("Keras cannot build this design") and "layer 1 (conv2d)" in
+               w.value for w in at.warning)
+
+
 def test_linear_on_a_volume_offers_to_insert_flatten():
     at = on_page("pages/architecture.py")
     at.text_area(key="import_text").set_value(json.dumps({"layers": [
@@ -153,7 +167,7 @@ def wait_data(at: AppTest):
 def live_chart_args(at: AppTest) -> dict:
     """What the Train page hands its live chart component."""
     charts = [e for e in at.get("component_instance")
-              if e.proto.component_name == "live_chart.chart"]
+              if e.proto.component_name == "ui.live_chart.chart"]
     assert len(charts) == 1, "one live chart on the Train page"
     return json.loads(charts[0].proto.json_args)
 
@@ -238,13 +252,23 @@ def test_settings_survive_a_visit_to_another_page():
     assert by_label(at.selectbox, "Optimizer").value == "sgd"
 
 
-def test_bad_hyperparameters_are_held_by_the_widgets():
+def test_the_widgets_hold_trainconfigs_limits_and_defaults():
+    from cnn_core.trainer import TrainConfig
+
     at = on_page("pages/train.py")
     wait_data(at)
-    epochs = by_label(at.number_input, "Epochs")
-    assert (epochs.proto.min, epochs.proto.max) == (1, 50)
-    lr = by_label(at.number_input, "Learning rate")
-    assert lr.proto.min == pytest.approx(1e-6) and lr.proto.max == 10.0
+    default = TrainConfig()
+    for label, name in (("Epochs", "epochs"), ("Learning rate", "learning_rate"),
+                        ("Seed", "seed")):
+        widget = by_label(at.number_input, label)
+        limit = TrainConfig.LIMITS[name]
+        assert (widget.proto.min, widget.proto.max) == pytest.approx(
+            (limit.minimum, limit.maximum)), label
+        assert widget.value == pytest.approx(getattr(default, name)), label
+    batch = by_label(at.selectbox, "Batch size")
+    assert batch.value == default.batch_size
+    assert max(map(int, batch.options)) <= TrainConfig.LIMITS["batch_size"].maximum
+    assert by_label(at.selectbox, "Optimizer").value == default.optimizer
 
 
 # ---- Draw -----------------------------------------------------------------------------------
@@ -260,10 +284,11 @@ def canvas_state(rgba) -> dict:
 def test_draw_page_quick_model_and_prediction(bundled):
     at = on_page("pages/draw.py")
     assert any("Draw a digit on the canvas" in i.value for i in at.info)
-    quick = next((b for b in at.button if "quick model" in b.label), None)
-    if quick is not None:  # another test in this process may have trained it already
-        quick.click().run()
-    from app_state import quick_model
+    from ui.app_state import quick_model
+
+    quick_model.clear()  # this test trains its own, whatever tests ran before it
+    at.run()
+    next(b for b in at.button if b.label == "Train a quick model").click().run()
 
     job = quick_model().job
     job.join(120)
@@ -279,7 +304,7 @@ def test_draw_page_quick_model_and_prediction(bundled):
 
 
 def test_students_pressing_train_a_quick_model_at_once_start_one_training():
-    from app_state import QuickModel
+    from ui.app_state import QuickModel
 
     quick, together, jobs = QuickModel(), threading.Barrier(6), []
 
@@ -312,17 +337,24 @@ def test_explain_page_steps_and_reports_impossible_settings():
     at.selectbox(key="kernel_name").set_value("box blur").run()
     by_label(at.radio, "Kernel size").set_value(5).run()
     assert not at.exception
-    warning = " ".join(w.value for w in at.warning)
     info = " ".join(m.value for m in at.markdown)
     assert "O = floor((28 - (4*(5-1)+1) + 2*0) / 1) + 1 = floor(11) + 1 = 12" in info
-    assert warning == "" or "larger than the padded input" in warning
+    assert not at.warning  # the 17-wide dilated kernel fits the 28-wide input
+    by_label(at.number_input, "stride").set_value(6).run()
+    by_label(at.number_input, "pool kernel_size").set_value(4).run()
+    assert not at.exception
+    info = " ".join(m.value for m in at.markdown)
+    assert "O = floor((2 - 4 + 2*0) / 2) + 1: the window (4) is larger than the padded input " \
+           "(2), so there is no output" in info
+    assert [w.value for w in at.warning] == [
+        "The pooling window is larger than the map: no output. Lower kernel_size."]
 
 
 def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypatch):
-    from app_state import teacher_key
     from cnn_core.job import TrainingJob
     from cnn_core.presets import SMALL_FAST
     from cnn_core.trainer import TrainConfig
+    from ui.app_state import teacher_key
 
     monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "owl-7")
     teacher_key.clear()  # read the key set for this test

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 from app_server import free_port
+from digits import first_digits
 
 from cnn_core.evaluate import predict_logits
 from cnn_core.job import TrainingJob
@@ -42,9 +43,7 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.02) -> float:
 
 
 def small(digits, n_train: int):
-    return digits.__class__(digits.train_images[:n_train], digits.train_labels[:n_train],
-                            digits.val_images[:500], digits.val_labels[:500],
-                            digits.val_images[:500], digits.val_labels[:500], "bundled")
+    return first_digits(digits, n_train, 500)
 
 
 def test_without_a_ray_address_trainings_run_in_this_process(monkeypatch, bundled):
@@ -179,8 +178,8 @@ def test_ray_a_killed_worker_fails_the_training_within_10_s(ray_runner, bundled)
 def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch):
     from test_pages import by_label, live_chart_args, on_page, wait_data
 
-    import app_state
     from cnn_core.ray_runner import RayTraining
+    from ui import app_state
 
     monkeypatch.setenv(RAY_ADDRESS_ENV, ray_address)
     app_state.training_runner.clear()  # the page's runner is cached per server process

@@ -99,7 +99,7 @@ def test_train_again_loads_the_design_and_settings(two_runs):
 
 
 def test_a_broken_store_is_one_line(tmp_path, monkeypatch):
-    from app_state import run_store
+    from ui.app_state import run_store
 
     (tmp_path / "runs.sqlite3").write_bytes(b"garbage" * 100)
     monkeypatch.setenv("CNN_EXPLAINER_RUNS", str(tmp_path))

@@ -4,7 +4,14 @@ import torch
 
 from cnn_core.build import build_model
 from cnn_core.presets import PRESETS, PYTORCH_TUTORIAL
-from cnn_core.shapes import FIX_INSERT_FLATTEN, analyze
+from cnn_core.shapes import (
+    FIX_INSERT_FLATTEN,
+    analyze,
+    effective_kernel,
+    size_formula,
+    summary_rows,
+    window_output,
+)
 from cnn_core.spec import ArchitectureSpec, spec_from_dict
 from cnn_core.spec import layer as L
 
@@ -109,3 +116,27 @@ def test_every_preset_builds_and_matches_torch():
 def test_empty_design_is_not_trainable():
     report = analyze(spec_from_dict({"layers": []}))
     assert report.ok and report.output_shape == (1, 28, 28) and not report.trainable
+
+
+def test_one_summary_row_per_layer_with_one_receptive_field_convention():
+    rows = summary_rows(analyze(PYTORCH_TUTORIAL))
+    assert [r.receptive_field for r in rows] == [
+        "5x5", "5x5", "6x6", "14x14", "14x14", "16x16", *["whole input"] * 4]
+    assert (rows[0].settings, rows[2].settings, rows[7].settings, rows[8].settings) == (
+        "32, k5, s1, p2", "k2, s2, p0", "p=0.5", "3136→1000")
+    broken = summary_rows(one(L("flatten"), L("conv2d", out_channels=1, kernel_size=3)))
+    assert (broken[1].output, broken[1].receptive_field) == ("—", "—") and broken[1].error
+    dilated = summary_rows(one(L("conv2d", out_channels=2, kernel_size=3, dilation=2)))
+    assert dilated[0].settings == "2, k3, s1, p0, d2"
+
+
+def test_the_formula_renderer_and_the_output_size_agree():
+    for size, k, s, p, d in [(28, 5, 1, 2, 1), (28, 3, 2, 0, 1), (28, 5, 1, 0, 4), (7, 9, 1, 0, 1)]:
+        out = window_output(size, k, s, p, d)
+        text = size_formula(size, k, s, p, d)
+        if out is None:
+            assert text.endswith("so there is no output")
+        else:
+            assert text.endswith(f"= {out}")
+            assert size_formula(size, k, s, p, d, show_floor=True).endswith(
+                f"= floor({(size + 2 * p - effective_kernel(k, d)) / s:g}) + 1 = {out}")

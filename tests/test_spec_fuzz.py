@@ -12,13 +12,11 @@ from typing import Any
 from hypothesis import HealthCheck, event, find, given, settings
 from hypothesis import strategies as st
 
+from cnn_core.layers import LAYERS, FieldSpec
 from cnn_core.shapes import analyze
 from cnn_core.spec import (
-    LAYER_FIELDS,
-    LAYER_TYPES,
     MAX_MESSAGE_CHARS,
     ArchitectureSpec,
-    FieldSpec,
     SpecFormatError,
     spec_from_json_text,
 )
@@ -78,9 +76,9 @@ plausible = {  # values a design might really hold
 def plausible_designs(draw: st.DrawFn) -> dict[str, Any]:
     """A design as someone would write one: known types, values of the right JSON type."""
     layers = []
-    for type_ in draw(st.lists(st.sampled_from(LAYER_TYPES), max_size=6)):
+    for type_ in draw(st.lists(st.sampled_from(list(LAYERS)), max_size=6)):
         layer = {"type": type_}
-        for spec_field in LAYER_FIELDS[type_]:
+        for spec_field in LAYERS[type_].fields:
             if spec_field.required or draw(st.booleans()):
                 layer[spec_field.name] = draw(plausible[spec_field.kind])
         layers.append(layer)
@@ -106,7 +104,8 @@ def designs(draw: st.DrawFn) -> str:
             if place == "layer":
                 layers[i] = draw(arbitrary)
             elif isinstance(layers[i], dict):
-                names = [f.name for f in LAYER_FIELDS.get(str(layers[i].get("type")), ())]
+                kind = LAYERS.get(str(layers[i].get("type")))
+                names = [f.name for f in kind.fields] if kind else []
                 name = "type" if place == "type" or not names else draw(st.sampled_from(names))
                 layers[i][name] = draw(arbitrary)
         elif place in ("input_shape", "layers"):
@@ -153,7 +152,7 @@ def check_parse(text: str | bytes) -> ArchitectureSpec | None:
         assert len(line) <= 2 * MAX_MESSAGE_CHARS and "\n" not in line, line
     assert all(type(v) is int for v in spec.input_shape)
     for layer in spec.layers:
-        fields = {f.name: f for f in LAYER_FIELDS[layer.type]}
+        fields = {f.name: f for f in LAYERS[layer.type].fields}
         for name, value in layer.params.items():
             assert widget_value_ok(fields[name], value), (layer.type, name, value)
     assert spec_from_json_text(spec.to_json_text()) == spec  # what the page exports comes back

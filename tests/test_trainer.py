@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from digits import first_digits
 
-from cnn_core.data import MnistSplits
 from cnn_core.job import TRAINING_NICE, TrainingJob, active_jobs, train_to_completion
 from cnn_core.metrics import MAX_STEP_POINTS, LossDiverged, Metrics, StepTally
 from cnn_core.presets import LENET5, SMALL_FAST
@@ -51,9 +51,7 @@ PRE_SPLIT = json.loads((Path(__file__).parent / "data" / "pre_split_curves.json"
 @pytest.mark.parametrize("case", PRE_SPLIT["cases"], ids=lambda c: c["preset"])
 def test_the_loop_gives_exactly_the_curves_of_the_trainer_before_the_split(bundled, case):
     presets = {"lenet5": LENET5, "small": SMALL_FAST}
-    digits = MnistSplits(bundled.train_images[:1000], bundled.train_labels[:1000],
-                         bundled.val_images[:200], bundled.val_labels[:200],
-                         bundled.val_images[:200], bundled.val_labels[:200], "bundled")
+    digits = first_digits(bundled, 1000, 200)
     config = TrainConfig(**case["config"], speedups=False)
     job = train_to_completion(presets[case["preset"]], digits, config)
     snap = job.snapshot()
@@ -90,9 +88,7 @@ def test_every_trainer_runs_the_one_loop():
 
 def test_same_seed_gives_the_same_curves(bundled):
     config = TrainConfig(epochs=1, batch_size=256, seed=7)
-    small = bundled.__class__(bundled.train_images[:1024], bundled.train_labels[:1024],
-                              bundled.val_images[:256], bundled.val_labels[:256],
-                              bundled.val_images[:256], bundled.val_labels[:256], "bundled")
+    small = first_digits(bundled, 1024, 256)
     a = train_to_completion(LENET5, small, config).snapshot()
     b = train_to_completion(LENET5, small, config).snapshot()
     c = train_to_completion(LENET5, small, TrainConfig(epochs=1, batch_size=256, seed=8))
@@ -237,9 +233,7 @@ def test_slots_queue_in_order_and_an_orphan_frees_its_slot(bundled):
 
 
 def test_plotted_points_stay_bounded(bundled):
-    tiny = bundled.__class__(bundled.train_images[:4000], bundled.train_labels[:4000],
-                             bundled.val_images[:64], bundled.val_labels[:64],
-                             bundled.val_images[:64], bundled.val_labels[:64], "bundled")
+    tiny = first_digits(bundled, 4000, 64)
     job = train_to_completion(LENET5, tiny, TrainConfig(epochs=1, batch_size=2))
     snap = job.snapshot()
     assert snap.step == 2000

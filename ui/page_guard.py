@@ -25,18 +25,18 @@ _loaded = threading.Event()
 
 
 def require_frame() -> None:
-    """Make sure this page runs inside ``app.py``'s frame.
+    """Make sure this page runs inside ``app.py``'s frame (router, sidebar, heartbeat).
 
-    Because the pages live in a folder named ``pages/``, a fresh Streamlit server starts in
-    its legacy multipage mode: a page URL opened directly (``/train``), before any session has
-    run ``app.py``, runs that page file alone, without the router, sidebar and heartbeat, and
-    the sidebar lists the raw file names. ``st.navigation`` turns that mode off for good, but
-    only once ``app.py`` runs, so a page that finds it still on turns it off and reruns; the
-    rerun goes through ``app.py``. Called before the page loads torch, the raw file list shows
-    for milliseconds instead of the seconds the first import of torch takes.
+    With a folder named ``pages/``, a fresh server starts in Streamlit's legacy multipage mode,
+    in which a page URL opened directly runs that file alone; ``st.navigation`` ends the mode
+    only once some session has run ``app.py``. So a page that finds the mode still on ends it
+    and reruns, through ``app.py``: before loading torch, so the raw file list shows only for
+    milliseconds.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
+    # Private flag: Streamlit 1.67 has no public switch for the pages/ mode (its docs: only
+    # running st.navigation ends it), and the folder's name is part of the product's layout.
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()

@@ -2,13 +2,12 @@
 
 Why not ``st.plotly_chart``: in Streamlit 1.67 a chart's identity is derived from its figure,
 so whenever the data changes the browser unmounts the chart and draws a new one from scratch
-(streamlit/streamlit#16052). At two updates a second that cost about a fifth of a CPU core in
-the browser; on a small machine running the browser beside the training (a teacher's laptop)
-it halved the training speed. This component keeps one Plotly instance per ``key``:
+(streamlit/streamlit#16052), which at two updates a second takes the CPU a training on the
+same machine needs. This component keeps one Plotly instance per ``key``:
 
 - when only the points of ``mode="lines"`` traces change (the live updates), it draws their
-  new paths itself on the axes Plotly laid out: about 1 ms, where ``Plotly.animate`` takes
-  about 20 ms of the browser's main thread. Such traces need a ``uid`` (it finds them by it)
+  new paths itself on the axes Plotly laid out (far cheaper than ``Plotly.animate``). Such
+  traces need a ``uid`` (it finds them by it)
   and ``line.simplify`` off (so that Plotly draws every point too, as the component does).
   While the pointer is over the chart, updates go through Plotly, whose hover reads its own
   last drawing;
@@ -24,13 +23,11 @@ Updates reach the chart in one of two ways:
 - ``stream_to_live_chart`` sends the same chart new data from a run that is still going, as
   a small script in an ``st.html`` element that passes the data on to the chart's frame.
   A fragment that loops, streaming an update every half second, costs the browser one small
-  element update each time instead of a whole fragment run: a run is six messages, for each
-  of which Streamlit redraws its page. Measured in Chromium with the Train page live, two
-  sessions: 9 and 12 % of a CPU core with a fragment run per update, 6 % streaming.
+  element update each time instead of a whole fragment run (six messages, each a redraw).
 
 The browser gets plotly.js from the installed ``plotly`` package (so it matches the figures
 the Python side builds and works offline); the component's page loads it from
-``../live_chart.plotly_js/plotly.min.js``.
+``../ui.live_chart.plotly_js/plotly.min.js``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,38 @@
+"""The training settings' ranges and defaults: one table that ``TrainConfig``, the Train page's
+widgets, the command line's options and the memory budget all read.
+
+Kept apart from ``trainer`` (which loads torch) so that the CLI can build its options, and the
+Design page its budget note, without loading torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One numeric training setting: its allowed range and its default."""
+
+    minimum: float
+    maximum: float
+    default: float
+
+    def describe_range(self) -> str:
+        """``1 to 50``, ``1e-06 to 10``, ``0 to 2,147,483,647``."""
+        return f"{_number(self.minimum)} to {_number(self.maximum)}"
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+SETTINGS: dict[str, Setting] = {
+    "epochs": Setting(1, 50, 3),
+    "batch_size": Setting(1, 2048, 64),
+    "learning_rate": Setting(1e-6, 10.0, 1e-3),
+    "seed": Setting(0, 2**31 - 1, 0),  # what torch.manual_seed takes on every platform
+}
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+DEFAULT_OPTIMIZER = "adam"
+SGD_MOMENTUM = 0.9

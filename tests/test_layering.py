@@ -1,0 +1,32 @@
+"""The three layers a newcomer sees at the root: pages (UI only), ui (the shell the pages
+share) and cnn_core (all logic, no Streamlit); imports only go downwards."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported(path: Path) -> set[str]:
+    """The top two levels of every module a file imports (``ui.app_state``, ``streamlit``)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return {".".join(n.split(".")[:2]) for n in names}
+
+
+def test_the_root_holds_the_router_and_three_layers():
+    assert sorted(p.name for p in ROOT.glob("*.py")) == ["app.py"]
+    assert {"pages", "ui", "cnn_core"} <= {p.name for p in ROOT.iterdir() if p.is_dir()}
+
+
+def test_imports_only_go_downwards():
+    for path in ROOT.glob("cnn_core/**/*.py"):
+        bad = {n for n in imported(path) if n.split(".")[0] in ("streamlit", "ui", "pages")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+    for path in ROOT.glob("ui/**/*.py"):
+        bad = {n for n in imported(path) if n.split(".")[0] == "pages"}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
