@@ -69,7 +69,8 @@ def test_a_training_outlives_its_tab_gone_for_a_minute(browser, tmp_path):
         epochs_field.fill("50")
         epochs_field.press("Enter")
         page.get_by_role("button", name="Train").click()
-        page.get_by_role("button", name="Pause").wait_for()
+        # enabled: while the page reruns, the row as it was (Pause disabled) can still show
+        page.get_by_role("button", name="Pause", disabled=False).first.wait_for()
         page.wait_for_function("() => new URLSearchParams(location.search).has('job')")
         link = page.url  # the tab's own URL: its design and its training's token
         context.close()  # the connection is gone
