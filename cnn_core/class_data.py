@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnn_core.runs import TeacherKey, owner_hash, runs_dir
+from cnn_core.runs import TeacherKey, immediate_transaction, owner_hash, runs_dir
 
 if TYPE_CHECKING:
     from cnn_core.data import MnistSplits
@@ -234,15 +234,8 @@ class ClassData:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once (BEGIN IMMEDIATE): writers queue, none lost."""
-        with self._errors():
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._errors(), immediate_transaction(self._connection()) as conn:
+            yield conn
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._errors():

@@ -52,6 +52,18 @@ SORT_COLUMNS = {"time": "id", "test_accuracy": "test_accuracy", "params": "param
                 "macs": "macs", "duration": "duration_s"}
 
 
+@contextmanager
+def immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on an autocommit connection, taken at once (BEGIN IMMEDIATE),
+    so that writers queue instead of failing; rolled back if the body raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
 class StoreError(RuntimeError):
     """The store cannot keep runs; the message says why in one sentence."""
 
@@ -292,15 +304,8 @@ class RunStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once (BEGIN IMMEDIATE) so writers queue politely."""
-        with self._translate_errors():
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._translate_errors(), immediate_transaction(self._connection()) as conn:
+            yield conn
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._translate_errors():
