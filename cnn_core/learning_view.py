@@ -45,21 +45,30 @@ def fixed_digit(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return normalize(images[:1]).to(device)
 
 
+def mosaic(maps: np.ndarray, columns: int = 8, gap: float = float("nan")) -> np.ndarray:
+    """(C, H, W) -> one 2-D array of the C maps side by side, ``columns`` to a row, with
+    1-pixel gaps of ``gap`` (NaN: a heatmap leaves them blank)."""
+    c, h, w = maps.shape
+    columns = max(1, min(columns, c))
+    rows = (c + columns - 1) // columns
+    grid = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), gap, dtype=np.float32)
+    for i, m in enumerate(maps):
+        r, col = divmod(i, columns)
+        grid[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = m
+    return grid
+
+
 def tile(maps: np.ndarray, columns: int = 8, signed: bool = False, scale: int = 4
          ) -> np.ndarray:
     """(C, H, W) -> one grey image in [0, 1] of C tiles, each scaled on its own (signed: 0 is
-    mid grey), ``scale`` times larger for display, 1-pixel gaps."""
-    c, h, w = maps.shape
-    columns = min(columns, c)
-    rows = (c + columns - 1) // columns
-    grid = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), 1.0, dtype=np.float32)
-    for i, m in enumerate(maps):
+    mid grey), ``scale`` times larger for display, 1-pixel white gaps."""
+    scaled = []
+    for m in maps:
         if signed:
             limit = float(np.abs(m).max()) or 1.0
-            m = 0.5 + 0.5 * m / limit
+            scaled.append(0.5 + 0.5 * m / limit)
         else:
             lo, hi = float(m.min()), float(m.max())
-            m = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
-        r, col = divmod(i, columns)
-        grid[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = m
+            scaled.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
+    grid = mosaic(np.stack(scaled), columns, gap=1.0)
     return grid.repeat(scale, axis=0).repeat(scale, axis=1)

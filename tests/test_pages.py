@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from cnn_core.activations import predict_with_maps
 from cnn_core.devices import available_devices
 from cnn_core.preprocess import digit_to_canvas
 from cnn_core.presets import LENET5
@@ -301,6 +302,12 @@ def test_draw_page_quick_model_and_prediction(bundled):
     verdict = next(m.value for m in at.markdown if m.value.startswith("## It is a"))
     assert f"**{int(bundled.val_labels[0])}**" in verdict
     assert at.session_state["last_drawing"].shape == (28, 28)
+    # Inside the network: the kernels and each layer's maps, each grid one numbered heatmap.
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    grids = [f for f in figures if "map #" in f["data"][0].get("hovertemplate", "")]
+    maps = predict_with_maps(job.model, at.session_state["last_drawing"])
+    assert len(grids) == 1 + len(maps.feature_maps)
+    assert all(len(f["data"]) == 1 and f["data"][0]["type"] == "heatmap" for f in grids)
 
 
 def test_students_pressing_train_a_quick_model_at_once_start_one_training():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnn_core.job import TrainingJob, train_to_completion
-from cnn_core.learning_view import tile
+from cnn_core.learning_view import mosaic, tile
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.trainer import TrainConfig
 
@@ -137,6 +137,18 @@ def test_tiles_for_display():
     assert image[0, 6] == 0.0 and image[4, 10] == 1.0
     plain = tile(maps, columns=1, scale=2)
     assert plain.shape == (22, 10) and plain.min() == 0 and plain.max() == 1
+
+
+def test_mosaic_places_each_map_in_its_tile_with_blank_gaps():
+    maps = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
+    grid = mosaic(maps, columns=2)
+    assert grid.shape == (3 * 3 - 1, 2 * 4 - 1)  # 3 rows of 2 tiles, 1-pixel gaps
+    for i, m in enumerate(maps):
+        r, c = divmod(i, 2)
+        assert np.array_equal(grid[r * 3:r * 3 + 2, c * 4:c * 4 + 3], m)
+    assert np.isnan(grid[2]).all() and np.isnan(grid[:, 3]).all()  # the gaps
+    assert np.isnan(grid[6:, 4:]).all()  # the last row's empty tile
+    assert mosaic(maps, columns=9).shape == (2, 5 * 4 - 1)  # never more columns than maps
 
 
 # ---- on the Train page -----------------------------------------------------------------------
