@@ -3,12 +3,14 @@
 Starts the app (offline, its default training slots), then drives six browser sessions for
 ``--seconds`` once all are set up: two train the seed tutorial's PyTorch ConvNet again and
 again (one trains while the other waits in the queue, on 2 cores), four go round the other
-pages: draw a digit on the Draw page and wait for the verdict, load a preset on the Design
-page, step the Explain page.
+pages: draw a digit on the Draw page and wait for the verdict, open the Design page, step
+the Explain page, pausing ``THINK_S`` after each as a student looks at what it showed.
 Pages are switched with the sidebar's links, as a student does (a reload would start a new
 session). Measured while the trainings run: the time from releasing the mouse to the verdict
 (``draw``), from clicking a page link to that page's title with the script idle (``page``),
 the server's peak resident memory, and exceptions (on any page, or in the server's log).
+It also prints the CPU the server and the six Chromium instances took: in a real class the
+browsers run on the students' computers, here they share the server's cores.
 
 Ends with ``draw_p95_ms=… page_p95_ms=… rss_peak_mb=… exceptions=…``. Targets on 2 cores:
 draw p95 under 1,500 ms, page switch p95 under 2,000 ms, peak RSS under 1.6 GB, 0 exceptions.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import re
 import statistics
 import sys
@@ -35,6 +38,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from app_server import serve_app, server_rss_bytes  # noqa: E402
 from browser_helpers import CANVAS, EXCEPTION, IDLE, PAGE_HEADING, launch_chromium  # noqa: E402
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+THINK_S = 2.0  # a student looks at what each action gave before the next one
 PAGE_LINKS = {"draw": "Draw", "architecture": "Design", "explain": "Explain", "train": "Train"}
 
 
@@ -46,11 +51,30 @@ class Start:
         self.ready = asyncio.Barrier(students)
         self.seconds = seconds
         self.until = math.inf
+        self.cpu_at_start: dict[str, float] = {}
 
     async def together(self) -> None:
         await self.ready.wait()
         if self.until == math.inf:
             self.until = time.monotonic() + self.seconds
+            self.cpu_at_start = cpu_seconds()
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the app server and by Chromium (every process of each)."""
+    used = {"server": 0.0, "browsers": 0.0}
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        if b"streamlit" in cmdline and b"app.py" in cmdline:
+            used["server"] += seconds
+        elif b"chrom" in cmdline.split(b"\0")[0]:
+            used["browsers"] += seconds
+    return used
 
 
 class Tally:
@@ -62,6 +86,7 @@ class Tally:
         self.page_ms_by_slug: dict[str, list[float]] = {}
         self.exceptions = 0
         self.trainings_done = 0
+        self.cores: dict[str, float] = {}
         self.errors: list[str] = []
 
 
@@ -111,6 +136,22 @@ async def draw_a_digit(page, tally: Tally, round_: int) -> None:
     await wait_idle(page)
 
 
+async def ready_to_answer(page, timeout_s: float = 300) -> None:
+    """Until the Draw page answers with a model: press "Train a quick model" whenever it shows.
+    Looked at again every second, since a page that looked idle may still be rerunning (the
+    canvas's first value), and one drawn before another student started the quick model
+    shows the button until it is pressed."""
+    answering = page.get_by_text("Answering:").first
+    quick = page.get_by_role("button", name="Train a quick model")
+    deadline = time.monotonic() + timeout_s
+    while not await answering.count():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Draw page had no model after {timeout_s:.0f} s")
+        if await quick.count() and await quick.is_enabled():
+            await quick.click()
+        await page.wait_for_timeout(1000)
+
+
 async def student_trains(context, url: str, tally: Tally, start: Start) -> None:
     try:
         page = await context.new_page()
@@ -144,10 +185,7 @@ async def student_explores(context, url: str, tally: Tally, start: Start, who: i
         await page.goto(f"{url}/draw")
         await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
         await wait_idle(page)
-        quick = page.get_by_role("button", name="Train a quick model")
-        if await quick.count():
-            await quick.click()
-        await page.get_by_text("Answering:").first.wait_for(timeout=300_000)
+        await ready_to_answer(page)
     except BaseException:
         await start.ready.abort()
         raise
@@ -156,13 +194,16 @@ async def student_explores(context, url: str, tally: Tally, start: Start, who: i
     while time.monotonic() < start.until:
         round_ += 1
         await draw_a_digit(page, tally, round_)
+        await page.wait_for_timeout(THINK_S * 1000)
         await switch_to(page, "architecture", tally)
+        await page.wait_for_timeout(THINK_S * 1000)
         await switch_to(page, "explain", tally)
         thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
         await thumb.focus()
         for _ in range(3):
             await thumb.press("ArrowRight")
         await wait_idle(page)
+        await page.wait_for_timeout(THINK_S * 1000)
         await switch_to(page, "draw", tally)
 
 
@@ -192,6 +233,10 @@ async def drive(url: str, seconds: float, tally: Tally) -> None:
         students = [student_trains(contexts[i], url, tally, start) for i in range(2)]
         students += [student_explores(contexts[i], url, tally, start, i) for i in range(2, 6)]
         results = await asyncio.gather(*students, return_exceptions=True)
+        if start.cpu_at_start:  # the CPU each side took while measured, in cores
+            seconds = time.monotonic() - (start.until - start.seconds)
+            tally.cores = {who: (used - start.cpu_at_start[who]) / seconds
+                           for who, used in cpu_seconds().items()}
         for who, result in enumerate(results):
             if isinstance(result, BaseException):  # what that student saw, to look at
                 shot = Path(tempfile.gettempdir()) / f"classroom-student{who}.png"
@@ -222,6 +267,10 @@ def main() -> None:
           f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s")
     for slug, times in sorted(tally.page_ms_by_slug.items()):
         print(f"  to {slug}: median {statistics.median(times):,.0f} ms, p95 {p95(times):,.0f} ms")
+    if tally.cores:
+        print(f"CPU while measured, of {os.cpu_count()} cores: the app server "
+              f"{tally.cores['server']:.2f}, the six students' Chromium "
+              f"{tally.cores['browsers']:.2f} (in a real class the browsers are elsewhere)")
     for error in tally.errors:
         print(f"a student's loop stopped: {error}")
     print(f"draw_p95_ms={p95(tally.draw_ms):.0f} page_p95_ms={p95(tally.page_ms):.0f} "
