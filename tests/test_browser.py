@@ -190,9 +190,11 @@ def test_drawing_a_one_and_a_zero(page, app_url, tmp_path):
 
 
 def window_shapes(page) -> list:
+    """The corners of the yellow window's cells on the input grid (one line trace)."""
     return page.evaluate(
-        "() => (document.querySelectorAll('.js-plotly-plot')[0].layout.shapes || [])"
-        ".filter(s => s.line && s.line.color === '#ffbf00').map(s => [s.x0, s.y0])")
+        "() => document.querySelectorAll('.js-plotly-plot')[0].data"
+        ".filter(t => t.line && t.line.color === '#ffbf00')"
+        ".map(t => [Array.from(t.x), Array.from(t.y)])")
 
 
 def test_explain_slider_moves_the_window(page, app_url, tmp_path):
