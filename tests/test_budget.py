@@ -192,6 +192,24 @@ def test_the_frame_and_design_page_modules_do_not_import_torch():
     assert result.stdout.strip() == "[]"
 
 
+def test_the_background_preload_loads_torch_then_captum():
+    """Pages wait for torch only; Captum (the Draw page's "why" panel) follows, so the first
+    drawing does not pay its ~1 s import."""
+    code = ("import sys, time\n"
+            "from ui import page_guard as g\n"
+            "assert 'captum.attr' not in sys.modules\n"
+            "g.preload_torch()\n"
+            "deadline = time.monotonic() + 120\n"
+            "while 'captum.attr' not in sys.modules or not g.torch_ready():\n"
+            "    assert time.monotonic() < deadline, 'not loaded'\n"
+            "    time.sleep(0.1)\n"
+            "print('loaded')\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=150)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "loaded"
+
+
 # ---- the pages ------------------------------------------------------------------------------
 def import_design(at, spec: ArchitectureSpec):
     at.text_area(key="import_text").set_value(spec.to_json_text()).run()

@@ -19,6 +19,9 @@ import streamlit as st
 HEAVY_MODULES = ("pandas", "pyarrow", "plotly.graph_objects", "torch", "cnn_core.data",
                  "cnn_core.trainer", "cnn_core.job", "cnn_core.activations", "cnn_core.build",
                  "cnn_core.devices")
+# Loaded after those, without anyone waiting: the Draw page's "why this answer" panel (Captum
+# loads matplotlib, ~1.2 s), which would otherwise hold up the server's first drawing.
+LATER_MODULES = ("captum.attr",)
 _loader: threading.Thread | None = None
 _loader_lock = threading.Lock()
 _loaded = threading.Event()
@@ -50,6 +53,14 @@ def _import_heavy() -> None:
     _loaded.set()
 
 
+def _preload() -> None:
+    import importlib
+
+    _import_heavy()
+    for name in LATER_MODULES:
+        importlib.import_module(name)
+
+
 def _serialize_ast_parse() -> None:
     """One thread at a time in ``ast.parse``. Python 3.11's AST builder counts its recursion
     depth per interpreter, not per thread, and torch's import parses source (``inspect``,
@@ -76,7 +87,7 @@ def preload_torch() -> None:
     with _loader_lock:
         if _loader is None:
             _serialize_ast_parse()
-            _loader = threading.Thread(target=_import_heavy, name="preload-torch", daemon=True)
+            _loader = threading.Thread(target=_preload, name="preload-torch", daemon=True)
             _loader.start()
 
 
