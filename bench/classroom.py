@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import re
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from app_server import serve_app, server_rss_bytes  # noqa: E402
 from browser_helpers import CANVAS, EXCEPTION, IDLE, PAGE_HEADING, launch_chromium  # noqa: E402
+from playwright.async_api import Error as PlaywrightError  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 THINK_S = 2.0  # a student looks at what each action gave before the next one
@@ -147,8 +149,10 @@ async def ready_to_answer(page, timeout_s: float = 300) -> None:
     while not await answering.count():
         if time.monotonic() > deadline:
             raise TimeoutError(f"the Draw page had no model after {timeout_s:.0f} s")
-        if await quick.count() and await quick.is_enabled():
-            await quick.click()
+        if await quick.count():
+            # gone again (the page reran meanwhile), or not enabled yet: look again
+            with contextlib.suppress(PlaywrightError):
+                await quick.first.click(timeout=2000)
         await page.wait_for_timeout(1000)
 
 
