@@ -4,6 +4,7 @@ that outlives a tab gone for a minute."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from urllib.parse import urlencode
 
 import pytest
@@ -15,11 +16,11 @@ from cnn_core.url_state import DESIGN_PARAM, design_param
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MB = 1024 * 1024
+IN_QUEUE = 2  # students who have pressed Train while another's training runs
 
 
-def train_once(browser, url: str, design: str, epochs: int) -> None:
-    """One student: open the Train page with a design link, train, see the result, leave."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def student_presses_train(context, url: str, design: str, epochs: int):
+    """A student opens the Train page with a design link, sets it up and presses Train."""
     page = context.new_page()
     page.set_default_timeout(60_000)
     open_page(page, url, f"train?{urlencode({DESIGN_PARAM: design})}")
@@ -30,26 +31,38 @@ def train_once(browser, url: str, design: str, epochs: int) -> None:
     page.get_by_role("option", name="512", exact=True).click()  # quickest epoch on a CPU
     wait_idle(page)
     page.get_by_role("button", name="Train").click()
+    return page
+
+
+def student_sees_the_result_and_leaves(page) -> None:
     page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy").wait_for(
         timeout=300_000)
-    context.close()
+    page.close()  # its session's connection closes with it
 
 
 def test_memory_comes_back_after_thirty_students_trained_and_left(browser, tmp_path):
     """Each student's session (model, snapshots, optimizer state) is let go when the tab is
     gone: after 30 have trained LeNet-5 and left, the server is within 150 MB of where it was
-    after the first. Streamlit keeps a closed tab's session for a reconnect, 2 s here."""
+    after the first. Streamlit keeps a closed tab's session for a reconnect, 2 s here. While
+    one student's training runs, the next ones open the page and press Train (queued)."""
     lenet = design_param(LENET5)
     env = {"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": "2",
            "CNN_EXPLAINER_RUNS": str(tmp_path / "runs")}
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     with serve_app(tmp_path / "streamlit.log", env=env) as url:
-        train_once(browser, url, lenet, epochs=1)
+        student_sees_the_result_and_leaves(student_presses_train(context, url, lenet, 1))
         time.sleep(3)
         after_first = server_rss_bytes(url)
+        pressed: deque = deque()
         for _ in range(29):
-            train_once(browser, url, lenet, epochs=1)
+            pressed.append(student_presses_train(context, url, lenet, 1))
+            if len(pressed) > IN_QUEUE:
+                student_sees_the_result_and_leaves(pressed.popleft())
+        while pressed:
+            student_sees_the_result_and_leaves(pressed.popleft())
         time.sleep(3)
         after_thirty = server_rss_bytes(url)
+    context.close()
     print(f"server RSS after 1 student {after_first / MB:.0f} MB, after 30 "
           f"{after_thirty / MB:.0f} MB")
     assert after_thirty - after_first < 150 * MB
