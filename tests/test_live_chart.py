@@ -144,8 +144,9 @@ def test_plotly_catches_up_when_the_updates_stop(chart_page):
 
 
 def test_pointing_at_the_chart_brings_plotly_up_to_date(chart_page):
-    """Plotly's hover reads its own last drawing: on entering, the chart catches up, and
-    while the pointer stays, updates go through Plotly."""
+    """Plotly's hover reads its own last drawing: a pointer moving over the chart brings it up
+    to date, and updates go through Plotly while it moves; one resting there (left where
+    Train was as the page reflowed) does not keep them off the fast path."""
     page = chart_page
     page.evaluate(RENDER_AND_COUNT, figure(60))
     assert page.evaluate(CALC_POINTS) == 20
@@ -155,6 +156,11 @@ def test_pointing_at_the_chart_brings_plotly_up_to_date(chart_page):
     drawn = page.evaluate(RENDER_AND_COUNT, figure(80))
     assert drawn["plotly"] >= 1
     assert page.evaluate(CALC_POINTS) == 80
+    page.wait_for_timeout(1_500)  # the pointer rests
+    drawn = page.evaluate(RENDER_AND_COUNT, figure(100))
+    assert drawn == {"plotly": 0, "updates": 1}, "a resting pointer kept updates on Plotly"
+    page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"() => ({CALC_POINTS})() === 100", timeout=1_000)
 
 
 class _SlotRecorder:

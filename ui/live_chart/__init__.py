@@ -9,8 +9,8 @@ same machine needs. This component keeps one Plotly instance per ``key``:
   new paths itself on the axes Plotly laid out (far cheaper than ``Plotly.animate``). Such
   traces need a ``uid`` (it finds them by it)
   and ``line.simplify`` off (so that Plotly draws every point too, as the component does).
-  While the pointer is over the chart, updates go through Plotly, whose hover reads its own
-  last drawing;
+  For a second after the pointer moves over the chart, updates go through Plotly, whose
+  hover reads its own last drawing (a pointer resting there does not slow them);
 - when other traces' points change (a new epoch's marker), ``Plotly.animate`` moves them;
 - otherwise ``Plotly.react`` redraws what changed.
 
