@@ -89,6 +89,7 @@ class Tally:
         self.exceptions = 0
         self.trainings_done = 0
         self.cores: dict[str, float] = {}
+        self.strokes_lost = 0  # strokes the canvas did not take (drawn again)
         self.errors: list[str] = []
 
 
@@ -115,24 +116,34 @@ async def switch_to(page, slug: str, tally: Tally, *, timed: bool = True) -> Non
 
 async def draw_a_digit(page, tally: Tally, round_: int) -> None:
     """Draw a one or a zero on a fresh canvas and time the verdict (a round whose canvas was
-    not empty is drawn but not timed: its verdict was there before)."""
-    canvas = page.locator(CANVAS).first
-    await canvas.wait_for(timeout=60_000)
-    box = await canvas.bounding_box()
+    not empty is drawn but not timed: its verdict was there before). A stroke the canvas did
+    not take (drawn as its frame was mounted again) is counted and drawn again, as a student
+    would on seeing the canvas still empty."""
     if round_ % 2:
         points = [(140, 50 + i * 9) for i in range(21)]
     else:
         points = [(140 + 55 * math.sin(2 * math.pi * t / 40),
                    140 - 85 * math.cos(2 * math.pi * t / 40)) for t in range(42)]
     verdict = page.locator("h2").filter(has_text="It is a")
+    still_empty = page.get_by_text("Draw a digit on the canvas.")
     fresh = await verdict.count() == 0
-    await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-    await page.mouse.down()
-    for x, y in points[1:]:
-        await page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
-    start = time.perf_counter()
-    await page.mouse.up()
-    await verdict.first.wait_for(timeout=60_000)
+    for attempt in range(3):
+        canvas = page.locator(CANVAS).first
+        await canvas.wait_for(timeout=60_000)
+        box = await canvas.bounding_box()
+        await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        await page.mouse.down()
+        for x, y in points[1:]:
+            await page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
+        start = time.perf_counter()
+        await page.mouse.up()
+        try:
+            await verdict.first.wait_for(timeout=20_000)
+            break
+        except PlaywrightError:
+            if attempt == 2 or not await still_empty.count():
+                raise  # taken, but no verdict: that is the app's slowness, not the harness's
+            tally.strokes_lost += 1
     if fresh:
         tally.draw_ms.append((time.perf_counter() - start) * 1000)
     await wait_idle(page)
@@ -267,7 +278,8 @@ def main() -> None:
                 stop.set()
                 sampler.join()
         tally.exceptions += log_path.read_text().count("Traceback")
-    print(f"{len(tally.draw_ms)} drawings, {len(tally.page_ms)} page switches, "
+    print(f"{len(tally.draw_ms)} drawings ({tally.strokes_lost} strokes the canvas did not "
+          f"take, drawn again), {len(tally.page_ms)} page switches, "
           f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s")
     for slug, times in sorted(tally.page_ms_by_slug.items()):
         print(f"  to {slug}: median {statistics.median(times):,.0f} ms, p95 {p95(times):,.0f} ms")
