@@ -18,7 +18,9 @@ LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).
 LIVE_KEY_PREFIX = "live_"
 
-st.set_page_config(page_title="CNN Explainer", page_icon=":material/neurology:", layout="wide")
+# An emoji icon: Streamlit draws it locally, while a :material/…: favicon is fetched from
+# fonts.gstatic.com, which an offline classroom cannot reach.
+st.set_page_config(page_title="CNN Explainer", page_icon="🧠", layout="wide")
 
 PAGES = [
     # url paths are the file names, so a direct link resolves before the router has run.
