@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from browser_helpers import (
@@ -61,16 +60,6 @@ def sidebar_while_loading(page, timeout_s: float = 90.0) -> list[tuple[float, se
             return polls
         page.wait_for_timeout(100)
     raise AssertionError(f"no page title after {timeout_s:.0f} s; the sidebar showed {polls}")
-
-
-def test_every_page_asks_only_its_own_server(page, app_url):
-    """Offline classrooms: no page fetches anything from another host (a :material/…:
-    favicon made Streamlit fetch it from fonts.gstatic.com)."""
-    hosts: set[str] = set()
-    page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
-    for path in ("", "architecture", "train", "draw", "explain", "runs", "class_data"):
-        open_page(page, app_url, path)
-    assert hosts == {urlsplit(app_url).netloc}, hosts
 
 
 def test_direct_link_gets_the_full_frame(fresh_app_url, page_for, tmp_path):

@@ -5,6 +5,7 @@ stroke on the canvas draws without scrolling the page. Screenshots go to the tes
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import pytest
 from browser_helpers import CANVAS, open_page, wait_idle
@@ -104,7 +105,11 @@ def runs_on_the_server(app_url):
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_every_page_reads_whole(browser, app_url, runs_on_the_server, tmp_path, size):
+    """No button or heading text is cut; and, for offline classrooms, no page fetches anything
+    from another host (a :material/…: favicon made Streamlit fetch it from fonts.gstatic.com)."""
     context, page = page_in(browser, size)
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
     try:
         found = {}
         for path in PAGES:
@@ -121,6 +126,7 @@ def test_every_page_reads_whole(browser, app_url, runs_on_the_server, tmp_path, 
         for where, texts in found.items():
             print(where, *texts, sep="\n  ")
         assert not found, found
+        assert hosts == {urlsplit(app_url).netloc}, hosts
     finally:
         context.close()
 
