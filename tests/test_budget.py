@@ -169,16 +169,22 @@ def test_cli_refuses_a_training_over_the_time_limit():
     assert len(last) == 1 and last[0].startswith("error: 50 epochs over 8,000 digits")
 
 
+def fresh_python(code: str, timeout: float = 60) -> str:
+    """Run ``code`` in a new interpreter (nothing imported yet) from the project's root;
+    its stdout, once it has exited with status 0."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_summary_answers_without_importing_torch(tmp_path):
     path = tmp_path / "design.json"
     path.write_text(json.dumps(PYTORCH_TUTORIAL.to_json()))
     code = ("import sys; from cnn_core.__main__ import main; "
             f"code = main(['summary', {str(path)!r}]); "
             "assert code == 0; assert 'torch' not in sys.modules, 'torch was imported'")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "total params 3,199,106" in result.stdout
+    assert "total params 3,199,106" in fresh_python(code)
 
 
 def test_the_frame_and_design_page_modules_do_not_import_torch():
@@ -186,10 +192,7 @@ def test_the_frame_and_design_page_modules_do_not_import_torch():
             "cnn_core.codegen, cnn_core.devices, ui.app_state, ui.page_guard; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'torchvision')))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert fresh_python(code).strip() == "[]"
 
 
 def test_the_background_preload_loads_torch_then_captum():
@@ -204,10 +207,7 @@ def test_the_background_preload_loads_torch_then_captum():
             "    assert time.monotonic() < deadline, 'not loaded'\n"
             "    time.sleep(0.1)\n"
             "print('loaded')\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=150)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "loaded"
+    assert fresh_python(code, timeout=150).strip() == "loaded"
 
 
 # ---- the pages ------------------------------------------------------------------------------
