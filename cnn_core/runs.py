@@ -64,6 +64,7 @@ def immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connecti
         raise
     conn.execute("COMMIT")
 
+
 class StoreError(RuntimeError):
     """The store cannot keep runs; the message says why in one sentence."""
 

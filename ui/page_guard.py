@@ -9,6 +9,7 @@ loads PyTorch in the background (``preload_torch``), so that the pages that do n
 from __future__ import annotations
 
 import ast
+import importlib
 import threading
 
 import streamlit as st
@@ -46,16 +47,12 @@ def require_frame() -> None:
 
 
 def _import_heavy() -> None:
-    import importlib
-
     for name in HEAVY_MODULES:
         importlib.import_module(name)
     _loaded.set()
 
 
 def _preload() -> None:
-    import importlib
-
     _import_heavy()
     for name in LATER_MODULES:
         importlib.import_module(name)
