@@ -11,14 +11,13 @@ import base64
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.budget import drawing_refusal
 from cnn_core.class_data import ClassDataError, Refused
-from cnn_core.learning_view import mosaic
+from cnn_core.learning_view import tile
 from cnn_core.preprocess import (
     CANVAS_PX,
     PNG_DATA_URL_PREFIX,
@@ -40,6 +39,9 @@ from ui.attribution_view import why_panel
 UNSURE_BELOW = 0.6
 MAX_MAPS_SHOWN = 16
 MAP_COLUMNS = 8
+STEP_PX = 112  # each preparation step's image
+TILE_PX = 84  # a map's tile about this wide, as on the Train page
+KERNEL_PX = 48  # a kernel's tile
 CANVAS_KEY = "digit_canvas"
 
 
@@ -79,41 +81,32 @@ def model_banner() -> TrainedModel | None:
     return record
 
 
-def heatmap_figure(z: np.ndarray, title: str, height: int, colorscale: str,
-                   zmin: float | None = None, zmax: float | None = None,
-                   tile_numbers: np.ndarray | None = None) -> dict[str, Any]:
-    """An image as one plotly heatmap, square pixels, no axes, as a plain dict (see
-    ``map_grid`` for why). NaN pixels stay blank (plotly sends them as null);
-    ``tile_numbers`` (same shape) name the tile each pixel belongs to in the hover."""
-    trace = {"type": "heatmap", "z": z.astype(np.float32), "colorscale": colorscale,
-             "zmin": zmin, "zmax": zmax, "showscale": False, "hoverongaps": False,
-             "hovertemplate": "row %{y}, column %{x}: %{z:.3f}<extra></extra>"}
-    if tile_numbers is not None:
-        trace["customdata"] = tile_numbers
-        trace["hovertemplate"] = "map #%{customdata}: %{z:.3f}<extra></extra>"
-    return {"data": [trace],
-            "layout": {"title": {"text": title, "font": {"size": 12}}, "height": height,
-                       "margin": {"l": 0, "r": 0, "t": 28, "b": 0},
-                       "xaxis": {"visible": False, "constrain": "domain", "scaleanchor": "y"},
-                       "yaxis": {"visible": False, "constrain": "domain",
-                                 "autorange": "reversed"}}}
+def step_image(image: np.ndarray, pixels: int = STEP_PX) -> np.ndarray:
+    """A grey step image centred in a white square (steps differ in shape, so all show at one
+    size), made at least ``pixels`` wide by repeating pixels: the browser then shows square
+    pixels instead of blurring them."""
+    side = max(image.shape)
+    margin = max(1, side // 12)
+    box = np.ones((side + 2 * margin, side + 2 * margin), dtype=np.float32)
+    top, left = margin + (side - image.shape[0]) // 2, margin + (side - image.shape[1]) // 2
+    box[top:top + image.shape[0], left:left + image.shape[1]] = image
+    scale = -(-pixels // len(box))  # ceiling
+    return box.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def gray_figure(image: np.ndarray, title: str, height: int = 150) -> dict[str, Any]:
-    return heatmap_figure(image, title, height, "gray", zmin=0, zmax=1)
-
-
-def probability_chart(prediction: Prediction, classes: tuple[str, ...]) -> go.Figure:
+def probability_chart(prediction: Prediction, classes: tuple[str, ...]) -> dict[str, Any]:
+    """The probabilities as bars, as a plain dict (plotly's figure objects validate every
+    property on the server: about 15 ms a drawing)."""
     names = [classes[i] if i < len(classes) else str(i)
              for i in range(len(prediction.probabilities))]
     colors = ["#1f6feb" if d == prediction.digit else "#9ec5fe" for d in range(len(names))]
-    fig = go.Figure(go.Bar(x=names, y=prediction.probabilities, marker_color=colors,
-                           text=[f"{p:.0%}" for p in prediction.probabilities],
-                           hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
-    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                      xaxis={"type": "category", "title": "class"},
-                      yaxis={"range": [0, 1], "tickformat": ".0%"})
-    return fig
+    bars = {"type": "bar", "x": names, "y": [float(p) for p in prediction.probabilities],
+            "marker": {"color": colors}, "text": [f"{p:.0%}" for p in prediction.probabilities],
+            "hovertemplate": "%{x}: %{y:.2%}<extra></extra>"}
+    return {"data": [bars],
+            "layout": {"height": 260, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                       "xaxis": {"type": "category", "title": {"text": "class"}},
+                       "yaxis": {"range": [0, 1], "tickformat": ".0%"}}}
 
 
 def add_drawing() -> None:
@@ -157,19 +150,14 @@ def add_panel() -> None:
         getattr(st, notice[0])(notice[1])
 
 
-def map_grid(maps: np.ndarray, title: str, diverging: bool = False) -> dict[str, Any]:
-    """The first feature maps as tiles of one heatmap, ``MAP_COLUMNS`` to a row.
-
-    One heatmap rather than a subplot per map (``px.imshow(facet_col=…)``): those took the
-    server ~250 ms per layer with the GIL held, and the browser as long to draw."""
+def show_maps(maps: np.ndarray, caption: str, signed: bool = False,
+              tile_px: int = TILE_PX) -> None:
+    """The first maps as grey tiles, ``MAP_COLUMNS`` to a row, each scaled on its own, as
+    on the Train page. An image, not a plotly heatmap: a drawing redraws every grid, and a
+    heatmap costs the browser about five times what an image does."""
     shown = maps[:MAX_MAPS_SHOWN]
-    limit = float(np.abs(shown).max()) or 1.0
-    numbers = np.broadcast_to(np.arange(1, len(shown) + 1)[:, None, None], shown.shape)
-    rows = (len(shown) + MAP_COLUMNS - 1) // MAP_COLUMNS
-    return heatmap_figure(mosaic(shown, MAP_COLUMNS), title, height=60 + 110 * rows,
-                          colorscale="RdBu_r" if diverging else "Viridis",
-                          zmin=-limit if diverging else None, zmax=limit if diverging else None,
-                          tile_numbers=mosaic(numbers, MAP_COLUMNS, gap=0).astype(np.uint8))
+    scale = max(1, tile_px // shown.shape[-1])
+    st.image(tile(shown, MAP_COLUMNS, signed=signed, scale=scale), clamp=True, caption=caption)
 
 
 st.title("Draw a digit")
@@ -205,10 +193,8 @@ with right:
         st.info("Draw a digit on the canvas.", icon=":material/edit:")
     else:
         st.session_state["last_drawing"] = prepared.image
-        cols = st.columns(len(prepared.steps))
-        for col, (title, image) in zip(cols, prepared.steps):
-            col.plotly_chart(gray_figure(image, title), width="stretch",
-                             config={"displayModeBar": False})
+        st.image([step_image(image) for _, image in prepared.steps], width=STEP_PX,
+                 clamp=True, caption=[title for title, _ in prepared.steps])
         if prepared.message:
             st.warning(prepared.message)
         refused = drawing_refusal(analyze(record.spec)) if record is not None else None
@@ -239,16 +225,13 @@ if record is not None and prepared is not None and not prepared.empty:
         st.caption(f"The heatmap is for ten-class models; this one has "
                    f"{len(record.classes)} classes.")
     st.subheader("Inside the network")
-    st.caption("Each tile is one feature map: what one kernel found in your digit. Bright "
-               "means a strong response; hover for the map's number and its values.")
+    st.caption("Each tile is one feature map: what one kernel found in your digit, in order "
+               "row by row. Bright means a strong response (each map on its own scale).")
     prediction = st.session_state["last_prediction"]
     kernels = first_conv_kernels(record.model)
     if kernels is not None:
-        st.plotly_chart(map_grid(kernels, "First conv layer's kernels (red +, blue −)",
-                                 diverging=True), width="stretch",
-                        config={"displayModeBar": False})
+        show_maps(kernels, "First conv layer's kernels: grey is 0, white positive, black "
+                           "negative", signed=True, tile_px=KERNEL_PX)
     for name, maps in prediction.feature_maps:
         extra = f" (first {MAX_MAPS_SHOWN} of {len(maps)})" if len(maps) > MAX_MAPS_SHOWN else ""
-        st.plotly_chart(map_grid(maps, f"Layer {name}: {maps.shape[0]}×{maps.shape[1]}×"
-                                       f"{maps.shape[2]}{extra}"),
-                        width="stretch", config={"displayModeBar": False})
+        show_maps(maps, f"Layer {name}: {maps.shape[0]}×{maps.shape[1]}×{maps.shape[2]}{extra}")

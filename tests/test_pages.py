@@ -302,12 +302,17 @@ def test_draw_page_quick_model_and_prediction(bundled):
     verdict = next(m.value for m in at.markdown if m.value.startswith("## It is a"))
     assert f"**{int(bundled.val_labels[0])}**" in verdict
     assert at.session_state["last_drawing"].shape == (28, 28)
-    # Inside the network: the kernels and each layer's maps, each grid one numbered heatmap.
-    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    grids = [f for f in figures if "map #" in f["data"][0].get("hovertemplate", "")]
+    # Images, not plotly heatmaps: the preparation steps in one row, then the kernels and
+    # each layer's maps, one grid each (the only plotly chart left answers the probabilities).
+    images = at.get("image")
+    assert images[0].captions == ["1 · grayscale", "2 · crop to ink", "3 · fit 20×20",
+                                  "4 · centre in 28×28"]
+    grids = [image.captions[0] for image in images[1:]]
     maps = predict_with_maps(job.model, at.session_state["last_drawing"])
-    assert len(grids) == 1 + len(maps.feature_maps)
-    assert all(len(f["data"]) == 1 and f["data"][0]["type"] == "heatmap" for f in grids)
+    assert grids[0].startswith("First conv layer's kernels")
+    assert [g.split(":")[0] for g in grids[1:]] == [f"Layer {name}"
+                                                     for name, _ in maps.feature_maps]
+    assert len(at.get("plotly_chart")) == 2  # the probabilities and the "why" heatmap
 
 
 def test_students_pressing_train_a_quick_model_at_once_start_one_training():
