@@ -1,10 +1,13 @@
 """A class on one server: six students at once in real headless Chromium.
 
 Starts the app (offline, its default training slots), then drives six browser sessions for
-``--seconds`` once all are set up: two train the seed tutorial's PyTorch ConvNet again and
-again (one trains while the other waits in the queue, on 2 cores), four go round the other
-pages: draw a digit on the Draw page and wait for the verdict, open the Design page, step
-the Explain page, pausing ``THINK_S`` after each as a student looks at what it showed.
+``--seconds`` once all are set up (each has done each thing once, timed apart: a tab's first
+visit to a page loads and compiles that page's code, once a day for a student). Two train
+the seed tutorial's PyTorch ConvNet again and again (one trains while the other waits in the
+queue, on 2 cores); four go round the other pages: draw a digit on the Draw page and wait
+for the verdict, open the Design page, step the Explain page, pausing ``--think`` seconds
+after each as a student looks at what it showed (2 s by default, a hurried student: a stress
+test of the server; real ones read the maps and the sums for longer).
 Pages are switched with the sidebar's links, as a student does (a reload would start a new
 session). Measured while the trainings run: the time from releasing the mouse to the verdict
 (``draw``), from clicking a page link to that page's title with the script idle (``page``),
@@ -15,7 +18,7 @@ browsers run on the students' computers, here they share the server's cores.
 Ends with ``draw_p95_ms=… page_p95_ms=… rss_peak_mb=… exceptions=…``. Targets on 2 cores:
 draw p95 under 1,500 ms, page switch p95 under 2,000 ms, peak RSS under 1.6 GB, 0 exceptions.
 
-Run: python bench/classroom.py [--seconds 180]   (needs /usr/bin/chromium)
+Run: python bench/classroom.py [--seconds 180] [--think 2]   (needs /usr/bin/chromium)
 """
 
 from __future__ import annotations
@@ -49,9 +52,10 @@ class Start:
     """The measured time starts once every student is set up (pages loaded, the quick model
     trained): a fresh server's first minutes are not the class's working speed."""
 
-    def __init__(self, students: int, seconds: float) -> None:
+    def __init__(self, students: int, seconds: float, think_s: float = THINK_S) -> None:
         self.ready = asyncio.Barrier(students)
         self.seconds = seconds
+        self.think_s = think_s
         self.until = math.inf
         self.cpu_at_start: dict[str, float] = {}
 
@@ -91,6 +95,7 @@ class Tally:
         self.cores: dict[str, float] = {}
         self.strokes_lost = 0  # strokes the canvas did not take (drawn again)
         self.errors: list[str] = []
+        self.first_ms: dict[str, list[float]] = {}  # each student's first time, not counted
 
 
 async def wait_idle(page) -> None:
@@ -99,7 +104,8 @@ async def wait_idle(page) -> None:
 
 
 async def switch_to(page, slug: str, tally: Tally, *, timed: bool = True) -> None:
-    """Click the sidebar's link to a page; time it until its title shows and it is idle."""
+    """Click the sidebar's link to a page; time it until its title shows and it is idle
+    (untimed: recorded as a first visit instead)."""
     start = time.perf_counter()
     link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=PAGE_LINKS[slug])
     await link.first.click()
@@ -107,14 +113,17 @@ async def switch_to(page, slug: str, tally: Tally, *, timed: bool = True) -> Non
     # the design after the path (?design=...)
     await page.locator(PAGE_HEADING).first.wait_for(timeout=60_000)
     await page.wait_for_function(IDLE, timeout=120_000)
+    took = (time.perf_counter() - start) * 1000
     if timed:
-        tally.page_ms.append((time.perf_counter() - start) * 1000)
-        tally.page_ms_by_slug.setdefault(slug, []).append(tally.page_ms[-1])
+        tally.page_ms.append(took)
+        tally.page_ms_by_slug.setdefault(slug, []).append(took)
+    else:
+        tally.first_ms.setdefault(slug, []).append(took)
     await wait_idle(page)
     tally.exceptions += await page.locator(EXCEPTION).count()
 
 
-async def draw_a_digit(page, tally: Tally, round_: int) -> None:
+async def draw_a_digit(page, tally: Tally, round_: int, *, timed: bool = True) -> None:
     """Draw a one or a zero on a fresh canvas and time the verdict (a round whose canvas was
     not empty is drawn but not timed: its verdict was there before). A stroke the canvas did
     not take (drawn as its frame was mounted again) is counted and drawn again, as a student
@@ -144,8 +153,11 @@ async def draw_a_digit(page, tally: Tally, round_: int) -> None:
             if attempt == 2 or not await still_empty.count():
                 raise  # taken, but no verdict: that is the app's slowness, not the harness's
             tally.strokes_lost += 1
-    if fresh:
-        tally.draw_ms.append((time.perf_counter() - start) * 1000)
+    took = (time.perf_counter() - start) * 1000
+    if fresh and timed:
+        tally.draw_ms.append(took)
+    elif fresh:
+        tally.first_ms.setdefault("drawing", []).append(took)
     await wait_idle(page)
 
 
@@ -184,9 +196,10 @@ async def student_trains(context, url: str, tally: Tally, start: Start) -> None:
         await start.ready.abort()  # the others must not wait for this student for ever
         raise
     await start.together()
+    accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
     while time.monotonic() < start.until:
         await page.get_by_role("button", name="Train").click()
-        accuracy = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")
+        await accuracy.first.wait_for(state="detached")  # the last result goes as this starts
         while time.monotonic() < start.until and not await accuracy.count():
             await page.wait_for_timeout(1000)
         if await accuracy.count():
@@ -201,6 +214,8 @@ async def student_explores(context, url: str, tally: Tally, start: Start, who: i
         await page.locator(PAGE_HEADING).first.wait_for(timeout=120_000)
         await wait_idle(page)
         await ready_to_answer(page)
+        # each thing's first time, apart: warm-up
+        await explore_once(page, tally, who, start.think_s, timed=False)
     except BaseException:
         await start.ready.abort()
         raise
@@ -208,18 +223,24 @@ async def student_explores(context, url: str, tally: Tally, start: Start, who: i
     round_ = who
     while time.monotonic() < start.until:
         round_ += 1
-        await draw_a_digit(page, tally, round_)
-        await page.wait_for_timeout(THINK_S * 1000)
-        await switch_to(page, "architecture", tally)
-        await page.wait_for_timeout(THINK_S * 1000)
-        await switch_to(page, "explain", tally)
-        thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
-        await thumb.focus()
-        for _ in range(3):
-            await thumb.press("ArrowRight")
-        await wait_idle(page)
-        await page.wait_for_timeout(THINK_S * 1000)
-        await switch_to(page, "draw", tally)
+        await explore_once(page, tally, round_, start.think_s)
+
+
+async def explore_once(page, tally: Tally, round_: int, think_s: float, *,
+                       timed: bool = True) -> None:
+    """Draw a digit, look at the Design page, step the Explain page, back to the Draw page."""
+    await draw_a_digit(page, tally, round_, timed=timed)
+    await page.wait_for_timeout(think_s * 1000)
+    await switch_to(page, "architecture", tally, timed=timed)
+    await page.wait_for_timeout(think_s * 1000)
+    await switch_to(page, "explain", tally, timed=timed)
+    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
+    await thumb.focus()
+    for _ in range(3):
+        await thumb.press("ArrowRight")
+    await wait_idle(page)
+    await page.wait_for_timeout(think_s * 1000)
+    await switch_to(page, "draw", tally, timed=timed)
 
 
 def peak_rss_mb(url: str, stop: threading.Event, peak: list[float]) -> None:
@@ -235,7 +256,7 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else float("nan")
 
 
-async def drive(url: str, seconds: float, tally: Tally) -> None:
+async def drive(url: str, seconds: float, think_s: float, tally: Tally) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -244,7 +265,7 @@ async def drive(url: str, seconds: float, tally: Tally) -> None:
                     for _ in range(6)]
         for context in contexts:
             context.set_default_timeout(60_000)
-        start = Start(len(contexts), seconds)
+        start = Start(len(contexts), seconds, think_s)
         students = [student_trains(contexts[i], url, tally, start) for i in range(2)]
         students += [student_explores(contexts[i], url, tally, start, i) for i in range(2, 6)]
         results = await asyncio.gather(*students, return_exceptions=True)
@@ -264,6 +285,8 @@ async def drive(url: str, seconds: float, tally: Tally) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--think", type=float, default=THINK_S,
+                        help="seconds a student looks at what an action gave")
     args = parser.parse_args()
     tally = Tally()
     with tempfile.TemporaryDirectory() as tmp:
@@ -273,16 +296,21 @@ def main() -> None:
             sampler = threading.Thread(target=peak_rss_mb, args=(url, stop, peak))
             sampler.start()
             try:
-                asyncio.run(drive(url, args.seconds, tally))
+                asyncio.run(drive(url, args.seconds, args.think, tally))
             finally:
                 stop.set()
                 sampler.join()
         tally.exceptions += log_path.read_text().count("Traceback")
     print(f"{len(tally.draw_ms)} drawings ({tally.strokes_lost} strokes the canvas did not "
           f"take, drawn again), {len(tally.page_ms)} page switches, "
-          f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s")
+          f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s "
+          f"(students pausing {args.think:g} s after each action)")
     for slug, times in sorted(tally.page_ms_by_slug.items()):
         print(f"  to {slug}: median {statistics.median(times):,.0f} ms, p95 {p95(times):,.0f} ms")
+    print("Each student's first time (setup, not counted: the browser loads and compiles that "
+          "page's code once):")
+    for what, times in sorted(tally.first_ms.items()):
+        print(f"  {what}: median {statistics.median(times):,.0f} ms, max {max(times):,.0f} ms")
     if tally.cores:
         print(f"CPU while measured, of {os.cpu_count()} cores: the app server "
               f"{tally.cores['server']:.2f}, the six students' Chromium "
