@@ -70,5 +70,21 @@ def tile(maps: np.ndarray, columns: int = 8, signed: bool = False, scale: int = 
         else:
             lo, hi = float(m.min()), float(m.max())
             scaled.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
-    grid = mosaic(np.stack(scaled), columns, gap=1.0)
-    return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    return enlarge(mosaic(np.stack(scaled), columns, gap=1.0), scale)
+
+
+def framed(image: np.ndarray, pixels: int) -> np.ndarray:
+    """A grey image in [0, 1] centred in a white square with a small margin (images of
+    different shapes then show at one size), enlarged to at least ``pixels`` wide."""
+    side = max(image.shape)
+    margin = max(1, side // 12)
+    box = np.ones((side + 2 * margin, side + 2 * margin), dtype=np.float32)
+    top, left = margin + (side - image.shape[0]) // 2, margin + (side - image.shape[1]) // 2
+    box[top:top + image.shape[0], left:left + image.shape[1]] = image
+    return enlarge(box, -(-pixels // len(box)))  # ceiling
+
+
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """Each pixel as a ``scale`` x ``scale`` block: the browser blurs a small image it scales
+    up, and this one keeps square pixels."""
+    return image.repeat(scale, axis=0).repeat(scale, axis=1)

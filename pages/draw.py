@@ -17,7 +17,7 @@ from streamlit_drawable_canvas import st_canvas
 from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
 from cnn_core.budget import drawing_refusal
 from cnn_core.class_data import ClassDataError, Refused
-from cnn_core.learning_view import tile
+from cnn_core.learning_view import framed, tile
 from cnn_core.preprocess import (
     CANVAS_PX,
     PNG_DATA_URL_PREFIX,
@@ -79,19 +79,6 @@ def model_banner() -> TrainedModel | None:
         st.info("A training is running on the Train page: the last finished model answers "
                 "until it is done.", icon=":material/hourglass_top:")
     return record
-
-
-def step_image(image: np.ndarray, pixels: int = STEP_PX) -> np.ndarray:
-    """A grey step image centred in a white square (steps differ in shape, so all show at one
-    size), made at least ``pixels`` wide by repeating pixels: the browser then shows square
-    pixels instead of blurring them."""
-    side = max(image.shape)
-    margin = max(1, side // 12)
-    box = np.ones((side + 2 * margin, side + 2 * margin), dtype=np.float32)
-    top, left = margin + (side - image.shape[0]) // 2, margin + (side - image.shape[1]) // 2
-    box[top:top + image.shape[0], left:left + image.shape[1]] = image
-    scale = -(-pixels // len(box))  # ceiling
-    return box.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def probability_chart(prediction: Prediction, classes: tuple[str, ...]) -> dict[str, Any]:
@@ -193,7 +180,7 @@ with right:
         st.info("Draw a digit on the canvas.", icon=":material/edit:")
     else:
         st.session_state["last_drawing"] = prepared.image
-        st.image([step_image(image) for _, image in prepared.steps], width=STEP_PX,
+        st.image([framed(image, STEP_PX) for _, image in prepared.steps], width=STEP_PX,
                  clamp=True, caption=[title for title, _ in prepared.steps])
         if prepared.message:
             st.warning(prepared.message)

@@ -31,7 +31,7 @@ from cnn_core.datasets import DATASETS, output_refusal
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.evaluate import MAX_MISCLASSIFIED
 from cnn_core.job import LrChange, Snapshot, TrainingJob, active_jobs
-from cnn_core.learning_view import KernelView, tile
+from cnn_core.learning_view import KernelView, enlarge, tile
 from cnn_core.metrics import EpochPoint, StepPoint
 from cnn_core.runner import RunnerError
 from cnn_core.shapes import NetworkReport
@@ -147,7 +147,7 @@ def augmentation_preview(splits: MnistSplits, seed: int) -> None:
     (top row) and three random redrawings of them."""
     st.caption(augment.NOTE)
     grid = augment.preview_grid(splits.train_images[:8], seed=seed)
-    st.image(grid.repeat(3, axis=0).repeat(3, axis=1), clamp=True,
+    st.image(enlarge(grid, 3), clamp=True,
              caption="Top row: as stored. Below: three batches' worth of redrawing.")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnn_core.job import TrainingJob, train_to_completion
-from cnn_core.learning_view import mosaic, tile
+from cnn_core.learning_view import framed, mosaic, tile
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.trainer import TrainConfig
 
@@ -203,3 +203,14 @@ def test_train_page_learning_view_and_steering():
     at.run()
     assert not at.exception
     assert len(at.get("image")) == 2  # the last view stays after the training
+
+
+def test_framed_centres_an_image_in_a_white_square_of_square_pixels():
+    crop = np.zeros((24, 12), dtype=np.float32)  # a tall crop of ink, as "crop to ink" gives
+    crop[0, 0] = 0.5
+    box = framed(crop, pixels=112)
+    # margin 24 // 12 = 2 around a 24-pixel side: 28 pixels, each 4 x 4 (112 / 28)
+    assert box.shape == (112, 112)
+    assert (box[:8] == 1).all() and (box[:, :8 + 6 * 4] == 1).all()  # white margins
+    assert (box[8:12, 32:36] == 0.5).all()  # the crop's first pixel, as one 4 x 4 block
+    assert framed(np.zeros((280, 280)), pixels=112).shape == (326, 326)  # never shrunk
