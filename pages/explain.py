@@ -7,16 +7,19 @@ from ui.page_guard import need_torch, require_frame
 require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
 
-from typing import Any
+import functools
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from cnn_core.activations import first_conv_kernels
+from cnn_core.grid_svg import grid_svg
 from cnn_core.stepping import (
     KERNEL_NOTES,
     Geometry,
+    PoolKind,
     Step,
     conv_step,
     convolve,
@@ -30,6 +33,7 @@ from cnn_core.stepping import (
 from ui.app_state import bundled_digits, trained_model
 
 KERNEL_CELL_PX = 48
+PLAY_EVERY_S = 0.6
 
 
 # ---- input and kernel -------------------------------------------------------------------
@@ -91,56 +95,9 @@ def choose_kernel() -> tuple[np.ndarray, str]:
 
 
 # ---- pictures -----------------------------------------------------------------------------
-def grid_figure(values: np.ndarray, window: Step | None, title: str, pad_width: int = 0,
-                highlight_output: tuple[int, int] | None = None, zmid: float | None = None,
-                numbers: bool = False, offset: tuple[int, int] = (0, 0)) -> dict[str, Any]:
-    """A heatmap (hover shows each value), the padding outlined and a window in yellow.
-
-    ``numbers`` prints every value (for small grids); ``offset`` is the grid's top-left
-    position in the full map, so a zoomed grid keeps the full map's row and column numbers.
-    A plain dict rather than ``go.Figure``: each ``add_shape`` validated the figure again,
-    ~50 ms of the server's time per grid, five grids per step; now ~6 ms.
-    """
-    h, w = values.shape
-    ys, xs = np.arange(h) + offset[0], np.arange(w) + offset[1]
-    heatmap = {"type": "heatmap", "z": values.astype(np.float32), "x": xs, "y": ys,
-               "colorscale": "RdBu_r" if zmid is not None else "gray", "zmid": zmid,
-               "showscale": False, "xgap": 1, "ygap": 1,
-               "hovertemplate": "row %{y}, column %{x}: %{z:.3f}<extra></extra>"}
-    if numbers:
-        heatmap["text"] = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in values]
-        heatmap["texttemplate"] = "%{text}"
-        heatmap["textfont"] = {"size": 13}
-    traces = [heatmap]
-    if pad_width:
-        traces.append(outlines([(pad_width - 0.5, w - pad_width - 0.5, pad_width - 0.5,
-                                 h - pad_width - 0.5)], color="#f59f4c", width=2, dash="dot"))
-    cells = [(r, c) for r in window.rows for c in window.cols] if window is not None else []
-    if highlight_output is not None:
-        cells.append(highlight_output)
-    if cells:
-        traces.append(outlines([(c - 0.5, c + 0.5, r - 0.5, r + 0.5) for r, c in cells],
-                               color="#ffbf00", width=3))
-    return {"data": traces,
-            "layout": {"title": {"text": title, "font": {"size": 13}}, "height": 360,
-                       "margin": {"l": 0, "r": 0, "t": 36, "b": 0}, "plot_bgcolor": "#dde3ea",
-                       "showlegend": False,
-                       "xaxis": {"visible": False, "range": [xs[0] - 0.5, xs[-1] + 0.5],
-                                 "constrain": "domain"},
-                       "yaxis": {"visible": False, "range": [ys[-1] + 0.5, ys[0] - 0.5],
-                                 "scaleanchor": "x"}}}
-
-
-def outlines(boxes: list[tuple[float, float, float, float]], **line: Any) -> dict[str, Any]:
-    """Rectangles (x0, x1, y0, y1) as one line trace: plotly validates each layout shape on
-    its own, ~4 ms apiece, and a 3×3 window is nine."""
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for x0, x1, y0, y1 in boxes:
-        xs += [x0, x1, x1, x0, x0, None]
-        ys += [y0, y0, y1, y1, y0, None]
-    return {"type": "scatter", "mode": "lines", "x": xs, "y": ys, "line": line,
-            "hoverinfo": "skip"}
+def window_cells(step: Step, offset: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
+    """The padded input's cells under the kernel, relative to a grid that starts at ``offset``."""
+    return [(int(r) - offset[0], int(c) - offset[1]) for r in step.rows for c in step.cols]
 
 
 def zoom(padded: np.ndarray, step: Step, margin: int = 1) -> tuple[np.ndarray, tuple[int, int]]:
@@ -168,25 +125,64 @@ def arithmetic(step: Step, kernel: np.ndarray) -> str:
             f"\n\nsum of the {kernel.size} products = {step.value:.4f}")
 
 
-@st.fragment(run_every=0.6)
-def autoplay(key: str, total: int) -> None:
-    """Advance a step slider; runs only while its play toggle is on."""
-    if st.session_state.get(f"{key}.play"):
-        st.session_state[key] = (st.session_state.get(key, 0) + 1) % total
-        st.rerun(scope="app")
-
-
-def step_slider(key: str, side: int, label: str) -> int:
-    """A slider over the ``side`` x ``side`` output cells, row by row; starts at the centre,
-    where a digit has ink."""
+def stepper(key: str, side: int, label: str, show: Callable[[int], None]) -> None:
+    """Play, a slider over the ``side`` x ``side`` output cells (row by row, starting at the
+    centre, where a digit has ink) and ``show(cell)`` below, as a fragment: a step reruns
+    and redraws only these, not the whole page (a browser's work per step ~0.35 s -> see the
+    commit). While Play is on, the fragment reruns every ``PLAY_EVERY_S`` one cell on."""
     total = side * side
-    if st.session_state.get(key, (side // 2) * side + side // 2) >= total:
+    if st.session_state.get(key, 0) >= total:
         st.session_state[key] = 0
     st.session_state.setdefault(key, (side // 2) * side + side // 2)
-    index = st.slider(label, 0, total - 1, key=key, help="output cells, row by row")
-    if st.toggle("▶ Play", key=f"{key}.play"):
-        autoplay(key, total)  # no timer at all while paused
-    return index
+    # Outside the fragment: toggling reruns the page, which starts or stops the timer.
+    playing = st.toggle("▶ Play", key=f"{key}.play")
+    st.fragment(_step, run_every=PLAY_EVERY_S if playing else None)(key, total, label, show,
+                                                                     playing)
+
+
+def _step(key: str, total: int, label: str, show: Callable[[int], None],
+          playing: bool) -> None:
+    if playing:
+        st.session_state[key] = (st.session_state[key] + 1) % total
+    show(st.slider(label, 0, total - 1, key=key, help="output cells, row by row"))
+
+
+def show_conv_step(image: np.ndarray, kernel: np.ndarray, geometry: Geometry,
+                   output: np.ndarray, index: int) -> None:
+    size, out_size = image.shape[0], output.shape[0]
+    row, col = divmod(index, out_size)
+    step = conv_step(image, kernel, geometry, row, col)
+    st.markdown(f"Output cell **(row {row}, column {col})** = sum of window × kernel = "
+                f"**{step.value:.4f}**")
+    padded = pad(image, geometry.padding)
+    near, offset = zoom(padded, step)
+    a, b, c = st.columns([4, 3, 4])
+    a.image(grid_svg(padded, outlined=window_cells(step), padding=geometry.padding),
+            caption=f"Input, padded by {geometry.padding}", width="stretch")
+    b.image(grid_svg(near, outlined=window_cells(step, offset), numbers=True),
+            caption=f"The window up close: rows {offset[0]}-{offset[0] + near.shape[0] - 1}, "
+                    f"columns {offset[1]}-{offset[1] + near.shape[1] - 1}", width="stretch")
+    c.image(grid_svg(partial(output, index), outlined=[(row, col)], diverging=True),
+            caption=f"Output {out_size}×{out_size}", width="stretch")
+    st.caption(f"Left: the {size}×{size} input (inside the dotted line) with its padding, and "
+               "the kernel's window in yellow. Middle: the window up close. Right: the output, "
+               "filled in up to this step.")
+    st.code(arithmetic(step, kernel), language=None)
+
+
+def show_pool_step(activated: np.ndarray, kind: PoolKind, geometry: Geometry,
+                   pooled: np.ndarray, index: int) -> None:
+    row, col = divmod(index, pooled.shape[0])
+    step = pool_step(activated, kind, geometry, row, col)
+    values = ", ".join(f"{v:.2f}" for v in step.window.ravel())
+    st.markdown(f"Pooled cell **(row {row}, column {col})** = {kind}({values}) = "
+                f"**{step.value:.4f}**")
+    a, b = st.columns(2)
+    a.image(grid_svg(activated, outlined=window_cells(step)),
+            caption=f"After ReLU: {activated.shape[0]}×{activated.shape[0]}", width="stretch")
+    b.image(grid_svg(partial(pooled, index), outlined=[(row, col)]),
+            caption=f"After {kind} pooling: {pooled.shape[0]}×{pooled.shape[0]}",
+            width="stretch")
 
 
 # ---- the page -----------------------------------------------------------------------------
@@ -217,28 +213,8 @@ with view:
                    "kernel size or dilation.")
         st.stop()
     output = convolve(image, kernel, geometry)
-    index = step_slider("conv_step", out_size, "Output position")
-    row, col = divmod(index, out_size)
-    step = conv_step(image, kernel, geometry, row, col)
-    st.markdown(f"Output cell **(row {row}, column {col})** = sum of window × kernel = "
-                f"**{step.value:.4f}**")
-    padded = pad(image, geometry.padding)
-    near, offset = zoom(padded, step)
-    a, b, c = st.columns([4, 3, 4])
-    # Short titles: a plot's title does not wrap, and on a projector these plots are narrow.
-    a.plotly_chart(grid_figure(padded, step, f"Input, padded by {geometry.padding}",
-                               pad_width=geometry.padding), width="stretch",
-                   config={"displayModeBar": False}, key="conv_input")
-    b.plotly_chart(grid_figure(near, step, "The window", numbers=True,
-                               offset=offset), width="stretch",
-                   config={"displayModeBar": False}, key="conv_zoom")
-    c.plotly_chart(grid_figure(partial(output, index), None, f"Output {out_size}×{out_size}",
-                               highlight_output=(row, col), zmid=0.0),
-                   width="stretch", config={"displayModeBar": False}, key="conv_output")
-    st.caption(f"Left: the {size}×{size} input (inside the dotted line) with its padding, and "
-               "the kernel's window in yellow. Middle: the window up close. Right: the output, "
-               "filled in up to this step.")
-    st.code(arithmetic(step, kernel), language=None)
+    stepper("conv_step", out_size, "Output position",
+            functools.partial(show_conv_step, image, kernel, geometry, output))
 
 st.divider()
 st.subheader("Then ReLU, then pooling")
@@ -259,16 +235,5 @@ if pooled_size == 0:
     st.warning("The pooling window is larger than the map: no output. Lower kernel_size.")
     st.stop()
 pooled = pool(activated, kind, pool_geometry)
-pool_index = step_slider("pool_step", pooled_size, "Pooling position")
-prow, pcol = divmod(pool_index, pooled_size)
-pstep = pool_step(activated, kind, pool_geometry, prow, pcol)
-values = ", ".join(f"{v:.2f}" for v in pstep.window.ravel())
-st.markdown(f"Pooled cell **(row {prow}, column {pcol})** = {kind}({values}) = "
-            f"**{pstep.value:.4f}**")
-a, b = st.columns(2)
-a.plotly_chart(grid_figure(activated, pstep, f"After ReLU: {out_size}×{out_size}"),
-               width="stretch", config={"displayModeBar": False}, key="pool_input")
-b.plotly_chart(grid_figure(partial(pooled, pool_index), None,
-                           f"After {kind} pooling: {pooled_size}×{pooled_size}",
-                           highlight_output=(prow, pcol)),
-               width="stretch", config={"displayModeBar": False}, key="pool_output")
+stepper("pool_step", pooled_size, "Pooling position",
+        functools.partial(show_pool_step, activated, kind, pool_geometry, pooled))

@@ -5,6 +5,7 @@ Each test saves screenshots under its tmp dir (printed), so a person can look at
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import time
@@ -189,20 +190,20 @@ def test_drawing_a_one_and_a_zero(page, app_url, tmp_path):
     assert "It is a 0" in verdict.inner_text()
 
 
-def window_shapes(page) -> list:
-    """The corners of the yellow window's cells on the input grid (one line trace)."""
-    return page.evaluate(
-        "() => document.querySelectorAll('.js-plotly-plot')[0].data"
-        ".filter(t => t.line && t.line.color === '#ffbf00')"
-        ".map(t => [Array.from(t.x), Array.from(t.y)])")
+def window_cells(page) -> list[tuple[float, float]]:
+    """Where the yellow window's cells are on the input grid (the first image on the page,
+    an SVG data URI): their outlines' (x, y)."""
+    src = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
+    svg = base64.b64decode(src.split(",", 1)[1]).decode()
+    return [(float(x), float(y)) for x, y in
+            re.findall(r'class="window" x="([-\d.]+)" y="([-\d.]+)"', svg)]
 
 
-def test_explain_slider_moves_the_window(page, app_url, tmp_path):
+def test_explain_slider_moves_the_window_and_play_steps_on(page, app_url, tmp_path):
     open_page(page, app_url, "explain")
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3 && "
-                           "document.querySelector('.js-plotly-plot').layout")
     cell = page.locator("p").filter(has_text="Output cell").first
-    before_text, before_window = cell.inner_text(), window_shapes(page)
+    cell.wait_for()
+    before_text, before_window = cell.inner_text(), window_cells(page)
     thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
     thumb.focus()
     for _ in range(30):
@@ -211,7 +212,17 @@ def test_explain_slider_moves_the_window(page, app_url, tmp_path):
     # The slider may report intermediate values first (one rerun each): wait for the last.
     # From the centre (row 14, column 14 of 28), 30 cells on is row 15, column 16.
     after_text = wait_until(cell.inner_text, lambda text: "(row 15, column 16)" in text)
-    after_window = window_shapes(page)
+    after_window = window_cells(page)
     assert after_text != before_text
-    assert before_window and after_window and before_window != after_window
+    assert len(before_window) == len(after_window) == 9  # the 3×3 kernel's cells
+    # 30 cells on is one row down and two columns right, on the padded input too.
+    assert sorted(after_window) == sorted((x + 2, y + 1) for x, y in before_window)
+
+    page.get_by_text("▶ Play").first.click()  # the conv step's, the first of two
+    wait_until(cell.inner_text, lambda text: "(row 15, column 19)" in text)  # 3 steps on
+    page.get_by_text("▶ Play").first.click()
+    wait_idle(page)
+    stopped = cell.inner_text()
+    time.sleep(2)  # over three play periods
+    assert cell.inner_text() == stopped
     print(screenshot(page, tmp_path, "explain"))

@@ -1,0 +1,67 @@
+"""The Explain page's grids as SVG: colours, cells left blank, outlines and written values."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from cnn_core.grid_svg import cell_colours, grid_svg
+
+NS = {"svg": "http://www.w3.org/2000/svg"}
+
+
+def parsed(svg: str) -> ET.Element:
+    return ET.fromstring(svg)  # also: the markup is well-formed XML
+
+
+def cells(root: ET.Element) -> dict[tuple[int, int], str]:
+    """(row, column) -> fill of each cell square (not the background, not the outlines)."""
+    found = {}
+    for rect in root.findall("svg:rect", NS):
+        if rect.get("fill") != "none" and rect.get("x") is not None:
+            found[int(rect.get("y")), int(rect.get("x"))] = rect.get("fill")
+    return found
+
+
+def test_grey_runs_from_the_smallest_value_black_to_the_largest_white():
+    values = np.array([[-2.0, 0.0], [1.0, 2.0]])
+    drawn = cells(parsed(grid_svg(values)))
+    assert drawn == {(0, 0): "#000000", (0, 1): "#808080", (1, 0): "#bfbfbf",
+                     (1, 1): "#ffffff"}
+
+
+def test_diverging_is_blue_below_zero_red_above_and_symmetric():
+    rgb = cell_colours(np.array([[-4.0, -1.0, 0.0, 1.0, 2.0]]), diverging=True)[0].astype(int)
+    assert tuple(rgb[2]) == (247, 247, 247)  # zero is the middle of the scale
+    assert rgb[0, 2] > rgb[0, 0] and rgb[1, 2] > rgb[1, 0]  # -4: blue
+    assert rgb[4, 0] > rgb[4, 2]  # +2: red
+    # -1 and +1 lie as far from the middle: as far from white, each towards its own side.
+    assert abs((255 - rgb[1]).sum() - (255 - rgb[3]).sum()) < 40
+
+
+def test_cells_not_filled_in_yet_are_left_blank_and_flat_grids_do_not_divide_by_zero():
+    values = np.array([[3.0, np.nan], [np.nan, np.nan]])
+    drawn = cells(parsed(grid_svg(values, diverging=True)))
+    assert list(drawn) == [(0, 0)]
+    assert cells(parsed(grid_svg(np.full((2, 2), 5.0)))) == dict.fromkeys(
+        [(0, 0), (0, 1), (1, 0), (1, 1)], "#808080")
+    assert cells(parsed(grid_svg(np.full((3, 3), np.nan)))) == {}
+    assert cells(parsed(grid_svg(np.zeros((1, 1)), diverging=True))) == {(0, 0): "#f7f7f7"}
+
+
+def test_window_and_padding_outlines_sit_on_their_cells():
+    root = parsed(grid_svg(np.zeros((6, 6)), outlined=[(1, 2), (1, 3)], padding=1))
+    windows = root.findall("svg:rect[@class='window']", NS)
+    assert sorted((float(w.get("y")), float(w.get("x"))) for w in windows) == [
+        (0.97, 1.97), (0.97, 2.97)]
+    (padding,) = root.findall("svg:rect[@class='padding']", NS)
+    assert (float(padding.get("width")), float(padding.get("height"))) == (4, 4)
+    assert root.get("viewBox") == "0 0 6 6"
+
+
+def test_small_grids_write_each_value_in_ink_that_reads_on_its_cell():
+    values = np.array([[0.0, 0.5], [0.25, 1.0]])
+    texts = parsed(grid_svg(values, numbers=True)).findall("svg:text", NS)
+    assert [t.text for t in texts] == ["0.00", "0.50", "0.25", "1.00"]
+    assert [t.get("fill") for t in texts] == ["#fff", "#000", "#fff", "#000"]
