@@ -10,7 +10,6 @@ import math
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from cnn_core.budget import (
@@ -46,6 +45,7 @@ from cnn_core.spec import (
     SpecFormatError,
     spec_from_json_text,
 )
+from cnn_core.svg import volume_svg
 from cnn_core.url_state import design_link
 from ui.app_state import (
     current_spec,
@@ -284,40 +284,6 @@ def layer_table(report: NetworkReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def volume_figure(report: NetworkReport) -> go.Figure:
-    """Feature-map volumes through the net: height ∝ spatial size, width ∝ log2(channels)."""
-    fig = go.Figure()
-    stages = [("input", report.input_shape)] + [
-        (f"{r.index} · {r.type}", r.output_shape) for r in report.layers
-        if r.output_shape is not None
-        and layer_type(r.type).rule in ("conv", "pool", "flatten", "dense")]
-    x = 0.0
-    xs, ys, texts = [], [], []
-    for name, shape in stages:
-        if len(shape) == 3:
-            c, h, _w = shape
-            height, width = max(h, 2) * 3.0, 6 + 6 * math.log2(c + 1)
-            color = "#4c8bf5"
-        else:
-            height, width = 6 * math.log2(shape[0] + 1), 5.0
-            color = "#f59f4c"
-        fig.add_shape(type="rect", x0=x, x1=x + width, y0=-height / 2, y1=height / 2,
-                      fillcolor=color, opacity=0.75, line={"color": "#1b1f24", "width": 1})
-        fig.add_annotation(x=x + width / 2, y=-height / 2, text=format_shape(shape),
-                           showarrow=False, yshift=-12, font={"size": 11})
-        xs.append(x + width / 2)
-        ys.append(0)
-        texts.append(f"{name}<br>{format_shape(shape)}")
-        x += width + 18
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker={"opacity": 0},
-                             hovertext=texts, hoverinfo="text", showlegend=False))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 30},
-                      plot_bgcolor="white")
-    return fig
-
-
 def totals(report: NetworkReport) -> None:
     c = st.columns(5)
     c[0].metric("Layers", len(report.layers))
@@ -427,8 +393,7 @@ st.dataframe(layer_table(report), hide_index=True, width="stretch",
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Feature-map volume through the net")
-    st.plotly_chart(volume_figure(report), width="stretch",
-                    config={"displayModeBar": False})
+    st.image(volume_svg(report))
 with right:
     st.subheader("Edit a layer")
     layer_editor(report)

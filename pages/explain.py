@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core.activations import first_conv_kernels
-from cnn_core.grid_svg import grid_svg
+from cnn_core.svg import grid_svg
 from cnn_core.stepping import (
     KERNEL_NOTES,
     Geometry,

@@ -1,16 +1,22 @@
-"""A grid of numbers as an SVG picture: a square per cell, outlines, values written in.
+"""Pictures as SVG, shown as images: a grid of numbers (the Explain page draws five per
+step) and the feature-map volumes through a design (the Design page).
 
-The Explain page draws five of these per step, as images. A plotly heatmap cost a browser
-about 65 ms to mount, on every visit to the page; an image a few ms, and SVG scales to any
-column without blur. (``st.html`` would keep hover text, but its sanitiser drops SVG, and
-``st.markdown`` took a browser 0.3-0.5 s per 900-cell grid.)
+A plotly chart cost a browser about 65 ms to mount, on every visit to a page, and its
+figure objects cost the server milliseconds per shape; an image costs a few ms, and SVG
+scales to any column without blur. (``st.html`` would keep hover text, but its sanitiser
+drops SVG, and ``st.markdown`` took a browser 0.3-0.5 s per 900-cell grid.)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from html import escape
 
 import numpy as np
+
+from cnn_core.layers import layer_type
+from cnn_core.shapes import NetworkReport, format_shape
 
 GAP = 0.06  # of a cell: the background shows between cells, as plotly's xgap/ygap did
 BACKGROUND = "#dde3ea"  # also the colour of cells not filled in yet (NaN)
@@ -83,5 +89,62 @@ def grid_svg(values: np.ndarray, *, outlined: Iterable[tuple[int, int]] = (),
                               w - 2 * padding, PADDING, "padding", dashed=True))
     for r, c in outlined:
         parts.append(_outline(r - GAP / 2, c - GAP / 2, 1, 1, WINDOW, "window"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+VOLUME_HEIGHT_PX = 260
+VOLUME_GAP = 18  # between blocks, in the picture's units
+FONT = 11
+
+
+def text_width(text: str) -> float:
+    """About how wide ``text`` is at ``FONT`` (digits and x: 0.6 em each)."""
+    return 0.6 * FONT * len(text)
+
+
+def volume_svg(report: NetworkReport) -> str:
+    """The feature maps' volume after the input and each conv, pool, flatten and dense layer,
+    left to right: a block's height grows with the map's size, its width with log2 of the
+    channels (blue); a flat vector is an orange bar as tall as log2 of its length. Each
+    block is labelled with its layer's number (the table's "#") above and its shape below."""
+    stages = [("input", report.input_shape)] + [
+        (str(r.index), r.output_shape) for r in report.layers
+        if r.output_shape is not None
+        and layer_type(r.type).rule in ("conv", "pool", "flatten", "dense")]
+    blocks = []  # (name, label, left x, width, height, colour)
+    for name, shape in stages:
+        if len(shape) == 3:
+            channels, height = shape[0], max(shape[1], 2) * 3.0
+            width, colour = 6 + 6 * math.log2(channels + 1), "#4c8bf5"
+        else:
+            height, width, colour = 6 * math.log2(shape[0] + 1), 5.0, "#f59f4c"
+        label = format_shape(shape)
+        x = 0.0
+        if blocks:  # far enough from the last block that neither blocks nor labels touch
+            _, last_label, last_x, last_width, *_ = blocks[-1]
+            apart = max((last_width + width) / 2 + VOLUME_GAP,
+                        (text_width(last_label) + text_width(label)) / 2 + FONT)
+            x = last_x + last_width / 2 + apart - width / 2
+        blocks.append((name, label, x, width, height, colour))
+    left = min(x + width / 2 - text_width(label) / 2 for _, label, x, width, *_ in blocks)
+    right = max(x + width / 2 + text_width(label) / 2 for _, label, x, width, *_ in blocks)
+    tallest = max(height for *_, height, _ in blocks)
+    view_w, view_h = right - left + FONT, tallest + 2 * 2.2 * FONT  # labels above and below
+    px_per_unit = min(VOLUME_HEIGHT_PX / view_h, 3.0)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" '
+             f'viewBox="{left - FONT / 2:.2f} 0 {view_w:.2f} {view_h:.2f}" '
+             f'width="{view_w * px_per_unit:.0f}" height="{view_h * px_per_unit:.0f}" '
+             f'font-family="sans-serif" font-size="{FONT}" text-anchor="middle">']
+    middle = view_h / 2
+    for name, label, x, width, height, colour in blocks:
+        top, centre = middle - height / 2, x + width / 2
+        parts.append(f'<rect x="{x:.2f}" y="{top:.2f}" width="{width:.2f}" '
+                     f'height="{height:.2f}" fill="{colour}" fill-opacity="0.75" '
+                     'stroke="#1b1f24" stroke-width="1"/>')
+        parts.append(f'<text x="{centre:.2f}" y="{top - 0.6 * FONT:.2f}" fill="#6b7280">'
+                     f'{escape(name)}</text>')
+        parts.append(f'<text x="{centre:.2f}" y="{top + height + 1.4 * FONT:.2f}">'
+                     f'{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)

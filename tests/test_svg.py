@@ -1,12 +1,16 @@
-"""The Explain page's grids as SVG: colours, cells left blank, outlines and written values."""
+"""SVG pictures: the Explain page's grids (colours, cells left blank, outlines, written
+values) and the Design page's feature-map volumes (labels in order, nothing overlapping)."""
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from cnn_core.grid_svg import cell_colours, grid_svg
+from cnn_core.presets import PRESETS
+from cnn_core.shapes import analyze
+from cnn_core.svg import cell_colours, grid_svg, text_width, volume_svg
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 
@@ -65,3 +69,24 @@ def test_small_grids_write_each_value_in_ink_that_reads_on_its_cell():
     texts = parsed(grid_svg(values, numbers=True)).findall("svg:text", NS)
     assert [t.text for t in texts] == ["0.00", "0.50", "0.25", "1.00"]
     assert [t.get("fill") for t in texts] == ["#fff", "#000", "#fff", "#000"]
+
+
+def test_volume_labels_each_stage_in_order_and_nothing_overlaps():
+    report = analyze(PRESETS["LeNet-5"])
+    root = parsed(volume_svg(report))
+    blocks = root.findall("svg:rect", NS)
+    texts = [t.text for t in root.findall("svg:text", NS)]
+    names, labels = texts[0::2], texts[1::2]
+    assert names == ["input", "1", "3", "4", "6", "7", "8", "10", "12"]
+    assert labels == ["1x28x28", "6x28x28", "6x14x14", "16x10x10", "16x5x5", "400", "120",
+                      "84", "10"]
+    spans = [(float(b.get("x")), float(b.get("x")) + float(b.get("width"))) for b in blocks]
+    assert all(left_end < right_start for (_, left_end), (right_start, _) in
+               itertools.pairwise(spans))
+    label_spans = [((a + b) / 2 - text_width(t) / 2, (a + b) / 2 + text_width(t) / 2)
+                   for (a, b), t in zip(spans, labels)]
+    assert all(end < start for (_, end), (start, _) in itertools.pairwise(label_spans))
+    view_left, _, view_width, _ = map(float, root.get("viewBox").split())
+    assert view_left <= label_spans[0][0] and label_spans[-1][1] <= view_left + view_width
+    # taller maps, taller blocks: 28x28 -> 14x14 halves the height
+    assert float(blocks[1].get("height")) == 2 * float(blocks[2].get("height"))
