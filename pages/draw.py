@@ -8,13 +8,12 @@ require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
 
 import base64
-from typing import Any
 
 import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn_core.activations import Prediction, first_conv_kernels, predict_with_maps
+from cnn_core.activations import first_conv_kernels, predict_with_maps
 from cnn_core.budget import drawing_refusal
 from cnn_core.class_data import ClassDataError, Refused
 from cnn_core.learning_view import framed, tile
@@ -26,6 +25,7 @@ from cnn_core.preprocess import (
     canvas_to_mnist,
 )
 from cnn_core.shapes import analyze
+from cnn_core.svg import probability_svg
 from ui.app_state import (
     TrainedModel,
     class_data,
@@ -79,21 +79,6 @@ def model_banner() -> TrainedModel | None:
         st.info("A training is running on the Train page: the last finished model answers "
                 "until it is done.", icon=":material/hourglass_top:")
     return record
-
-
-def probability_chart(prediction: Prediction, classes: tuple[str, ...]) -> dict[str, Any]:
-    """The probabilities as bars, as a plain dict (plotly's figure objects validate every
-    property on the server: about 15 ms a drawing)."""
-    names = [classes[i] if i < len(classes) else str(i)
-             for i in range(len(prediction.probabilities))]
-    colors = ["#1f6feb" if d == prediction.digit else "#9ec5fe" for d in range(len(names))]
-    bars = {"type": "bar", "x": names, "y": [float(p) for p in prediction.probabilities],
-            "marker": {"color": colors}, "text": [f"{p:.0%}" for p in prediction.probabilities],
-            "hovertemplate": "%{x}: %{y:.2%}<extra></extra>"}
-    return {"data": [bars],
-            "layout": {"height": 260, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-                       "xaxis": {"type": "category", "title": {"text": "class"}},
-                       "yaxis": {"range": [0, 1], "tickformat": ".0%"}}}
 
 
 def add_drawing() -> None:
@@ -198,8 +183,10 @@ with right:
             if prediction.confidence < UNSURE_BELOW:
                 st.warning(f"The network is unsure (top probability below "
                            f"{UNSURE_BELOW:.0%}): try drawing it larger or more clearly.")
-            st.plotly_chart(probability_chart(prediction, record.classes), width="stretch",
-                            config={"displayModeBar": False})
+            names = [record.classes[i] if i < len(record.classes) else str(i)
+                     for i in range(len(prediction.probabilities))]
+            st.image(probability_svg(prediction.probabilities, names, prediction.digit),
+                     caption="Probability of each class")
 
 if record is not None and prepared is not None and not prepared.empty:
     st.subheader("Why this answer?")

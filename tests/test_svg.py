@@ -10,7 +10,14 @@ import numpy as np
 
 from cnn_core.presets import PRESETS
 from cnn_core.shapes import analyze
-from cnn_core.svg import cell_colours, grid_svg, text_width, volume_svg
+from cnn_core.svg import (
+    BAR_AREA,
+    cell_colours,
+    grid_svg,
+    probability_svg,
+    text_width,
+    volume_svg,
+)
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 
@@ -90,3 +97,19 @@ def test_volume_labels_each_stage_in_order_and_nothing_overlaps():
     assert view_left <= label_spans[0][0] and label_spans[-1][1] <= view_left + view_width
     # taller maps, taller blocks: 28x28 -> 14x14 halves the height
     assert float(blocks[1].get("height")) == 2 * float(blocks[2].get("height"))
+
+
+def test_probability_bars_grow_with_the_probability_and_name_every_class():
+    probabilities = [0.0, 0.05, 0.7, 0.25] + [0.0] * 6
+    root = parsed(probability_svg(probabilities, [str(d) for d in range(10)], answer=2))
+    bars = root.findall("svg:rect", NS)
+    heights = [float(b.get("height")) for b in bars]
+    assert heights[2] == round(0.7 * BAR_AREA, 1) and heights[3] == round(0.25 * BAR_AREA, 1)
+    assert heights[0] == 0
+    assert [b.get("fill") for b in bars].count("#1f6feb") == 1 == (bars[2].get("fill") ==
+                                                                   "#1f6feb")
+    texts = [t.text for t in root.findall("svg:text", NS)]
+    assert texts[4:6] == ["70%", "2"] and texts[6:8] == ["25%", "3"]
+    # letters, and a probability that is not a number, are drawn without breaking the picture
+    letters = parsed(probability_svg([float("nan"), 1.0], ["a", "<b>"], answer=1))
+    assert [t.text for t in letters.findall("svg:text", NS)] == ["0%", "a", "100%", "<b>"]
