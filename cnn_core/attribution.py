@@ -105,3 +105,24 @@ def attribute(model: nn.Module, image: np.ndarray | torch.Tensor | None, target:
 
 def _as_map(heat: torch.Tensor) -> np.ndarray:
     return heat.detach()[0, 0].float().cpu().numpy()
+
+
+FOR, AGAINST, SENSITIVE = (178, 24, 43), (33, 102, 172), (255, 140, 0)
+STRONGEST = 0.95  # the strongest pixel's colour still lets its ink show a little
+
+
+def overlay(image: np.ndarray, result: Attribution) -> np.ndarray:
+    """The 28x28 digit (values in [0, 1]) in grey with the heatmap over it, as (28, 28, 3)
+    uint8: red where a pixel raised the score and blue where it lowered it (Integrated
+    Gradients), orange by size (Saliency); each as strong as its value over the largest, so
+    a pixel of zero shows the digit as it is. A blank result: the grey digit alone."""
+    grey = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float64)), 0, 1)[..., None] * 255.0
+    heat = result.heatmap if result.heatmap is not None else np.zeros(grey.shape[:2])
+    heat = np.nan_to_num(np.asarray(heat, dtype=np.float64))
+    limit = float(np.abs(heat).max()) or 1.0  # a zero map stays zero, never NaN
+    strength = (STRONGEST * np.abs(heat) / limit)[..., None]
+    if result.signed:
+        colour = np.where(heat[..., None] >= 0, np.array(FOR), np.array(AGAINST))
+    else:
+        colour = np.broadcast_to(np.array(SENSITIVE, dtype=np.float64), grey.shape[:2] + (3,))
+    return np.rint(grey * (1 - strength) + colour * strength).astype(np.uint8)

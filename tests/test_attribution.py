@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.attribution import METHODS, attribute, baseline_like
+from cnn_core.attribution import METHODS, Attribution, attribute, baseline_like, overlay
 from cnn_core.data import normalize
 from cnn_core.job import train_to_completion
 from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
@@ -79,10 +77,22 @@ def test_the_two_methods_and_two_targets_give_different_maps(trained, bundled):
 def test_a_blank_canvas_gives_a_message_and_no_nan(trained, method, blank):
     result = attribute(trained, blank, 3, method)
     assert result.heatmap is None and "blank" in result.message
-    from ui.attribution_view import attribution_figure
+    picture = overlay(np.zeros((28, 28)), result)  # the page's picture for it: the black digit
+    assert picture.shape == (28, 28, 3) and not picture.any()
 
-    fig = attribution_figure(np.zeros((28, 28)), result)  # the page's figure for it
-    assert all(np.isfinite(np.asarray(trace.z, dtype=float)).all() for trace in fig.data)
+
+def test_the_overlay_colours_each_pixel_by_its_share_and_keeps_the_digit_under_zero():
+    image = np.full((28, 28), 0.5)
+    heat = np.zeros((28, 28))
+    heat[0, 0], heat[0, 1], heat[0, 2] = 2.0, -1.0, -2.0
+    signed = overlay(image, Attribution("integrated_gradients", 3, heat)).astype(int)
+    assert tuple(signed[5, 5]) == (128, 128, 128)  # zero: the grey digit as it is
+    assert signed[0, 0, 0] > 170 and signed[0, 0, 2] < 50  # the strongest push up: red
+    assert signed[0, 2, 2] > 165 and signed[0, 2, 0] < 50  # the strongest push down: blue
+    assert 128 > signed[0, 1, 0] > signed[0, 2, 0]  # half as strong: half way to blue
+    salient = overlay(image, Attribution("saliency", 3, np.abs(heat))).astype(int)
+    assert tuple(salient[0, 0]) == tuple(salient[0, 2]) and salient[0, 0, 0] > 240  # orange
+    assert tuple(salient[5, 5]) == (128, 128, 128)
 
 
 def test_an_empty_canvas_drawing_is_blank_all_the_way(trained):
@@ -112,22 +122,14 @@ def test_the_model_is_left_as_it_was(trained, bundled):
 
 
 # ---- the Draw page --------------------------------------------------------------------------
-def decoded(z) -> np.ndarray:
-    """A plotly JSON array: a list, or a typed array ({"dtype", "bdata", "shape"})."""
-    if isinstance(z, dict):
-        shape = [int(n) for n in str(z["shape"]).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"]).reshape(shape)
-    return np.asarray(z, dtype=float)
+WHY_CAPTIONS = ("Red: pushed towards", "Orange: where the score")
 
 
-def heatmaps(at: AppTest) -> list[np.ndarray]:
-    """The attribution overlays the page shows (the second trace over the grey digit)."""
-    found = []
-    for chart in at.get("plotly_chart"):
-        figure = json.loads(chart.proto.spec)
-        if len(figure["data"]) == 2 and figure["data"][0].get("hoverinfo") == "skip":
-            found.append(decoded(figure["data"][1]["z"]))
-    return found
+def heatmaps(at: AppTest) -> list[tuple[str, str]]:
+    """The attribution pictures the page shows, as (caption, url): the url names the image's
+    bytes (a hash of them), so a different picture has a different url."""
+    return [(image.proto.imgs[0].caption, image.proto.imgs[0].url) for image in at.get("image")
+            if image.proto.imgs[0].caption.startswith(WHY_CAPTIONS)]
 
 
 @pytest.mark.slow  # an AppTest of a whole page
@@ -146,17 +148,18 @@ def test_draw_page_explains_the_answer_and_why_not(trained, bundled):
     at.run()
     assert not at.exception, at.exception
     first = heatmaps(at)
-    assert len(first) == 1 and first[0].shape == (28, 28) and np.abs(first[0]).max() > 0
+    assert len(first) == 1 and first[0][0].startswith("Red: pushed towards")
     picker = at.selectbox(key="draw_why_target")
     assert picker.value == "answer"
     answer = int(at.session_state["last_prediction"].digit)
     picker.set_value((answer + 1) % 10).run()
     assert not at.exception
     other = heatmaps(at)
-    assert len(other) == 1 and not np.allclose(first[0], other[0])
+    assert len(other) == 1 and other[0][1] != first[0][1]
+    assert other[0][0] == f"Red: pushed towards {(answer + 1) % 10} · blue: pushed away"
     at.radio(key="draw_why_method").set_value("saliency").run()
     salient = heatmaps(at)
-    assert len(salient) == 1 and salient[0].min() >= 0
+    assert len(salient) == 1 and salient[0][0].startswith("Orange")
     assert any("Saliency" in c.value or "Orange" in c.value for c in at.caption)
 
 
@@ -176,9 +179,10 @@ def test_train_page_explains_a_mistake_on_request(trained_job):
     at.selectbox(key="train_why_digit").set_value(1).run()
     assert not at.exception, at.exception
     said = heatmaps(at)
-    assert len(said) == 1 and np.abs(said[0]).max() > 0
+    assert len(said) == 1
     true = int(trained_job.splits.test_labels[wrong[1]])
     picker = at.selectbox(key="train_why_target")
     assert f"{true} (the true digit)" in picker.options
     picker.set_value(true).run()
-    assert not np.allclose(heatmaps(at)[0], said[0])
+    (now,) = heatmaps(at)
+    assert now[1] != said[0][1] and now[0] == f"Red: pushed towards {true} · blue: pushed away"

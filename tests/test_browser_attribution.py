@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import io
+from urllib.parse import urljoin
+
+import numpy as np
 import pytest
 from browser_helpers import open_page, screenshot, wait_idle, wait_until
+from PIL import Image
 from test_browser import draw, set_number
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-HEATMAP = ".st-key-draw_why_heatmap .js-plotly-plot"
+HEATMAP = ".st-key-draw_why_heatmap img"
 
 
-def heatmap_values(page) -> list[float] | None:
-    """The overlay's values, as plotly holds them in the page (None before it is drawn)."""
-    return page.evaluate("""(selector) => {
-        const plot = document.querySelector(selector);
-        // _fullData: plotly's decoded copy (data holds the figure's base64 typed arrays)
-        if (!plot || !plot._fullData || plot._fullData.length < 2) return null;
-        return Array.from(plot._fullData[1].z, row => Array.from(row)).flat();
-    }""", HEATMAP)
+def heatmap_values(page) -> np.ndarray | None:
+    """The overlay's pixels as the browser got them, (280, 280, 3) (None before it is shown)."""
+    picture = page.locator(HEATMAP)
+    if not picture.count() or not picture.first.get_attribute("src"):
+        return None
+    response = page.request.get(urljoin(page.url, picture.first.get_attribute("src")))
+    if not response.ok:
+        return None  # replaced meanwhile: read again
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+
+
+def coloured(pixels: np.ndarray) -> int:
+    """Pixels that are not grey: where the overlay shows the heatmap's colours."""
+    channels = pixels.astype(int)
+    return int(((channels.max(axis=-1) - channels.min(axis=-1)) > 30).sum())
 
 
 def test_why_this_answer_and_why_not(page, app_url, tmp_path):
@@ -35,15 +47,16 @@ def test_why_this_answer_and_why_not(page, app_url, tmp_path):
     draw(page, [(140, 50 + i * 9) for i in range(21)])  # a one
     page.locator("h2").filter(has_text="It is a 1").wait_for(timeout=30_000)
     page.get_by_text("Why this answer?").scroll_into_view_if_needed()
-    first = wait_until(lambda: heatmap_values(page), lambda z: bool(z))
-    assert len(first) == 28 * 28 and max(abs(v) for v in first) > 0
+    first = wait_until(lambda: heatmap_values(page), lambda z: z is not None)
+    assert first.shape == (280, 280, 3) and coloured(first) > 0
     print(screenshot(page, tmp_path, "why-1"))
     picker = page.get_by_role("combobox", name="Explain the score of")
     picker.click()
     picker.press_sequentially("7:")  # the list shows a few options at a time: filter it
     page.get_by_role("option", name="7: why not a 7?", exact=True).click()
     wait_idle(page)
-    later = wait_until(lambda: heatmap_values(page), lambda z: bool(z) and z != first)
-    assert len(later) == 28 * 28
+    later = wait_until(lambda: heatmap_values(page),
+                       lambda z: z is not None and not np.array_equal(z, first))
+    assert later.shape == (280, 280, 3) and coloured(later) > 0
     page.get_by_text("Why this answer?").scroll_into_view_if_needed()
     print(screenshot(page, tmp_path, "why-not-7"))

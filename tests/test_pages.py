@@ -302,18 +302,19 @@ def test_draw_page_quick_model_and_prediction(bundled):
     verdict = next(m.value for m in at.markdown if m.value.startswith("## It is a"))
     assert f"**{int(bundled.val_labels[0])}**" in verdict
     assert at.session_state["last_drawing"].shape == (28, 28)
-    # Images, not plotly charts: the preparation steps in one row, the probabilities, then
-    # the kernels and each layer's maps, one grid each (the only plotly chart left: "why").
+    # Images, not plotly charts: the preparation steps in one row, the probabilities, why,
+    # then the kernels and each layer's maps, one grid each.
     images = at.get("image")
     assert images[0].captions == ["1 · grayscale", "2 · crop to ink", "3 · fit 20×20",
                                   "4 · centre in 28×28"]
     assert images[1].captions == ["Probability of each class"]
-    grids = [image.captions[0] for image in images[2:]]
+    assert images[2].captions[0].startswith("Red: pushed towards")
+    grids = [image.captions[0] for image in images[3:]]
     maps = predict_with_maps(job.model, at.session_state["last_drawing"])
     assert grids[0].startswith("First conv layer's kernels")
     assert [g.split(":")[0] for g in grids[1:]] == [f"Layer {name}"
                                                      for name, _ in maps.feature_maps]
-    assert len(at.get("plotly_chart")) == 1  # the "why" heatmap
+    assert not at.get("plotly_chart")
 
 
 def test_students_pressing_train_a_quick_model_at_once_start_one_training():

@@ -4,33 +4,21 @@ picker and the attribution heatmap over the digit (the maths is in ``cnn_core.at
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 from torch import nn
 
-from cnn_core.attribution import BASELINE_NOTE, METHODS, Attribution, Method, attribute
+from cnn_core.attribution import (
+    BASELINE_NOTE,
+    METHODS,
+    Attribution,
+    Method,
+    attribute,
+    overlay,
+)
+from cnn_core.learning_view import enlarge
 
 ANSWER = "answer"  # the picker's first option: whatever digit the network answered
-# Zero is see-through, so the digit shows under the colours.
-SIGNED_SCALE = [[0.0, "rgba(33, 102, 172, 0.95)"], [0.5, "rgba(255, 255, 255, 0)"],
-                [1.0, "rgba(178, 24, 43, 0.95)"]]
-MAGNITUDE_SCALE = [[0.0, "rgba(255, 140, 0, 0)"], [1.0, "rgba(255, 140, 0, 0.95)"]]
-
-
-def attribution_figure(image: np.ndarray, result: Attribution, height: int = 300) -> go.Figure:
-    """The 28x28 digit in grey with the heatmap over it (red for, blue against)."""
-    heat = result.heatmap if result.heatmap is not None else np.zeros_like(image)
-    limit = float(np.abs(heat).max()) or 1.0  # a zero map stays zero, never NaN
-    fig = go.Figure(go.Heatmap(z=image, colorscale="gray", zmin=0, zmax=1, showscale=False,
-                               hoverinfo="skip"))
-    fig.add_trace(go.Heatmap(
-        z=heat, colorscale=SIGNED_SCALE if result.signed else MAGNITUDE_SCALE,
-        zmin=-limit if result.signed else 0, zmax=limit, showscale=False,
-        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    return fig
+OVERLAY_SCALE = 10  # 28 px -> 280 px, each pixel a square block
 
 
 def why_panel(model: nn.Module, image: np.ndarray, answer: int, key: str,
@@ -53,8 +41,11 @@ def why_panel(model: nn.Module, image: np.ndarray, answer: int, key: str,
         if result.heatmap is None:
             st.info(result.message)
             return result
-        st.plotly_chart(attribution_figure(image, result), width="stretch",
-                        config={"displayModeBar": False}, key=f"{key}_heatmap")
+        # An image, not a plotly heatmap: redrawn on every drawing, it cost the browser more.
+        with st.container(key=f"{key}_heatmap"):
+            st.image(enlarge(overlay(image, result), OVERLAY_SCALE), caption=(
+                f"Red: pushed towards {target} · blue: pushed away" if result.signed
+                else f"Orange: where the score of {target} is most sensitive"))
     if result.signed:
         st.caption(f"Score for {target}: {result.score:.2f}, for a blank canvas "
                    f"{result.baseline_score:.2f}; the colours add up to the difference "
