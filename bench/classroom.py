@@ -305,6 +305,9 @@ def main() -> None:
           f"take, drawn again), {len(tally.page_ms)} page switches, "
           f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s "
           f"(students pausing {args.think:g} s after each action)")
+    if tally.draw_ms:
+        print(f"  drawings: median {statistics.median(tally.draw_ms):,.0f} ms, p95 "
+              f"{p95(tally.draw_ms):,.0f} ms, max {max(tally.draw_ms):,.0f} ms")
     for slug, times in sorted(tally.page_ms_by_slug.items()):
         print(f"  to {slug}: median {statistics.median(times):,.0f} ms, p95 {p95(times):,.0f} ms")
     print("Each student's first time (setup, not counted: the browser loads and compiles that "

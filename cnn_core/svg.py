@@ -1,5 +1,6 @@
 """Pictures as SVG, shown as images: a grid of numbers (the Explain page draws five per
-step) and the feature-map volumes through a design (the Design page).
+step), the feature-map volumes through a design (the Design page) and a drawing's class
+probabilities as bars (the Draw page).
 
 A plotly chart cost a browser about 65 ms to mount, on every visit to a page, and its
 figure objects cost the server milliseconds per shape; an image costs a few ms, and SVG
@@ -28,21 +29,39 @@ DIVERGING = np.array([(5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 22
                       (214, 96, 77), (178, 24, 43), (103, 0, 31)], dtype=np.float64)
 
 
-def cell_colours(values: np.ndarray, diverging: bool = False) -> np.ndarray:
-    """(H, W, 3) uint8 colours: grey from the smallest value (black) to the largest (white),
-    or, ``diverging``, blue below zero and red above, symmetric about zero. NaN: background."""
+def value_range(values: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest finite value ((0, 0) when there is none)."""
     finite = values[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+
+def cell_colours(values: np.ndarray, diverging: bool = False,
+                 limits: tuple[float, float] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 colours: grey from ``limits``' low (black) to its high (white), or,
+    ``diverging``, blue below zero and red above, symmetric about zero. ``limits`` default to
+    the values' own; a map filled in step by step, or a close-up of one, passes the whole
+    map's, so a cell keeps its colour. Beyond the limits (infinities too): the end colours.
+    NaN: the background (not filled in yet)."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = value_range(values) if limits is None else limits
+    scale = max(abs(low), abs(high))
+    if not 0 < scale < math.inf:  # nothing to tell apart (or no finite limit): the middle
+        where = np.full(values.shape, 0.5)
+    else:  # divided by the scale first, so a range of ±1e308 does not overflow
+        with np.errstate(invalid="ignore"):
+            if diverging:
+                where = 0.5 + 0.5 * np.clip(values / scale, -1, 1)
+            elif high > low:
+                where = np.clip((values / scale - low / scale) / (high / scale - low / scale),
+                                0, 1)
+            else:
+                where = np.full(values.shape, 0.5)
     if diverging:
-        reach = float(np.abs(finite).max()) if finite.size else 0.0
-        where = (values / reach + 1) / 2 if reach > 0 else np.full(values.shape, 0.5)
         stops = np.linspace(0, 1, len(DIVERGING))
         rgb = np.stack([np.interp(where, stops, DIVERGING[:, i]) for i in range(3)], axis=-1)
     else:
-        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        grey = (values - low) / (high - low) * 255 if high > low else np.full(values.shape, 128.)
-        rgb = np.repeat(grey[..., None], 3, axis=-1)
-    rgb = np.nan_to_num(rgb, nan=0.0)
-    rgb[~np.isfinite(values)] = [int(BACKGROUND[i:i + 2], 16) for i in (1, 3, 5)]
+        rgb = np.repeat(where[..., None] * 255, 3, axis=-1)
+    rgb[np.isnan(values) | np.isnan(where)] = [int(BACKGROUND[i:i + 2], 16) for i in (1, 3, 5)]
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
@@ -56,16 +75,16 @@ def _outline(row: float, col: float, height: float, width: float, colour: str,
 
 def grid_svg(values: np.ndarray, *, outlined: Iterable[tuple[int, int]] = (),
              padding: int = 0, diverging: bool = False, numbers: bool = False,
-             cell_px: int = 12) -> str:
+             limits: tuple[float, float] | None = None, cell_px: int = 12) -> str:
     """An SVG image of ``values`` (H, W), ``cell_px`` per cell at its natural size.
 
     ``outlined``: (row, column) cells drawn with a yellow border (the kernel's window, or the
     output cell being computed). ``padding``: that many rows and columns round the edge are
-    zero padding, inside a dotted line. ``numbers`` writes each value in its cell (small
-    grids).
+    zero padding, inside a dashed line. ``numbers`` writes each value in its cell (small
+    grids). ``diverging`` and ``limits``: as in ``cell_colours``.
     """
     h, w = values.shape
-    colours = cell_colours(values, diverging)
+    colours = cell_colours(values, diverging, limits)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" '
              f'width="{w * cell_px}" height="{h * cell_px}" font-family="sans-serif">'
              f'<rect width="{w}" height="{h}" fill="{BACKGROUND}"/>']
@@ -73,7 +92,7 @@ def grid_svg(values: np.ndarray, *, outlined: Iterable[tuple[int, int]] = (),
     for r in range(h):
         for c in range(w):
             value = values[r, c]
-            if not np.isfinite(value):
+            if np.isnan(value):
                 continue  # not filled in yet: the background shows
             red, green, blue = colours[r, c]
             parts.append(f'<rect x="{c}" y="{r}" width="{size}" height="{size}" '
@@ -81,7 +100,7 @@ def grid_svg(values: np.ndarray, *, outlined: Iterable[tuple[int, int]] = (),
             if numbers:
                 # 118: the grey on which black and white text contrast equally
                 ink = "#000" if 0.299 * red + 0.587 * green + 0.114 * blue > 118 else "#fff"
-                parts.append(f'<text x="{c + 0.47:g}" y="{r + 0.5:g}" font-size="0.3" '
+                parts.append(f'<text x="{c + 0.47:g}" y="{r + 0.47:g}" font-size="0.3" '
                              f'fill="{ink}" text-anchor="middle" dominant-baseline="central">'
                              f'{value:.2f}</text>')
     if padding:
@@ -143,40 +162,50 @@ def volume_svg(report: NetworkReport) -> str:
                      f'height="{height:.2f}" fill="{colour}" fill-opacity="0.75" '
                      'stroke="#1b1f24" stroke-width="1"/>')
         parts.append(f'<text x="{centre:.2f}" y="{top - 0.6 * FONT:.2f}" fill="#6b7280">'
-                     f'{escape(name)}</text>')
+                     f'{xml_text(name)}</text>')
         parts.append(f'<text x="{centre:.2f}" y="{top + height + 1.4 * FONT:.2f}">'
-                     f'{escape(label)}</text>')
+                     f'{xml_text(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-BAR_SLOT = 44  # px per class
+BAR_SLOT = 44  # px per class at least, and as wide as the longest class name needs
+BAR_SLOT_MANY = 24  # px per class at least, past ten classes (26 letters fit a column)
 BAR_AREA = 170  # px: the height of a 100 % bar
+BAR_FONT = 13
 
 
 def probability_svg(probabilities: Iterable[float], names: Iterable[str], answer: int) -> str:
     """One bar per class, its probability written above it and its name below; the answer's
     bar dark blue, the others light. Faint lines at 25 %, 50 %, 75 % and 100 %."""
     probabilities, names = list(probabilities), [str(n) for n in names]
+    name_px = max((0.6 * BAR_FONT * len(n) for n in names), default=0)
+    slot = max(BAR_SLOT if len(names) <= 10 else BAR_SLOT_MANY, math.ceil(name_px) + 10)
+    percent_font = min(BAR_FONT, (slot - 2) / (4 * 0.6))  # "100%" fits its slot
     top, bottom = 22, 24  # room for the percentages above and the names below
-    width, height = BAR_SLOT * len(probabilities), top + BAR_AREA + bottom
+    width, height = slot * len(probabilities), top + BAR_AREA + bottom
     base = top + BAR_AREA
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}" font-family="sans-serif" font-size="13" '
-             'text-anchor="middle">']
+             f'width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="{BAR_FONT}" text-anchor="middle">']
     for quarter in (0.25, 0.5, 0.75, 1.0):
         y = base - quarter * BAR_AREA
         parts.append(f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
     for i, (p, name) in enumerate(zip(probabilities, names)):
         p = min(max(float(p), 0.0), 1.0) if math.isfinite(p) else 0.0
-        bar, centre = p * BAR_AREA, (i + 0.5) * BAR_SLOT
+        bar, centre = p * BAR_AREA, (i + 0.5) * slot
         colour = "#1f6feb" if i == answer else "#9ec5fe"
-        parts.append(f'<rect x="{i * BAR_SLOT + 6}" y="{base - bar:.1f}" '
-                     f'width="{BAR_SLOT - 12}" height="{bar:.1f}" fill="{colour}"/>')
-        parts.append(f'<text x="{centre}" y="{base - bar - 6:.1f}" fill="#374151">'
-                     f'{p:.0%}</text>')
+        parts.append(f'<rect x="{i * slot + slot * 0.14:.1f}" y="{base - bar:.1f}" '
+                     f'width="{slot * 0.72:.1f}" height="{bar:.1f}" fill="{colour}"/>')
+        parts.append(f'<text x="{centre}" y="{base - bar - 6:.1f}" fill="#374151" '
+                     f'font-size="{percent_font:.1f}">{p:.0%}</text>')
         weight = ' font-weight="bold"' if i == answer else ""
-        parts.append(f'<text x="{centre}" y="{base + 17}"{weight}>{escape(name)}</text>')
+        parts.append(f'<text x="{centre}" y="{base + 17}"{weight}>{xml_text(name)}</text>')
     parts.append(f'<line x1="0" x2="{width}" y1="{base}" y2="{base}" stroke="#6b7280"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def xml_text(text: str) -> str:
+    """``text`` escaped for SVG, without the characters XML forbids (control characters)."""
+    return escape("".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 32))

@@ -176,15 +176,13 @@ with right:
         if record is not None:
             prediction = predict_with_maps(record.model, prepared.image)
             st.session_state["last_prediction"] = prediction
-            named = record.classes[prediction.digit] if prediction.digit < len(
-                record.classes) else prediction.digit
-            verdict = f"## It is a **{named}** ({prediction.confidence:.0%} sure)"
-            st.markdown(verdict)
+            names = [record.classes[i] if i < len(record.classes) else str(i)
+                     for i in range(len(prediction.probabilities))]
+            st.markdown(f"## It is a **{names[prediction.digit]}** "
+                        f"({prediction.confidence:.0%} sure)")
             if prediction.confidence < UNSURE_BELOW:
                 st.warning(f"The network is unsure (top probability below "
                            f"{UNSURE_BELOW:.0%}): try drawing it larger or more clearly.")
-            names = [record.classes[i] if i < len(record.classes) else str(i)
-                     for i in range(len(prediction.probabilities))]
             st.image(probability_svg(prediction.probabilities, names, prediction.digit),
                      caption="Probability of each class")
 

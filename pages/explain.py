@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core.activations import first_conv_kernels
-from cnn_core.svg import grid_svg
 from cnn_core.stepping import (
     KERNEL_NOTES,
     Geometry,
@@ -30,10 +29,12 @@ from cnn_core.stepping import (
     pool_step,
     relu,
 )
+from cnn_core.svg import grid_svg, value_range
 from ui.app_state import bundled_digits, trained_model
 
 KERNEL_CELL_PX = 48
 PLAY_EVERY_S = 0.6
+PIXELS = (0.0, 1.0)  # the input's grey scale: a close-up's zero is black too
 
 
 # ---- input and kernel -------------------------------------------------------------------
@@ -128,11 +129,12 @@ def arithmetic(step: Step, kernel: np.ndarray) -> str:
 def stepper(key: str, side: int, label: str, show: Callable[[int], None]) -> None:
     """Play, a slider over the ``side`` x ``side`` output cells (row by row, starting at the
     centre, where a digit has ink) and ``show(cell)`` below, as a fragment: a step reruns
-    and redraws only these, not the whole page (a browser's work per step ~0.35 s -> see the
-    commit). While Play is on, the fragment reruns every ``PLAY_EVERY_S`` one cell on."""
+    and redraws only these, not the whole page, whose other widgets a browser would
+    otherwise draw again on every step. While Play is on, the fragment reruns every
+    ``PLAY_EVERY_S``, one cell on each time."""
     total = side * side
-    if st.session_state.get(key, 0) >= total:
-        st.session_state[key] = 0
+    if st.session_state.get(key, 0) >= total:  # the map shrank: start again at its centre
+        st.session_state.pop(key)
     st.session_state.setdefault(key, (side // 2) * side + side // 2)
     # Outside the fragment: toggling reruns the page, which starts or stops the timer.
     playing = st.toggle("▶ Play", key=f"{key}.play")
@@ -142,6 +144,7 @@ def stepper(key: str, side: int, label: str, show: Callable[[int], None]) -> Non
 
 def _step(key: str, total: int, label: str, show: Callable[[int], None],
           playing: bool) -> None:
+    """The fragment's body: one cell on while playing, then the slider and the step."""
     if playing:
         st.session_state[key] = (st.session_state[key] + 1) % total
     show(st.slider(label, 0, total - 1, key=key, help="output cells, row by row"))
@@ -157,14 +160,16 @@ def show_conv_step(image: np.ndarray, kernel: np.ndarray, geometry: Geometry,
     padded = pad(image, geometry.padding)
     near, offset = zoom(padded, step)
     a, b, c = st.columns([4, 3, 4])
-    a.image(grid_svg(padded, outlined=window_cells(step), padding=geometry.padding),
-            caption=f"Input, padded by {geometry.padding}", width="stretch")
-    b.image(grid_svg(near, outlined=window_cells(step, offset), numbers=True),
+    a.image(grid_svg(padded, outlined=window_cells(step), padding=geometry.padding,
+                     limits=PIXELS), caption=f"Input, padded by {geometry.padding}",
+            width="stretch")
+    b.image(grid_svg(near, outlined=window_cells(step, offset), numbers=True, limits=PIXELS),
             caption=f"The window up close: rows {offset[0]}-{offset[0] + near.shape[0] - 1}, "
                     f"columns {offset[1]}-{offset[1] + near.shape[1] - 1}", width="stretch")
-    c.image(grid_svg(partial(output, index), outlined=[(row, col)], diverging=True),
+    c.image(grid_svg(partial(output, index), outlined=[(row, col)], diverging=True,
+                     limits=value_range(output)),
             caption=f"Output {out_size}×{out_size}", width="stretch")
-    st.caption(f"Left: the {size}×{size} input (inside the dotted line) with its padding, and "
+    st.caption(f"Left: the {size}×{size} input (inside the dashed line) with its padding, and "
                "the kernel's window in yellow. Middle: the window up close. Right: the output, "
                "filled in up to this step.")
     st.code(arithmetic(step, kernel), language=None)
@@ -180,7 +185,8 @@ def show_pool_step(activated: np.ndarray, kind: PoolKind, geometry: Geometry,
     a, b = st.columns(2)
     a.image(grid_svg(activated, outlined=window_cells(step)),
             caption=f"After ReLU: {activated.shape[0]}×{activated.shape[0]}", width="stretch")
-    b.image(grid_svg(partial(pooled, index), outlined=[(row, col)]),
+    b.image(grid_svg(partial(pooled, index), outlined=[(row, col)],
+                     limits=value_range(pooled)),
             caption=f"After {kind} pooling: {pooled.shape[0]}×{pooled.shape[0]}",
             width="stretch")
 

@@ -81,13 +81,21 @@ def shot(page, tmp_path, name: str) -> None:
     print(path)
 
 
+DRAWN = """() => !document.querySelector("[data-testid='stSkeleton']")
+  && [...document.images].every(image => image.complete && image.naturalWidth > 0)
+  && [...document.querySelectorAll(".js-plotly-plot")]
+       .every(plot => plot.querySelector(".main-svg"))"""
+
+
 def scroll_through(page) -> None:
-    """Scroll Streamlit's content to the end and back, so lazy elements (Plotly) all draw."""
+    """Scroll Streamlit's content to the end and back, so lazy elements all draw, and wait
+    until they have: no skeleton left, every image loaded, every plotly chart drawn."""
     page.evaluate("""() => { const m = document.querySelector("[data-testid='stMain']");
                              if (m) m.scrollTop = m.scrollHeight; window.scrollTo(0, 1e6); }""")
-    page.wait_for_timeout(500)
+    page.wait_for_function(DRAWN)
     page.evaluate("""() => { const m = document.querySelector("[data-testid='stMain']");
                              if (m) m.scrollTop = 0; window.scrollTo(0, 0); }""")
+    page.wait_for_function(DRAWN)
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +125,6 @@ def test_every_page_reads_whole(browser, app_url, runs_on_the_server, tmp_path, 
             if path == "explain":  # what the issue saw cut: the plots and the kernel grid
                 page.get_by_text("Output position").first.wait_for()
             scroll_through(page)
-            page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")")
-            page.wait_for_timeout(800)
             shot(page, tmp_path, f"{size}-{path or 'home'}")
             cut = page.evaluate(CUT_TEXTS, size == "projector")
             if cut:

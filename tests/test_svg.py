@@ -16,6 +16,7 @@ from cnn_core.svg import (
     grid_svg,
     probability_svg,
     text_width,
+    value_range,
     volume_svg,
 )
 
@@ -106,10 +107,42 @@ def test_probability_bars_grow_with_the_probability_and_name_every_class():
     heights = [float(b.get("height")) for b in bars]
     assert heights[2] == round(0.7 * BAR_AREA, 1) and heights[3] == round(0.25 * BAR_AREA, 1)
     assert heights[0] == 0
-    assert [b.get("fill") for b in bars].count("#1f6feb") == 1 == (bars[2].get("fill") ==
-                                                                   "#1f6feb")
+    assert [b.get("fill") for b in bars].count("#1f6feb") == 1  # the answer's bar, only
+    assert bars[2].get("fill") == "#1f6feb"
     texts = [t.text for t in root.findall("svg:text", NS)]
     assert texts[4:6] == ["70%", "2"] and texts[6:8] == ["25%", "3"]
     # letters, and a probability that is not a number, are drawn without breaking the picture
     letters = parsed(probability_svg([float("nan"), 1.0], ["a", "<b>"], answer=1))
     assert [t.text for t in letters.findall("svg:text", NS)] == ["0%", "a", "100%", "<b>"]
+
+
+def test_limits_keep_a_cells_colour_as_the_map_fills_in_and_infinities_take_the_ends():
+    full = np.array([[-2.0, 1.0], [0.5, 2.0]])
+    half = np.array([[-2.0, 1.0], [np.nan, np.nan]])
+    both = cell_colours(full, diverging=True), cell_colours(half, diverging=True,
+                                                            limits=value_range(full))
+    assert (both[0][0] == both[1][0]).all()  # the first row: the same colours, filled or not
+    close_up = cell_colours(np.array([[0.0, 0.1]]), limits=(0.0, 1.0))
+    assert tuple(close_up[0, 0]) == (0, 0, 0) and tuple(close_up[0, 1]) == (26, 26, 26)
+    extreme = cell_colours(np.array([[-np.inf, -1e308, 1e308, np.inf]]))
+    assert [int(v) for v in extreme[0, :, 0]] == [0, 0, 255, 255]  # no overflow to one grey
+    flipped = cell_colours(np.array([[-np.inf, np.inf]]), diverging=True, limits=(-1.0, 1.0))
+    assert tuple(flipped[0, 0]) == (5, 48, 97) and tuple(flipped[0, 1]) == (103, 0, 31)
+    assert parsed(grid_svg(np.array([[np.inf, 1.0]]), numbers=True)).findall("svg:text", NS)[
+        0].text == "inf"
+
+
+def test_long_class_names_get_wider_bars_and_many_classes_narrower_ones():
+    fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot"]
+    root = parsed(probability_svg([0.1] * 10, fashion, answer=0))
+    slot = float(root.get("width")) / 10
+    assert slot >= text_width_at(13, "T-shirt/top")  # the longest name fits its slot
+    letters = parsed(probability_svg([1 / 26] * 26, "abcdefghijklmnopqrstuvwxyz", answer=3))
+    assert float(letters.get("width")) <= 26 * 24  # a column's width, not 26 wide slots
+    percent = letters.findall("svg:text", NS)[0]
+    assert float(percent.get("font-size")) * 0.6 * len("100%") <= 24
+
+
+def text_width_at(font_px: float, text: str) -> float:
+    return 0.6 * font_px * len(text)

@@ -45,12 +45,12 @@ def why_panel(model: nn.Module, image: np.ndarray, answer: int, key: str,
         with st.container(key=f"{key}_heatmap"):
             st.image(enlarge(overlay(image, result), OVERLAY_SCALE), caption=(
                 f"Red: pushed towards {target} · blue: pushed away" if result.signed
-                else f"Orange: where the score of {target} is most sensitive"))
+                else f"Orange: where the score of {target} is sensitive"))
     if result.signed:
         st.caption(f"Score for {target}: {result.score:.2f}, for a blank canvas "
                    f"{result.baseline_score:.2f}; the colours add up to the difference "
                    f"within {abs(result.convergence_delta):.3f}. {BASELINE_NOTE}")
     else:
-        st.caption(f"Score for {target}: {result.score:.2f}. Orange: where a small change "
-                   "would move that score most.")
+        st.caption(f"Score for {target}: {result.score:.2f}. A small change to the "
+                   "brightest orange pixels would move that score most.")
     return result
