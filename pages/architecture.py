@@ -387,9 +387,12 @@ if report.trainable:
 
 # The table spans the page: in a column, a projector's width hid its last columns.
 st.subheader("Layers")
-st.dataframe(layer_table(report), hide_index=True, width="stretch",
-             column_config={"params": st.column_config.NumberColumn(format="%d"),
-                            "MACs": st.column_config.NumberColumn(format="%d")})
+# A static table, not st.dataframe: the data grid cost a browser ~0.4 s each time it drew
+# the page (of ~0.7 s in all), and a design's table is short.
+# Its cells are Markdown: a bare "#" heading would be an empty title.
+st.table(layer_table(report).rename(columns={"#": "\\#"})
+         .style.format({"params": "{:,}", "MACs": "{:,}"}),
+         hide_index=True, alt="Each layer's output shape, parameters and MACs")
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Feature-map volume through the net")

@@ -20,9 +20,10 @@ SIZES = {
 PAGES = ["", "architecture", "train", "runs", "class_data", "draw", "explain"]
 
 # Each text a student must read whole: buttons, headings, metrics, tabs, labels, the values in
-# input boxes, Plotly titles (SVG: compared with their plot's width), and the tables' columns:
-# every table's on a projector; on a phone only the kernel editor's (a wide table scrolls
-# sideways there, as tables do on phones, but a kernel must show whole).
+# input boxes, Plotly titles (SVG: compared with their plot's width), and the tables' columns
+# (data grids and static tables): every table's on a projector; on a phone only the kernel
+# editor's (a wide table scrolls sideways there, as tables do on phones, but a kernel must
+# show whole).
 CUT_TEXTS = """(allGrids) => {
   const cut = [];
   const context = document.createElement("canvas").getContext("2d");
@@ -58,8 +59,9 @@ CUT_TEXTS = """(allGrids) => {
                  `in a ${Math.round(width)}px plot`);
     }
   }
-  const grids = allGrids ? "[data-testid='stDataFrame'] .dvn-scroller"
-                         : ".st-key-kernel_table .dvn-scroller";
+  const grids = allGrids
+    ? "[data-testid='stDataFrame'] .dvn-scroller, [data-testid='stTable'] > div"
+    : ".st-key-kernel_table .dvn-scroller";
   for (const grid of document.querySelectorAll(grids)) {
     if (grid.scrollWidth > grid.clientWidth + 1)
       cut.push(`grid: ${grid.scrollWidth}px of columns in ${grid.clientWidth}px`);

@@ -32,7 +32,7 @@ def on_page(page: str) -> AppTest:
 
 
 def table(at: AppTest):
-    return at.dataframe[0].value
+    return at.table[0].value.rename(columns={"\\#": "#"})  # escaped for Markdown
 
 
 def row(at: AppTest, index: int) -> dict:
