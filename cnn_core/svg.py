@@ -88,21 +88,27 @@ def grid_svg(values: np.ndarray, *, outlined: Iterable[tuple[int, int]] = (),
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" '
              f'width="{w * cell_px}" height="{h * cell_px}" font-family="sans-serif">'
              f'<rect width="{w}" height="{h}" fill="{BACKGROUND}"/>']
+    # One path per colour, a square per cell: a third of the bytes of a rect per cell, and
+    # a grid is sent to the browser on every step (a 30x30 input: ~20 KB, was ~60 KB).
+    squares: dict[str, list[str]] = {}
     size = f"{1 - GAP:g}"
+    texts = []
     for r in range(h):
         for c in range(w):
             value = values[r, c]
             if np.isnan(value):
                 continue  # not filled in yet: the background shows
             red, green, blue = colours[r, c]
-            parts.append(f'<rect x="{c}" y="{r}" width="{size}" height="{size}" '
-                         f'fill="#{red:02x}{green:02x}{blue:02x}"/>')
+            squares.setdefault(f"#{red:02x}{green:02x}{blue:02x}", []).append(
+                f"M{c} {r}h{size}v{size}h-{size}z")
             if numbers:
                 # 118: the grey on which black and white text contrast equally
                 ink = "#000" if 0.299 * red + 0.587 * green + 0.114 * blue > 118 else "#fff"
-                parts.append(f'<text x="{c + 0.47:g}" y="{r + 0.47:g}" font-size="0.3" '
+                texts.append(f'<text x="{c + 0.47:g}" y="{r + 0.47:g}" font-size="0.3" '
                              f'fill="{ink}" text-anchor="middle" dominant-baseline="central">'
                              f'{value:.2f}</text>')
+    parts += [f'<path fill="{fill}" d="{"".join(cells)}"/>' for fill, cells in squares.items()]
+    parts += texts
     if padding:
         parts.append(_outline(padding - GAP / 2, padding - GAP / 2, h - 2 * padding,
                               w - 2 * padding, PADDING, "padding", dashed=True))

@@ -90,11 +90,10 @@ def test_presets_and_editing_a_layer(page, app_url, tmp_path):
         wait_idle(page)
         page.locator("[data-testid='stMetricValue']").filter(has_text=params).first.wait_for()
         print(screenshot(page, tmp_path, f"preset-{preset[:12].replace(' ', '_')}"))
-    # The table is a canvas grid; its cells also live in an accessible (hidden) table.
-    new_shape = page.locator("[role='gridcell']").filter(has_text="16x26x26")
+    new_shape = page.locator("[data-testid='stTable'] td").filter(has_text="16x26x26")
     assert new_shape.count() == 0
     set_number(page, "kernel_size", 5)
-    new_shape.first.wait_for(state="attached")
+    new_shape.first.wait_for()
     page.get_by_text("floor((28 - 5 + 2*1) / 1) + 1 = 26").first.wait_for()
     print(screenshot(page, tmp_path, "edited"))
     set_number(page, "kernel_size", 31)
@@ -231,4 +230,5 @@ def test_explain_slider_moves_the_window_and_play_steps_on(page, app_url, tmp_pa
     stopped = cell.inner_text()
     time.sleep(2)  # over three play periods
     assert cell.inner_text() == stopped
+    assert int(thumb.input_value()) == cell_index(stopped)  # the slider stays there
     print(screenshot(page, tmp_path, "explain"))

@@ -107,6 +107,6 @@ def test_the_design_page_offers_the_new_type_with_its_widgets(elu):
     assert alpha.value == 0.5  # the registry's new_layer value
     alpha.set_value(0.25).run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value  # the Design page's layers
     assert list(table[table["layer"] == "elu"]["settings"]) == ["alpha=0.25"]
     assert any("nn.ELU(alpha=0.25)" in c.value for c in at.code if c.language == "python")

@@ -364,6 +364,22 @@ def test_explain_page_steps_and_reports_impossible_settings():
         "The pooling window is larger than the map: no output. Lower kernel_size."]
 
 
+def test_explain_play_steps_on_from_the_slider_and_stops_where_it_is():
+    at = on_page("pages/explain.py")
+    at.slider(key="conv_step").set_value(5 * 28 + 3).run()
+    at.toggle(key="conv_step.play").set_value(True).run()  # each run while playing: one on
+    assert not at.exception
+    shown = at.slider(key="conv_step.shown")
+    assert shown.value == 5 * 28 + 4 and shown.disabled  # the slider only shows Play's cell
+    at.run()
+    assert at.slider(key="conv_step.shown").value == 5 * 28 + 5
+    at.toggle(key="conv_step.play").set_value(False).run()
+    assert at.slider(key="conv_step").value == 5 * 28 + 5  # stopped: the slider stays there
+    assert any("(row 5, column 5)" in m.value for m in at.markdown)
+    by_label(at.number_input, "stride").set_value(2).run()  # a 14×14 map: 145 is too far
+    assert at.slider(key="conv_step").value == 7 * 14 + 7  # its centre
+
+
 def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypatch):
     from cnn_core.job import TrainingJob
     from cnn_core.presets import SMALL_FAST

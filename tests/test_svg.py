@@ -4,6 +4,7 @@ values) and the Design page's feature-map volumes (labels in order, nothing over
 from __future__ import annotations
 
 import itertools
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -28,11 +29,11 @@ def parsed(svg: str) -> ET.Element:
 
 
 def cells(root: ET.Element) -> dict[tuple[int, int], str]:
-    """(row, column) -> fill of each cell square (not the background, not the outlines)."""
+    """(row, column) -> fill of each cell's square (one path per colour, a square per cell)."""
     found = {}
-    for rect in root.findall("svg:rect", NS):
-        if rect.get("fill") != "none" and rect.get("x") is not None:
-            found[int(rect.get("y")), int(rect.get("x"))] = rect.get("fill")
+    for path in root.findall("svg:path", NS):
+        for x, y in re.findall(r"M(\d+) (\d+)h", path.get("d")):
+            found[int(y), int(x)] = path.get("fill")
     return found
 
 
