@@ -41,7 +41,7 @@ def main() -> None:
             start = time.monotonic()
             home = seconds_to(context.new_page(), url, PAGE_HEADING, start)
             design = seconds_to(context.new_page(), f"{url}/architecture",
-                                "[data-testid='stDataFrame']", start)
+                                "[data-testid='stTable']", start)
             train = seconds_to(context.new_page(), f"{url}/train",
                                "button:has-text('Train')", start)
         with serve_app(Path(tmp) / "design.log") as url:  # a fresh server, Design first
@@ -49,7 +49,7 @@ def main() -> None:
             design_page = context.new_page()
             design_first = seconds_to(design_page, f"{url}/architecture", PAGE_HEADING,
                                       design_start)
-            design_page.wait_for_selector("[data-testid='stDataFrame']", timeout=90_000)
+            design_page.wait_for_selector("[data-testid='stTable']", timeout=90_000)
             design_table = time.monotonic() - design_start
         browser.close()
     print(f"server start to health check: {start - launched:.1f} s; after that: Start page "
