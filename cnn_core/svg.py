@@ -123,9 +123,9 @@ VOLUME_GAP = 18  # between blocks, in the picture's units
 FONT = 11
 
 
-def text_width(text: str) -> float:
-    """About how wide ``text`` is at ``FONT`` (digits and x: 0.6 em each)."""
-    return 0.6 * FONT * len(text)
+def text_width(text: str, font: float = FONT) -> float:
+    """About how wide ``text`` is at ``font`` px (digits, letters and %: 0.6 em each)."""
+    return 0.6 * font * len(text)
 
 
 def volume_svg(report: NetworkReport) -> str:
@@ -185,9 +185,9 @@ def probability_svg(probabilities: Iterable[float], names: Iterable[str], answer
     """One bar per class, its probability written above it and its name below; the answer's
     bar dark blue, the others light. Faint lines at 25 %, 50 %, 75 % and 100 %."""
     probabilities, names = list(probabilities), [str(n) for n in names]
-    name_px = max((0.6 * BAR_FONT * len(n) for n in names), default=0)
+    name_px = max((text_width(n, BAR_FONT) for n in names), default=0)
     slot = max(BAR_SLOT if len(names) <= 10 else BAR_SLOT_MANY, math.ceil(name_px) + 10)
-    percent_font = min(BAR_FONT, (slot - 2) / (4 * 0.6))  # "100%" fits its slot
+    percent_font = min(BAR_FONT, (slot - 2) / text_width("100%", 1))  # "100%" fits its slot
     top, bottom = 22, 24  # room for the percentages above and the names below
     width, height = slot * len(probabilities), top + BAR_AREA + bottom
     base = top + BAR_AREA

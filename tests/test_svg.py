@@ -138,12 +138,8 @@ def test_long_class_names_get_wider_bars_and_many_classes_narrower_ones():
                "Sneaker", "Bag", "Ankle boot"]
     root = parsed(probability_svg([0.1] * 10, fashion, answer=0))
     slot = float(root.get("width")) / 10
-    assert slot >= text_width_at(13, "T-shirt/top")  # the longest name fits its slot
+    assert slot >= text_width("T-shirt/top", 13)  # the longest name fits its slot
     letters = parsed(probability_svg([1 / 26] * 26, "abcdefghijklmnopqrstuvwxyz", answer=3))
     assert float(letters.get("width")) <= 26 * 24  # a column's width, not 26 wide slots
     percent = letters.findall("svg:text", NS)[0]
-    assert float(percent.get("font-size")) * 0.6 * len("100%") <= 24
-
-
-def text_width_at(font_px: float, text: str) -> float:
-    return 0.6 * font_px * len(text)
+    assert text_width("100%", float(percent.get("font-size"))) <= 24
