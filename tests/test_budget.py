@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from hostile_designs import MEMORY_BOMB
-from test_pages import on_page, wait_data
+from test_pages import on_page, open_design_panels, wait_data
 
 from cnn_core import budget
 from cnn_core.budget import Limits, training_memory, training_refusal
@@ -212,6 +212,7 @@ def test_the_background_preload_loads_torch_then_captum():
 
 # ---- the pages ------------------------------------------------------------------------------
 def import_design(at, spec: ArchitectureSpec):
+    open_design_panels(at)
     at.text_area(key="import_text").set_value(spec.to_json_text()).run()
     next(b for b in at.button if b.label == "Import").click().run()
     assert not at.exception, at.exception

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from streamlit.testing.v1 import AppTest
+from test_pages import open_design_panels
 from test_spec import HOSTILE
 
 SORRY = "Sorry, something went wrong"
@@ -18,7 +19,7 @@ def design_page() -> AppTest:
     at.switch_page("pages/architecture.py")
     at.run()
     assert not at.exception
-    return at
+    return open_design_panels(at)
 
 
 def import_text(at: AppTest, text: str) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from test_pages import open_design_panels
 from torch import nn
 
 from cnn_core.__main__ import summary_table
@@ -109,4 +110,5 @@ def test_the_design_page_offers_the_new_type_with_its_widgets(elu):
     assert not at.exception
     table = at.table[0].value  # the Design page's layers
     assert list(table[table["layer"] == "elu"]["settings"]) == ["alpha=0.25"]
+    open_design_panels(at)
     assert any("nn.ELU(alpha=0.25)" in c.value for c in at.code if c.language == "python")

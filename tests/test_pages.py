@@ -31,6 +31,18 @@ def on_page(page: str) -> AppTest:
     return at
 
 
+DESIGN_PANELS = ("design_link_open", "design_json_open", "design_code_open")
+
+
+def open_design_panels(at: AppTest) -> AppTest:
+    """Open the Design page's three expanders (link, JSON, code): they draw only when open."""
+    for key in DESIGN_PANELS:
+        at.session_state[key] = True
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def table(at: AppTest):
     return at.table[0].value.rename(columns={"\\#": "#"})  # escaped for Markdown
 
@@ -91,7 +103,7 @@ def test_switching_presets():
 
 
 def test_import_export_round_trip_and_bad_imports_change_nothing():
-    at = on_page("pages/architecture.py")
+    at = open_design_panels(on_page("pages/architecture.py"))
     at.text_area(key="import_text").set_value(LENET5.to_json_text()).run()
     next(b for b in at.button if b.label == "Import").click().run()
     exported = next(c.value for c in at.code if c.language == "json")
@@ -108,14 +120,31 @@ def test_import_export_round_trip_and_bad_imports_change_nothing():
 
 
 def test_generated_code_is_shown_for_a_valid_design():
-    at = on_page("pages/architecture.py")
+    at = open_design_panels(on_page("pages/architecture.py"))
     python = [c.value for c in at.code if c.language == "python"]
     assert any("nn.Conv2d(1, 16, kernel_size=3" in c for c in python)
     assert any("layers.Conv2D(16, kernel_size=3" in c for c in python)
 
 
-def test_a_design_keras_refuses_gets_a_note_instead_of_keras_code():
+def test_the_design_pages_expanders_draw_only_while_open_and_keep_a_draft():
     at = on_page("pages/architecture.py")
+    assert [e.label for e in at.expander] == [
+        "Copy a link to this design", "Import / export the design as JSON",
+        "Code: the same network in PyTorch and Keras"]
+    assert not at.code and not at.text_area  # closed: nothing drawn, nothing generated
+    open_design_panels(at)
+    assert {c.language for c in at.code} == {"plaintext", "json", "python"}  # link, design, net
+    at.text_area(key="import_text").set_value('{"layers": [').run()  # half typed
+    at.session_state["design_json_open"] = False
+    at.run()
+    assert not at.text_area
+    at.session_state["design_json_open"] = True
+    at.run()
+    assert at.text_area(key="import_text").value == '{"layers": ['
+
+
+def test_a_design_keras_refuses_gets_a_note_instead_of_keras_code():
+    at = open_design_panels(on_page("pages/architecture.py"))
     at.text_area(key="import_text").set_value(json.dumps({"layers": [
         {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "dilation": 2},
         {"type": "flatten"}, {"type": "linear", "out_features": 10}]})).run()
@@ -129,7 +158,7 @@ def test_a_design_keras_refuses_gets_a_note_instead_of_keras_code():
 
 
 def test_linear_on_a_volume_offers_to_insert_flatten():
-    at = on_page("pages/architecture.py")
+    at = open_design_panels(on_page("pages/architecture.py"))
     at.text_area(key="import_text").set_value(json.dumps({"layers": [
         {"type": "conv2d", "out_channels": 4, "kernel_size": 3},
         {"type": "linear", "out_features": 10}]})).run()
