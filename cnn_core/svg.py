@@ -1,6 +1,7 @@
 """Pictures as SVG, shown as images: a grid of numbers (the Explain page draws five per
-step), the feature-map volumes through a design (the Design page) and a drawing's class
-probabilities as bars (the Draw page).
+step), the feature-map volumes through a design (the Design page), bars (a drawing's class
+probabilities on the Draw page, the accuracy per class on the Train page) and a confusion
+matrix (the Train page).
 
 A plotly chart cost a browser about 65 ms to mount, on every visit to a page, and its
 figure objects cost the server milliseconds per shape; an image costs a few ms, and SVG
@@ -11,7 +12,7 @@ drops SVG, and ``st.markdown`` took a browser 0.3-0.5 s per 900-cell grid.)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html import escape
 
 import numpy as np
@@ -27,6 +28,22 @@ PADDING = "#f59f4c"
 DIVERGING = np.array([(5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222),
                       (209, 229, 240), (247, 247, 247), (253, 219, 199), (244, 165, 130),
                       (214, 96, 77), (178, 24, 43), (103, 0, 31)], dtype=np.float64)
+# ColorBrewer Blues: none white, most dark blue (plotly's "Blues", which the matrix had).
+BLUES = np.array([(247, 251, 255), (222, 235, 247), (198, 219, 239), (158, 202, 225),
+                  (107, 174, 214), (66, 146, 198), (33, 113, 181), (8, 81, 156), (8, 48, 107)],
+                 dtype=np.float64)
+
+
+def along(where: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """(..., 3) colours at ``where`` (0 to 1) along a palette's evenly spaced ``stops``."""
+    at = np.linspace(0, 1, len(stops))
+    return np.stack([np.interp(where, at, stops[:, i]) for i in range(3)], axis=-1)
+
+
+def ink_on(red: float, green: float, blue: float) -> str:
+    """Black or white, whichever reads better on that colour (118: the grey on which both
+    contrast equally)."""
+    return "#000" if 0.299 * red + 0.587 * green + 0.114 * blue > 118 else "#fff"
 
 
 def value_range(values: np.ndarray) -> tuple[float, float]:
@@ -56,11 +73,7 @@ def cell_colours(values: np.ndarray, diverging: bool = False,
                                 0, 1)
             else:
                 where = np.full(values.shape, 0.5)
-    if diverging:
-        stops = np.linspace(0, 1, len(DIVERGING))
-        rgb = np.stack([np.interp(where, stops, DIVERGING[:, i]) for i in range(3)], axis=-1)
-    else:
-        rgb = np.repeat(where[..., None] * 255, 3, axis=-1)
+    rgb = along(where, DIVERGING) if diverging else np.repeat(where[..., None] * 255, 3, -1)
     rgb[np.isnan(values) | np.isnan(where)] = [int(BACKGROUND[i:i + 2], 16) for i in (1, 3, 5)]
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
@@ -102,11 +115,9 @@ def grid_svg(values: np.ndarray, *, outlined: Iterable[tuple[int, int]] = (),
             squares.setdefault(f"#{red:02x}{green:02x}{blue:02x}", []).append(
                 f"M{c} {r}h{size}v{size}h-{size}z")
             if numbers:
-                # 118: the grey on which black and white text contrast equally
-                ink = "#000" if 0.299 * red + 0.587 * green + 0.114 * blue > 118 else "#fff"
                 texts.append(f'<text x="{c + 0.47:g}" y="{r + 0.47:g}" font-size="0.3" '
-                             f'fill="{ink}" text-anchor="middle" dominant-baseline="central">'
-                             f'{value:.2f}</text>')
+                             f'fill="{ink_on(red, green, blue)}" text-anchor="middle" '
+                             f'dominant-baseline="central">{value:.2f}</text>')
     parts += [f'<path fill="{fill}" d="{"".join(cells)}"/>' for fill, cells in squares.items()]
     parts += texts
     if padding:
@@ -182,32 +193,96 @@ BAR_FONT = 13
 
 
 def probability_svg(probabilities: Iterable[float], names: Iterable[str], answer: int) -> str:
-    """One bar per class, its probability written above it and its name below; the answer's
-    bar dark blue, the others light. Faint lines at 25 %, 50 %, 75 % and 100 %."""
-    probabilities, names = list(probabilities), [str(n) for n in names]
+    """A drawing's probability of each class, the answer's bar dark (``bar_svg``)."""
+    return bar_svg(probabilities, names, highlight=answer)
+
+
+def bar_svg(fractions: Iterable[float], names: Iterable[str], *, highlight: int | None = None,
+            decimals: int = 0, floor: float = 0.0) -> str:
+    """One bar per class, its fraction (0 to 1) written above it as a percentage with
+    ``decimals`` and its name below; the ``highlight`` bar dark blue, the others light (all
+    dark without one). Bars start at ``floor``, so close fractions (accuracies of 0.95 and
+    0.99) differ visibly. Faint lines at a quarter, half, three quarters and all the way."""
+    fractions, names = list(fractions), [str(n) for n in names]
     name_px = max((text_width(n, BAR_FONT) for n in names), default=0)
     slot = max(BAR_SLOT if len(names) <= 10 else BAR_SLOT_MANY, math.ceil(name_px) + 10)
-    percent_font = min(BAR_FONT, (slot - 2) / text_width("100%", 1))  # "100%" fits its slot
+    widest = f"{1:.{decimals}%}"  # "100%", "100.0%"
+    # it fits its slot, as written (one decimal, rounded down)
+    percent_font = math.floor(min(BAR_FONT, (slot - 2) / text_width(widest, 1)) * 10) / 10
     top, bottom = 22, 24  # room for the percentages above and the names below
-    width, height = slot * len(probabilities), top + BAR_AREA + bottom
+    width, height = slot * len(fractions), top + BAR_AREA + bottom
     base = top + BAR_AREA
+    floor = min(max(floor, 0.0), 0.99)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" font-family="sans-serif" '
              f'font-size="{BAR_FONT}" text-anchor="middle">']
     for quarter in (0.25, 0.5, 0.75, 1.0):
         y = base - quarter * BAR_AREA
         parts.append(f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
-    for i, (p, name) in enumerate(zip(probabilities, names)):
-        p = min(max(float(p), 0.0), 1.0) if math.isfinite(p) else 0.0
-        bar, centre = p * BAR_AREA, (i + 0.5) * slot
-        colour = "#1f6feb" if i == answer else "#9ec5fe"
+    for i, (fraction, name) in enumerate(zip(fractions, names)):
+        fraction = min(max(float(fraction), 0.0), 1.0) if math.isfinite(fraction) else 0.0
+        bar = max(fraction - floor, 0.0) / (1 - floor) * BAR_AREA
+        centre = (i + 0.5) * slot
+        colour = "#1f6feb" if highlight in (None, i) else "#9ec5fe"
         parts.append(f'<rect x="{i * slot + slot * 0.14:.1f}" y="{base - bar:.1f}" '
                      f'width="{slot * 0.72:.1f}" height="{bar:.1f}" fill="{colour}"/>')
         parts.append(f'<text x="{centre}" y="{base - bar - 6:.1f}" fill="#374151" '
-                     f'font-size="{percent_font:.1f}">{p:.0%}</text>')
-        weight = ' font-weight="bold"' if i == answer else ""
+                     f'font-size="{percent_font:.1f}">{fraction:.{decimals}%}</text>')
+        weight = ' font-weight="bold"' if i == highlight else ""
         parts.append(f'<text x="{centre}" y="{base + 17}"{weight}>{xml_text(name)}</text>')
     parts.append(f'<line x1="0" x2="{width}" y1="{base}" y2="{base}" stroke="#6b7280"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+CONFUSION_CELL = 40  # px per cell: a count up to 9,999 fits at CONFUSION_FONT
+CONFUSION_FONT = 12
+
+
+def confusion_svg(confusion: Sequence[Sequence[int]], names: Iterable[str]) -> str:
+    """A confusion matrix: row = the true class, column = the one predicted, each cell its
+    count on white (none) to dark blue (the most in any cell). Class names label the rows
+    on the left and the columns below (slanted when wider than a cell), with the axes'
+    titles, "true" and "predicted"."""
+    counts = np.asarray(confusion, dtype=np.float64).reshape(len(confusion), -1)
+    names = [str(n) for n in names]
+    n, cell, font = counts.shape[0], CONFUSION_CELL, CONFUSION_FONT
+    name_px = max((text_width(name, font) for name in names), default=0)
+    slanted = name_px > cell - 4
+    left = 22 + math.ceil(name_px) + 8  # the "true" title, then the row names
+    below = (math.ceil(name_px * 0.72) if slanted else font) + 12 + 22  # names, then title
+    width, height = left + n * cell + 6, 6 + n * cell + below
+    most = counts.max() if counts.size and counts.max() > 0 else 1.0
+    colours = np.rint(along(np.clip(counts / most, 0, 1), BLUES)).astype(int)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="{font}" text-anchor="middle">']
+    top = 6
+    for r in range(n):
+        y = top + r * cell
+        parts.append(f'<text x="{left - 6}" y="{y + cell / 2:g}" text-anchor="end" '
+                     f'dominant-baseline="central">{xml_text(names[r])}</text>')
+        for c in range(counts.shape[1]):
+            red, green, blue = colours[r, c]
+            x = left + c * cell
+            parts.append(f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
+                         f'fill="#{red:02x}{green:02x}{blue:02x}"/>')
+            parts.append(f'<text x="{x + cell / 2 - 0.5:g}" y="{y + cell / 2 - 0.5:g}" '
+                         f'fill="{ink_on(red, green, blue)}" dominant-baseline="central">'
+                         f'{int(counts[r, c]):,}</text>')
+    base = top + n * cell
+    for c in range(counts.shape[1]):
+        x = left + c * cell + cell / 2
+        name = xml_text(names[c]) if c < len(names) else ""
+        if slanted:
+            parts.append(f'<text x="{x:g}" y="{base + 14}" text-anchor="end" '
+                         f'transform="rotate(-45 {x:g} {base + 14})">{name}</text>')
+        else:
+            parts.append(f'<text x="{x:g}" y="{base + 16}">{name}</text>')
+    parts.append(f'<text x="{left + n * cell / 2:g}" y="{height - 8}" fill="#374151">'
+                 'predicted</text>')
+    parts.append(f'<text x="12" y="{top + n * cell / 2:g}" fill="#374151" '
+                 f'transform="rotate(-90 12 {top + n * cell / 2:g})">true</text>')
     parts.append("</svg>")
     return "".join(parts)
 

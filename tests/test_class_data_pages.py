@@ -3,8 +3,9 @@ Class data page, train and test on it, and datasets whose class count the design
 
 from __future__ import annotations
 
-import json
+import base64
 from collections import Counter
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -254,9 +255,11 @@ def test_fashion_class_names_in_the_results_and_on_the_draw_page(fashion_on_disk
              "Sneaker", "Bag", "Ankle boot"]
     assert any(h.value.startswith("Results on the 20 Fashion-MNIST test images")
                for h in at.subheader)
-    confusion = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
-                     if "Confusion matrix" in c.proto.spec)
-    assert confusion["data"][0]["x"] == names and confusion["data"][0]["y"] == names
+    confusion = next(image.proto.imgs[0].url for image in at.get("image")
+                     if image.captions[0].startswith("Confusion matrix"))
+    svg = base64.b64decode(confusion.split("base64,", 1)[1]).decode()  # an inline SVG
+    texts = [t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    assert texts.count("T-shirt/top") == 2 and texts.count("Ankle boot") == 2  # row, column
     first = job.evaluation.misclassified[0]  # random images: it gets most of them wrong
     true = names[int(job.splits.test_labels[first])]
     said = names[int(job.evaluation.predictions[first])]

@@ -1,5 +1,6 @@
 """SVG pictures: the Explain page's grids (colours, cells left blank, outlines, written
-values) and the Design page's feature-map volumes (labels in order, nothing overlapping)."""
+values), the Design page's feature-map volumes (labels in order, nothing overlapping), bars
+and the Train page's confusion matrix."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from cnn_core.presets import PRESETS
 from cnn_core.shapes import analyze
 from cnn_core.svg import (
     BAR_AREA,
+    BLUES,
+    CONFUSION_CELL,
+    bar_svg,
     cell_colours,
+    confusion_svg,
     grid_svg,
     probability_svg,
     text_width,
@@ -143,3 +148,42 @@ def test_long_class_names_get_wider_bars_and_many_classes_narrower_ones():
     assert float(letters.get("width")) <= 26 * 24  # a column's width, not 26 wide slots
     percent = letters.findall("svg:text", NS)[0]
     assert text_width("100%", float(percent.get("font-size"))) <= 24
+
+
+def test_accuracy_bars_start_at_their_floor_and_write_one_decimal():
+    root = parsed(bar_svg([0.95, 0.99, 0.9], ["0", "1", "2"], decimals=1, floor=0.8))
+    bars = root.findall("svg:rect", NS)
+    heights = [float(b.get("height")) for b in bars]
+    assert heights[0] == round(0.75 * BAR_AREA, 1) and heights[2] == round(0.5 * BAR_AREA, 1)
+    assert {b.get("fill") for b in bars} == {"#1f6feb"}  # no highlight: every bar dark
+    assert [t.text for t in root.findall("svg:text", NS)][::2] == ["95.0%", "99.0%", "90.0%"]
+    percent = root.findall("svg:text", NS)[0]
+    slot = float(root.get("width")) / 3
+    assert text_width("100.0%", float(percent.get("font-size"))) <= slot - 2
+    below = parsed(bar_svg([0.5], ["0"], floor=0.8)).findall("svg:rect", NS)[0]
+    assert float(below.get("height")) == 0  # under the floor: no bar, never a negative one
+
+
+def test_the_confusion_matrix_counts_each_cell_in_blues_with_named_rows_and_columns():
+    confusion = [[50, 2, 0], [3, 40, 1], [0, 0, 0]]  # no digit of the third class tested
+    root = parsed(confusion_svg(confusion, ["zero", "one", "two"]))
+    squares = [r for r in root.findall("svg:rect", NS)]
+    assert len(squares) == 9 and float(squares[0].get("width")) == CONFUSION_CELL - 1
+    fills = [sq.get("fill") for sq in squares]
+    darkest, white = "#{:02x}{:02x}{:02x}".format(*BLUES[-1].astype(int)), "#f7fbff"
+    assert fills[0] == darkest and fills[2] == fills[8] == white  # the most, and none
+    assert fills[1] != white and fills[1] != darkest
+    texts = [t.text for t in root.findall("svg:text", NS)]
+    assert [texts[i] for i in (1, 2, 3)] == ["50", "2", "0"]  # row 0, after its name
+    assert texts.count("zero") == 2 and texts.count("two") == 2  # a row's and a column's
+    assert "predicted" in texts and "true" in texts
+    cells = root.findall("svg:text", NS)
+    assert cells[1].get("fill") == "#fff" and cells[3].get("fill") == "#000"  # ink contrast
+    fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot"]
+    slanted = parsed(confusion_svg(np.eye(10, dtype=int) * 9999, fashion))
+    column_names = [t for t in slanted.findall("svg:text", NS) if "rotate(-45" in
+                    (t.get("transform") or "")]
+    assert [t.text for t in column_names] == fashion  # wider than a cell: slanted
+    assert float(slanted.get("width")) >= text_width("T-shirt/top", 12) + 10 * CONFUSION_CELL
+    assert "9,999" in [t.text for t in slanted.findall("svg:text", NS)]
