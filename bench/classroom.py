@@ -7,9 +7,9 @@ the seed tutorial's PyTorch ConvNet again and again (one trains while the other 
 queue, on 2 cores); four go round the other pages: draw a digit on the Draw page and wait
 for the verdict, open the Design page, step the Explain page, pausing after each as a student
 looks at what it showed: ``--think`` seconds on average (2 s by default, a hurried student: a
-stress test of the server; real ones read the maps and the sums for longer), each pause drawn
-between half and one and a half times that (seeded), so that students act out of step as a
-class does, not all four at the same instant round after round.
+stress test of the server; real ones read the maps and the sums for longer), each pause
+``--think`` times 1 ± ``--jitter`` (0.5) at random, seeded, so that students act out of step
+as a class does (``--jitter 0``: all four at the same instant, round after round).
 Pages are switched with the sidebar's links, as a student does (a reload would start a new
 session). Measured while the trainings run: the time from releasing the mouse to the verdict
 (``draw``), from clicking a page link to that page's title with its script run over
@@ -22,7 +22,8 @@ browsers run on the students' computers, here they share the server's cores.
 Ends with ``draw_p95_ms=… page_p95_ms=… rss_peak_mb=… exceptions=…``. Targets on 2 cores:
 draw p95 under 1,500 ms, page switch p95 under 2,000 ms, peak RSS under 1.6 GB, 0 exceptions.
 
-Run: python bench/classroom.py [--seconds 180] [--think 2]   (needs /usr/bin/chromium)
+Run: python bench/classroom.py [--seconds 180] [--think 2] [--jitter 0.5]
+(needs /usr/bin/chromium)
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from playwright.async_api import Error as PlaywrightError  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 THINK_S = 2.0  # a student looks at what each action gave before the next one
+JITTER = 0.5  # each pause is THINK_S times 1 ± this, at random: students act out of step
 PAGE_LINKS = {"draw": "Draw", "architecture": "Design", "explain": "Explain", "train": "Train"}
 PAGE_TITLES = {"draw": "Draw a digit", "architecture": "Design a CNN",
                "explain": "A convolution, one step at a time", "train": "Train"}
@@ -74,10 +76,12 @@ class Start:
     """The measured time starts once every student is set up (pages loaded, the quick model
     trained): a fresh server's first minutes are not the class's working speed."""
 
-    def __init__(self, students: int, seconds: float, think_s: float = THINK_S) -> None:
+    def __init__(self, students: int, seconds: float, think_s: float = THINK_S,
+                 jitter: float = JITTER) -> None:
         self.ready = asyncio.Barrier(students)
         self.seconds = seconds
         self.think_s = think_s
+        self.jitter = jitter
         self.until = math.inf
         self.cpu_at_start: dict[str, float] = {}
 
@@ -241,13 +245,15 @@ async def student_explores(context, url: str, tally: Tally, start: Start, who: i
         await wait_idle(page)
         await ready_to_answer(page)
         # each thing's first time, apart: warm-up
-        await explore_once(page, tally, who, Think(start.think_s, seed=-who), timed=False)
+        await explore_once(page, tally, who, Think(start.think_s, start.jitter, seed=-who),
+                           timed=False)
     except BaseException:
         await start.ready.abort()
         raise
     await start.together()
-    think = Think(start.think_s, seed=who)
-    await page.wait_for_timeout(think.random.uniform(0, start.think_s) * 1000)  # not all at once
+    think = Think(start.think_s, start.jitter, seed=who)
+    # not all at once (with no jitter, all four start together, as in lock-step)
+    await page.wait_for_timeout(think.random.uniform(0, start.jitter * 2 * start.think_s) * 1000)
     round_ = who
     while time.monotonic() < start.until:
         round_ += 1
@@ -255,15 +261,16 @@ async def student_explores(context, url: str, tally: Tally, start: Start, who: i
 
 
 class Think:
-    """A student's pauses: ``mean_s`` on average, each between half and one and a half times
-    that (seeded: a run can be repeated)."""
+    """A student's pauses: ``mean_s`` on average, each ``mean_s`` times 1 ± ``jitter`` at
+    random (seeded: a run can be repeated; ``jitter`` 0: every pause the same)."""
 
-    def __init__(self, mean_s: float, seed: int) -> None:
-        self.mean_s = mean_s
+    def __init__(self, mean_s: float, jitter: float, seed: int) -> None:
+        self.mean_s, self.jitter = mean_s, jitter
         self.random = random.Random(seed)
 
     async def pause(self, page) -> None:
-        await page.wait_for_timeout(self.mean_s * self.random.uniform(0.5, 1.5) * 1000)
+        spread = self.random.uniform(-self.jitter, self.jitter)
+        await page.wait_for_timeout(self.mean_s * (1 + spread) * 1000)
 
 
 async def explore_once(page, tally: Tally, round_: int, think: Think, *,
@@ -296,7 +303,7 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else float("nan")
 
 
-async def drive(url: str, seconds: float, think_s: float, tally: Tally) -> None:
+async def drive(url: str, seconds: float, think_s: float, jitter: float, tally: Tally) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -305,7 +312,7 @@ async def drive(url: str, seconds: float, think_s: float, tally: Tally) -> None:
                     for _ in range(6)]
         for context in contexts:
             context.set_default_timeout(60_000)
-        start = Start(len(contexts), seconds, think_s)
+        start = Start(len(contexts), seconds, think_s, jitter)
         students = [student_trains(contexts[i], url, tally, start) for i in range(2)]
         students += [student_explores(contexts[i], url, tally, start, i) for i in range(2, 6)]
         results = await asyncio.gather(*students, return_exceptions=True)
@@ -326,7 +333,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--think", type=float, default=THINK_S,
-                        help="seconds a student looks at what an action gave")
+                        help="seconds a student looks at what an action gave, on average")
+    parser.add_argument("--jitter", type=float, default=JITTER,
+                        help="each pause is think x (1 ± this), at random (0: lock-step)")
     args = parser.parse_args()
     tally = Tally()
     with tempfile.TemporaryDirectory() as tmp:
@@ -336,7 +345,7 @@ def main() -> None:
             sampler = threading.Thread(target=peak_rss_mb, args=(url, stop, peak))
             sampler.start()
             try:
-                asyncio.run(drive(url, args.seconds, args.think, tally))
+                asyncio.run(drive(url, args.seconds, args.think, args.jitter, tally))
             finally:
                 stop.set()
                 sampler.join()
@@ -344,7 +353,7 @@ def main() -> None:
     print(f"{len(tally.draw_ms)} drawings ({tally.strokes_lost} strokes the canvas did not "
           f"take, drawn again), {len(tally.page_ms)} page switches, "
           f"{tally.trainings_done} ConvNet trainings finished in {args.seconds:.0f} s "
-          f"(students pausing {args.think:g} s on average after each action)")
+          f"(students pausing {args.think:g} s ± {args.jitter:.0%} after each action)")
     if tally.draw_ms:
         print(f"  drawings: median {statistics.median(tally.draw_ms):,.0f} ms, p95 "
               f"{p95(tally.draw_ms):,.0f} ms, max {max(tally.draw_ms):,.0f} ms")
