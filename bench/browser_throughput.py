@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -61,7 +60,7 @@ def open_train_page(page, url: str) -> None:
 def train_once(page) -> tuple[float, list[float]]:
     """Press Train, watch the chart for 10 s once it shows progress, and return the images/s
     the page reports when the epoch is done, and the seconds between the chart's updates."""
-    metric = page.locator("[data-testid='stMetric']").filter(has_text="Throughput")
+    metric = page.locator("[data-testid='stMetric']").filter(has_text="Images per second")
     page.get_by_role("button", name="Train").click()
     # The chart's frame is mounted anew as the training starts: measure the one that follows.
     live_progress(page).filter(has_text="images/s").wait_for(timeout=120_000)
@@ -69,8 +68,8 @@ def train_once(page) -> tuple[float, list[float]]:
     gaps = [(b - a) / 1000 for a, b in itertools.pairwise(times)]
     metric.wait_for(timeout=600_000)
     wait_idle(page)
-    text = metric.inner_text()
-    return float(re.search(r"([\d,]+) images/s", text).group(1).replace(",", "")), gaps
+    value = metric.locator("[data-testid='stMetricValue']").inner_text()
+    return float(value.replace(",", "")), gaps
 
 
 def main() -> None:

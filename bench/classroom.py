@@ -14,8 +14,8 @@ Pages are switched with the sidebar's links, as a student does (a reload would s
 session). Measured while the trainings run: the time from releasing the mouse to the verdict
 (``draw``), from clicking a page link to that page's title with its script run over
 (``page``), the server's peak resident memory, and exceptions (on any page, or in the
-server's log). Both times are taken inside the page, on its clock, at the animation frame
-that shows the result (see ``SHOWN_AT``).
+server's log). Both times are taken inside the page, on its clock: from the input event's
+time stamp to the end of the frame that shows the result (see ``MARK_NEXT``).
 It also prints the CPU the server and the six Chromium instances took: in a real class the
 browsers run on the students' computers, here they share the server's cores.
 
@@ -54,22 +54,30 @@ JITTER = 0.5  # each pause is THINK_S times 1 ± this, at random: students act o
 PAGE_LINKS = {"draw": "Draw", "architecture": "Design", "explain": "Explain", "train": "Train"}
 PAGE_TITLES = {"draw": "Draw a digit", "architecture": "Design a CNN",
                "explain": "A convolution, one step at a time", "train": "Train"}
-# Both ends of a timing are read in the page, with Date.now(): the student's action from a
-# listener that sees it first (capture phase), the result from a check run at every animation
-# frame. Playwright's own waits poll ever more slowly (0, 20, 50, 100, 100 ms, then every
-# 500 ms), which rounded the times up by up to half a second, and the harness's Python and
-# Node processes add their own delays on busy cores.
-MARK_NEXT = """type => { window.__actionAt = null;
-  document.addEventListener(type, () => { window.__actionAt = Date.now(); },
+# Both ends of a timing are read in the page, on its clock (performance.now()): the student's
+# action as the event's own time stamp, taken when the input arrived, however long it then
+# waited for a busy page; the result from a check run at every animation frame. That check
+# runs before its frame is drawn, so the time is read in a task after the frame: style,
+# layout and paint are counted. Playwright's own waits poll ever more slowly (0, 20, 50,
+# 100, 100 ms, then every 500 ms), which rounded the times up by up to half a second, and
+# the harness's Python and Node processes add their own delays on busy cores.
+MARK_NEXT = """type => {
+  window.__actionAt = null; window.__shownAt = null; window.__shownSeen = false;
+  document.addEventListener(type, event => { window.__actionAt = event.timeStamp; },
                             {capture: true, once: true}); }"""
 # The result is shown: the element is there and not stale, and, for a page, its script run
 # is over (Streamlit shows its running indicator only after 500 ms, so that cannot tell).
 SHOWN_AT = """([selector, text, runOver]) => {
+  if (window.__shownAt !== null) return window.__shownAt;
   const app = document.querySelector("[data-testid='stApp']");
   const done = !runOver || (app && app.dataset.testScriptState === "notRunning");
   const shown = [...document.querySelectorAll(selector)].some(el =>
     el.textContent.includes(text) && !el.closest("[data-stale='true']"));
-  return done && shown && window.__actionAt ? Date.now() : null; }"""
+  if (done && shown && window.__actionAt !== null && !window.__shownSeen) {
+    window.__shownSeen = true;
+    setTimeout(() => { window.__shownAt = performance.now(); });  // after this frame's paint
+  }
+  return null; }"""
 
 
 class Start:
@@ -131,7 +139,7 @@ async def wait_idle(page) -> None:
 
 async def shown_ms(page, selector: str, text: str, timeout_ms: float, *,
                    run_over: bool) -> float:
-    """Milliseconds from the action marked with ``MARK_NEXT`` to the first animation frame
+    """Milliseconds from the action marked with ``MARK_NEXT`` to the end of the first frame
     that shows ``selector`` with ``text`` (and with the script run over, if ``run_over``)."""
     shown = await page.wait_for_function(SHOWN_AT, arg=[selector, text, run_over],
                                          polling="raf", timeout=timeout_ms)
@@ -337,6 +345,8 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=JITTER,
                         help="each pause is think x (1 ± this), at random (0: lock-step)")
     args = parser.parse_args()
+    if not 0 <= args.jitter < 1:
+        parser.error("--jitter must be at least 0 and below 1 (a pause is never negative)")
     tally = Tally()
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "streamlit.log"

@@ -219,15 +219,17 @@ def bar_svg(fractions: Iterable[float], names: Iterable[str], *, highlight: int 
     for quarter in (0.25, 0.5, 0.75, 1.0):
         y = base - quarter * BAR_AREA
         parts.append(f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
-    for i, (fraction, name) in enumerate(zip(fractions, names)):
-        fraction = min(max(float(fraction), 0.0), 1.0) if math.isfinite(fraction) else 0.0
+    for i, (fraction, name) in enumerate(zip(fractions, names, strict=True)):
+        known = math.isfinite(fraction)
+        fraction = min(max(float(fraction), 0.0), 1.0) if known else 0.0
         bar = max(fraction - floor, 0.0) / (1 - floor) * BAR_AREA
         centre = (i + 0.5) * slot
         colour = "#1f6feb" if highlight in (None, i) else "#9ec5fe"
         parts.append(f'<rect x="{i * slot + slot * 0.14:.1f}" y="{base - bar:.1f}" '
                      f'width="{slot * 0.72:.1f}" height="{bar:.1f}" fill="{colour}"/>')
+        written = f"{fraction:.{decimals}%}" if known else "–"  # not a number: not 0 %
         parts.append(f'<text x="{centre}" y="{base - bar - 6:.1f}" fill="#374151" '
-                     f'font-size="{percent_font:.1f}">{fraction:.{decimals}%}</text>')
+                     f'font-size="{percent_font:.1f}">{written}</text>')
         weight = ' font-weight="bold"' if i == highlight else ""
         parts.append(f'<text x="{centre}" y="{base + 17}"{weight}>{xml_text(name)}</text>')
     parts.append(f'<line x1="0" x2="{width}" y1="{base}" y2="{base}" stroke="#6b7280"/>')
@@ -236,7 +238,7 @@ def bar_svg(fractions: Iterable[float], names: Iterable[str], *, highlight: int 
 
 
 CONFUSION_CELL = 40  # px per cell: a count up to 9,999 fits at CONFUSION_FONT
-CONFUSION_FONT = 12
+CONFUSION_FONT = 12  # or smaller, so that the largest count fits its cell
 
 
 def confusion_svg(confusion: Sequence[Sequence[int]], names: Iterable[str]) -> str:
@@ -244,9 +246,15 @@ def confusion_svg(confusion: Sequence[Sequence[int]], names: Iterable[str]) -> s
     count on white (none) to dark blue (the most in any cell). Class names label the rows
     on the left and the columns below (slanted when wider than a cell), with the axes'
     titles, "true" and "predicted"."""
-    counts = np.asarray(confusion, dtype=np.float64).reshape(len(confusion), -1)
     names = [str(n) for n in names]
-    n, cell, font = counts.shape[0], CONFUSION_CELL, CONFUSION_FONT
+    n, cell, font = len(names), CONFUSION_CELL, CONFUSION_FONT
+    counts = np.asarray(confusion, dtype=np.float64).reshape(-1)
+    if counts.size != n * n:
+        raise ValueError(f"a confusion matrix of {n} classes has {n * n} counts, not "
+                         f"{counts.size}")
+    counts = np.nan_to_num(counts.reshape(n, n), nan=0.0, posinf=0.0, neginf=0.0).clip(0)
+    widest = max((f"{int(count):,}" for count in counts.flat), key=len, default="0")
+    count_font = math.floor(min(font, (cell - 4) / text_width(widest, 1)) * 10) / 10
     name_px = max((text_width(name, font) for name in names), default=0)
     slanted = name_px > cell - 4
     left = 22 + math.ceil(name_px) + 8  # the "true" title, then the row names
@@ -262,18 +270,18 @@ def confusion_svg(confusion: Sequence[Sequence[int]], names: Iterable[str]) -> s
         y = top + r * cell
         parts.append(f'<text x="{left - 6}" y="{y + cell / 2:g}" text-anchor="end" '
                      f'dominant-baseline="central">{xml_text(names[r])}</text>')
-        for c in range(counts.shape[1]):
+        for c in range(n):
             red, green, blue = colours[r, c]
             x = left + c * cell
             parts.append(f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
                          f'fill="#{red:02x}{green:02x}{blue:02x}"/>')
             parts.append(f'<text x="{x + cell / 2 - 0.5:g}" y="{y + cell / 2 - 0.5:g}" '
-                         f'fill="{ink_on(red, green, blue)}" dominant-baseline="central">'
-                         f'{int(counts[r, c]):,}</text>')
+                         f'fill="{ink_on(red, green, blue)}" font-size="{count_font:g}" '
+                         f'dominant-baseline="central">{int(counts[r, c]):,}</text>')
     base = top + n * cell
-    for c in range(counts.shape[1]):
+    for c in range(n):
         x = left + c * cell + cell / 2
-        name = xml_text(names[c]) if c < len(names) else ""
+        name = xml_text(names[c])
         if slanted:
             parts.append(f'<text x="{x:g}" y="{base + 14}" text-anchor="end" '
                          f'transform="rotate(-45 {x:g} {base + 14})">{name}</text>')

@@ -379,8 +379,9 @@ def import_export(spec: ArchitectureSpec, report: NetworkReport) -> None:
     lazy_expander("Copy a link to this design", LINK_OPEN, lambda: link_panel(spec),
                   icon=":material/link:")
     # A draft typed into the import box outlives the expander being closed (a widget that is
-    # not drawn loses its value).
-    if "import_text" in st.session_state:
+    # not drawn loses its value); while it is open, the box keeps it, and what is being typed
+    # is never sent back over.
+    if "import_text" in st.session_state and not st.session_state.get(JSON_OPEN):
         st.session_state["import_text"] = st.session_state["import_text"]
     lazy_expander("Import / export the design as JSON", JSON_OPEN, lambda: json_panel(spec))
     lazy_expander("Code: the same network in PyTorch and Keras", CODE_OPEN,

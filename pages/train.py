@@ -523,7 +523,8 @@ def results(job: TrainingJob) -> None:
                f"{describe_speedups(job.config, job.device)}.")
     # Pictures, not plotly charts: the first plotly chart in a tab loads Streamlit's plotly
     # bundle, and the two charts cost a fresh tab about 1.4 s of its main thread.
-    left, right = st.columns(2)
+    many = len(names) > 10  # 26 letters: each picture takes the page's width, one after the other
+    left, right = (st.container(), st.container()) if many else st.columns(2)
     with left:
         st.image(confusion_svg(evaluation.confusion, names),
                  caption="Confusion matrix: each row a true class, each column what the "
@@ -532,7 +533,8 @@ def results(job: TrainingJob) -> None:
         tested = [c for c, row in enumerate(evaluation.confusion) if sum(row)]  # a small
         accuracy = [evaluation.per_class_accuracy[c] for c in tested]  # class set lacks some
         floor = math.floor(max(0.0, min(accuracy, default=0.0) - 0.1) * 10) / 10
-        st.image(bar_svg(accuracy, [names[c] for c in tested], decimals=1, floor=floor),
+        st.image(bar_svg(accuracy, [names[c] for c in tested], decimals=0 if many else 1,
+                         floor=floor),
                  caption=f"Accuracy per {splits.info.noun} (the bars start at {floor:.0%})")
     wrong = evaluation.misclassified[:GALLERY]
     st.subheader(f"{splits.info.noun.capitalize()}s it got wrong "

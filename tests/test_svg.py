@@ -9,6 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pytest
 
 from cnn_core.presets import PRESETS
 from cnn_core.shapes import analyze
@@ -119,7 +120,7 @@ def test_probability_bars_grow_with_the_probability_and_name_every_class():
     assert texts[4:6] == ["70%", "2"] and texts[6:8] == ["25%", "3"]
     # letters, and a probability that is not a number, are drawn without breaking the picture
     letters = parsed(probability_svg([float("nan"), 1.0], ["a", "<b>"], answer=1))
-    assert [t.text for t in letters.findall("svg:text", NS)] == ["0%", "a", "100%", "<b>"]
+    assert [t.text for t in letters.findall("svg:text", NS)] == ["–", "a", "100%", "<b>"]
 
 
 def test_limits_keep_a_cells_colour_as_the_map_fills_in_and_infinities_take_the_ends():
@@ -187,3 +188,12 @@ def test_the_confusion_matrix_counts_each_cell_in_blues_with_named_rows_and_colu
     assert [t.text for t in column_names] == fashion  # wider than a cell: slanted
     assert float(slanted.get("width")) >= text_width("T-shirt/top", 12) + 10 * CONFUSION_CELL
     assert "9,999" in [t.text for t in slanted.findall("svg:text", NS)]
+    big = parsed(confusion_svg([[123_456, 7], [0, 10_000]], ["a", "b"]))
+    counts = [t for t in big.findall("svg:text", NS) if t.text and t.text[0].isdigit()]
+    assert [t.text for t in counts] == ["123,456", "7", "0", "10,000"]
+    assert all(text_width(t.text, float(t.get("font-size"))) <= CONFUSION_CELL - 4
+               for t in counts)  # the largest count fits its cell, and so do the others
+    with pytest.raises(ValueError, match="3 classes has 9 counts, not 4"):
+        confusion_svg([[1, 2], [3, 4]], ["a", "b", "c"])
+    with pytest.raises(ValueError):
+        bar_svg([0.5, 0.5], ["only one name"])
