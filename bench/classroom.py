@@ -58,9 +58,9 @@ PAGE_TITLES = {"draw": "Draw a digit", "architecture": "Design a CNN",
 # action as the event's own time stamp, taken when the input arrived, however long it then
 # waited for a busy page; the result from a check run at every animation frame. That check
 # runs before its frame is drawn, so the time is read in a task after the frame: style,
-# layout and paint are counted. Playwright's own waits poll ever more slowly (0, 20, 50,
-# 100, 100 ms, then every 500 ms), which rounded the times up by up to half a second, and
-# the harness's Python and Node processes add their own delays on busy cores.
+# layout and paint are counted. Playwright's own waits look again ever more slowly (after
+# 20, 50, 100 and 100 ms, then every 500 ms), which rounded the times up by up to half a
+# second, and the harness's Python and Node processes add their own delays on busy cores.
 MARK_NEXT = """type => {
   window.__actionAt = null; window.__shownAt = null; window.__shownSeen = false;
   document.addEventListener(type, event => { window.__actionAt = event.timeStamp; },
