@@ -40,6 +40,10 @@ def along(where: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(where, at, stops[:, i]) for i in range(3)], axis=-1)
 
 
+def hex_colour(red: int, green: int, blue: int) -> str:
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
 def ink_on(red: float, green: float, blue: float) -> str:
     """Black or white, whichever reads better on that colour (118: the grey on which both
     contrast equally)."""
@@ -112,7 +116,7 @@ def grid_svg(values: np.ndarray, *, outlined: Iterable[tuple[int, int]] = (),
             if np.isnan(value):
                 continue  # not filled in yet: the background shows
             red, green, blue = colours[r, c]
-            squares.setdefault(f"#{red:02x}{green:02x}{blue:02x}", []).append(
+            squares.setdefault(hex_colour(red, green, blue), []).append(
                 f"M{c} {r}h{size}v{size}h-{size}z")
             if numbers:
                 texts.append(f'<text x="{c + 0.47:g}" y="{r + 0.47:g}" font-size="0.3" '
@@ -137,6 +141,12 @@ FONT = 11
 def text_width(text: str, font: float = FONT) -> float:
     """About how wide ``text`` is at ``font`` px (digits, letters and %: 0.6 em each)."""
     return 0.6 * font * len(text)
+
+
+def fitting_font(text: str, room: float, largest: float) -> float:
+    """The font size, at most ``largest``, at which ``text`` fits ``room`` px, as written in
+    the SVG (one decimal, rounded down so it still fits)."""
+    return math.floor(min(largest, room / text_width(text, 1)) * 10) / 10
 
 
 def volume_svg(report: NetworkReport) -> str:
@@ -207,8 +217,7 @@ def bar_svg(fractions: Iterable[float], names: Iterable[str], *, highlight: int 
     name_px = max((text_width(n, BAR_FONT) for n in names), default=0)
     slot = max(BAR_SLOT if len(names) <= 10 else BAR_SLOT_MANY, math.ceil(name_px) + 10)
     widest = f"{1:.{decimals}%}"  # "100%", "100.0%"
-    # it fits its slot, as written (one decimal, rounded down)
-    percent_font = math.floor(min(BAR_FONT, (slot - 2) / text_width(widest, 1)) * 10) / 10
+    percent_font = fitting_font(widest, slot - 2, BAR_FONT)
     top, bottom = 22, 24  # room for the percentages above and the names below
     width, height = slot * len(fractions), top + BAR_AREA + bottom
     base = top + BAR_AREA
@@ -254,13 +263,13 @@ def confusion_svg(confusion: Sequence[Sequence[int]], names: Iterable[str]) -> s
                          f"{counts.size}")
     counts = np.nan_to_num(counts.reshape(n, n), nan=0.0, posinf=0.0, neginf=0.0).clip(0)
     widest = max((f"{int(count):,}" for count in counts.flat), key=len, default="0")
-    count_font = math.floor(min(font, (cell - 4) / text_width(widest, 1)) * 10) / 10
+    count_font = fitting_font(widest, cell - 4, font)
     name_px = max((text_width(name, font) for name in names), default=0)
     slanted = name_px > cell - 4
     left = 22 + math.ceil(name_px) + 8  # the "true" title, then the row names
     below = (math.ceil(name_px * 0.72) if slanted else font) + 12 + 22  # names, then title
     width, height = left + n * cell + 6, 6 + n * cell + below
-    most = counts.max() if counts.size and counts.max() > 0 else 1.0
+    most = counts.max(initial=0.0) or 1.0  # an empty matrix: all white
     colours = np.rint(along(np.clip(counts / most, 0, 1), BLUES)).astype(int)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" font-family="sans-serif" '
@@ -274,7 +283,7 @@ def confusion_svg(confusion: Sequence[Sequence[int]], names: Iterable[str]) -> s
             red, green, blue = colours[r, c]
             x = left + c * cell
             parts.append(f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
-                         f'fill="#{red:02x}{green:02x}{blue:02x}"/>')
+                         f'fill="{hex_colour(red, green, blue)}"/>')
             parts.append(f'<text x="{x + cell / 2 - 0.5:g}" y="{y + cell / 2 - 0.5:g}" '
                          f'fill="{ink_on(red, green, blue)}" font-size="{count_font:g}" '
                          f'dominant-baseline="central">{int(counts[r, c]):,}</text>')

@@ -21,6 +21,7 @@ from cnn_core.svg import (
     cell_colours,
     confusion_svg,
     grid_svg,
+    hex_colour,
     probability_svg,
     text_width,
     value_range,
@@ -171,7 +172,7 @@ def test_the_confusion_matrix_counts_each_cell_in_blues_with_named_rows_and_colu
     squares = [r for r in root.findall("svg:rect", NS)]
     assert len(squares) == 9 and float(squares[0].get("width")) == CONFUSION_CELL - 1
     fills = [sq.get("fill") for sq in squares]
-    darkest, white = "#{:02x}{:02x}{:02x}".format(*BLUES[-1].astype(int)), "#f7fbff"
+    darkest, white = hex_colour(*BLUES[-1].astype(int)), "#f7fbff"
     assert fills[0] == darkest and fills[2] == fills[8] == white  # the most, and none
     assert fills[1] != white and fills[1] != darkest
     texts = [t.text for t in root.findall("svg:text", NS)]
