@@ -11,7 +11,13 @@ import logging
 import streamlit as st
 
 from cnn_core.shapes import format_shape
-from ui.app_state import current_job, current_report, design_name, sync_url
+from ui.app_state import (
+    current_job,
+    current_report,
+    design_name,
+    sweep_when_this_tab_goes,
+    sync_url,
+)
 from ui.page_guard import preload_torch, torch_ready
 
 LOG = logging.getLogger("cnn_explainer")
@@ -110,6 +116,7 @@ def quiet_live_updates() -> None:
 
 
 quiet_live_updates()
+sweep_when_this_tab_goes()
 try:
     sync_url()
     sidebar(on_train_page=navigation.url_path == "train")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import dataclasses
 import math
 import os
@@ -35,6 +34,7 @@ from cnn_core.data import MnistSplits
 from cnn_core.devices import device_name
 from cnn_core.evaluate import Evaluation, evaluate
 from cnn_core.learning_view import EVERY_S, KernelView, first_conv, fixed_digit, take_view
+from cnn_core.memory import return_freed_memory
 from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
 from cnn_core.recording import Recorder
 from cnn_core.shapes import analyze
@@ -74,6 +74,7 @@ class _Workers:
             try:
                 task()
             finally:
+                del task  # an idle worker must not keep its last training's model alive
                 with self._lock:
                     self._idle += 1
 
@@ -87,13 +88,6 @@ def lower_priority() -> None:
     students' clicks and drawings leave, and still all of it when nobody else needs any."""
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: as is
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
-
-
-def return_freed_memory() -> None:
-    """Give memory freed by a training back to the OS. glibc keeps freed blocks in its arenas
-    (one per thread that allocated), so without this a server's memory only ever grows."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def active_jobs() -> list[TrainingJob]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -79,3 +82,9 @@ def test_a_reload_during_a_training_reattaches_by_its_token():
     finally:
         job.stop()
         job.join(60)
+    # Once no session holds the ended training, its token lets it (and its model) go.
+    ended = weakref.ref(job)
+    del at, reloaded, job
+    gc.collect()
+    assert ended() is None, "the token kept a finished training of closed tabs alive"
+    assert "job" not in app_with(job=token).session_state

@@ -12,13 +12,14 @@ import contextlib
 import itertools
 import secrets
 import threading
-import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from cnn_core import memory
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
 from cnn_core.recording import Recorder, open_store
 from cnn_core.runs import RunStore, TeacherKey, new_owner_token
@@ -278,13 +279,21 @@ def digit_image_bytes(image: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
+# ---- a closed tab -----------------------------------------------------------------------
+@st.cache_resource(scope="session", show_spinner=False,
+                   on_release=lambda _: memory.sweep_soon())
+def sweep_when_this_tab_goes() -> bool:
+    """Call on every run. Released when the session's tab disconnects: Streamlit then lets
+    go of the sessions kept past their reconnect time, whose models the sweep gives back."""
+    return True
+
+
 # ---- the page URL: design, last run, and the token that re-attaches a training ----------
-JOB_TOKEN_KEEP_S = 300.0  # an ended training's token goes once this old: the URL's run serves then
-
-
 @st.cache_resource(show_spinner=False)
-def job_tokens() -> dict[str, tuple[TrainingJob, float]]:
-    """Unguessable token -> (training, when registered), for every session of this server."""
+def job_tokens() -> dict[str, weakref.ref[TrainingJob]]:
+    """Unguessable token -> training, for every session of this server. Weak: a training
+    lives while it runs or a session holds it, so a server forgets a class's models once
+    their tabs are gone (a reload within the session's TTL still finds it)."""
     return {}
 
 
@@ -292,14 +301,19 @@ def job_token(job: TrainingJob) -> str:
     """The token a tab's URL carries while it trains: a reload re-attaches to the job."""
     if st.session_state.get("job_token_for") is not job:
         tokens = job_tokens()
-        now = time.monotonic()
-        for token, (old, since) in list(tokens.items()):  # the models they hold are big
-            if not old.running_thread and now - since > JOB_TOKEN_KEEP_S:
+        for token, ref in list(tokens.items()):
+            if ref() is None:
                 tokens.pop(token, None)
         token = secrets.token_urlsafe(18)
-        tokens[token] = (job, now)
+        tokens[token] = weakref.ref(job)
         st.session_state["job_token"], st.session_state["job_token_for"] = token, job
     return st.session_state["job_token"]
+
+
+def token_job(token: str | None) -> TrainingJob | None:
+    """The training a URL's token names, while it still lives."""
+    ref = job_tokens().get(token or "")
+    return ref() if ref is not None else None
 
 
 def restore_from_url() -> None:
@@ -311,9 +325,8 @@ def restore_from_url() -> None:
     if spec is not None:
         same = [name for name, preset in PRESETS.items() if preset == spec]
         load_design(spec, same[0] if same else "Design from a link")
-    entry = job_tokens().get(params.get(JOB_PARAM) or "")
-    if entry is not None:  # a reload during a training: follow it again
-        job = entry[0]
+    job = token_job(params.get(JOB_PARAM))
+    if job is not None:  # a reload during a training: follow it again
         st.session_state["job"] = job
         st.session_state["job_token"], st.session_state["job_token_for"] = \
             params[JOB_PARAM], job
@@ -322,7 +335,7 @@ def restore_from_url() -> None:
         job.heartbeat()
     run_id, note = read_run_id(params.get(RUN_PARAM))
     notes.append(note)
-    if run_id is not None and entry is None:
+    if run_id is not None and job is None:
         notes.append(_use_run_from_link(run_id))
     st.session_state["url_note"] = " ".join(filter(None, notes)) or None
 

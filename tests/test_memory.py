@@ -1,0 +1,35 @@
+"""Giving memory back: a closed tab's sessions are collected soon after, in one sweep."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+
+from cnn_core import memory
+
+
+class Session:
+    """Stands for a session's state: it refers to itself, as Streamlit's do."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_sweep_soon_collects_cycles_and_tabs_closed_together_share_it(monkeypatch):
+    monkeypatch.setattr(memory, "SWEEP_DELAY_S", 0.2)
+    gc.disable()  # only the sweep may collect it
+    try:
+        gone = weakref.ref(Session())
+        assert gone() is not None  # a cycle: reference counting alone does not free it
+        memory.sweep_soon()
+        first = memory._sweep_timer
+        memory.sweep_soon()  # a second tab closed meanwhile
+        assert memory._sweep_timer is first is not None
+        deadline = time.monotonic() + 10
+        while gone() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone() is None
+        assert memory._sweep_timer is None  # the next closed tab sweeps again
+    finally:
+        gc.enable()
