@@ -17,7 +17,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 PAGE_HEADING = "[data-testid='stMainBlockContainer'] h1"  # every page starts with its title
-IDLE = "() => !document.querySelector(\"[data-testid='stStatusWidget']\")"  # script not running
+# Script not running: the app's own run state (its status widget shows only after 500 ms)
+IDLE = """() => !document.querySelector("[data-testid='stStatusWidget']")
+  && document.querySelector("[data-testid='stApp']")?.dataset.testScriptState === "notRunning"
+"""
 CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"  # the Draw page's
 EXCEPTION = "[data-testid='stException']"  # a traceback Streamlit shows on a page
 

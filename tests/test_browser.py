@@ -24,6 +24,7 @@ from browser_helpers import (
     wait_idle,
     wait_until,
 )
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -211,8 +212,12 @@ def test_explain_slider_moves_the_window_and_play_steps_on(page, app_url, tmp_pa
     before_text, before_window = cell.inner_text(), window_outlines(page)
     thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
     thumb.focus()
-    for _ in range(30):
+    start = int(thumb.input_value())
+    for pressed in range(1, 31):
         thumb.press("ArrowRight")
+        # As a student's key repeat does: the next press after the thumb has moved. Pressed
+        # faster, a busy tab's slider can read its value before it redraws and lose a press.
+        expect(thumb).to_have_value(str(start + pressed))
     wait_idle(page)
     # The slider may report intermediate values first (one rerun each): wait for the last.
     # From the centre (row 14, column 14 of 28), 30 cells on is row 15, column 16.
