@@ -282,10 +282,17 @@ def digit_image_bytes(image: torch.Tensor) -> bytes:
 # ---- a closed tab -----------------------------------------------------------------------
 @st.cache_resource(scope="session", show_spinner=False,
                    on_release=lambda _: memory.sweep_soon())
-def sweep_when_this_tab_goes() -> bool:
-    """Call on every run. Released when the session's tab disconnects: Streamlit then lets
-    go of the sessions kept past their reconnect time, whose models the sweep gives back."""
+def _released_when_this_tab_goes() -> bool:
     return True
+
+
+def sweep_when_this_tab_goes() -> None:
+    """Call on every run. When the session's tab disconnects, Streamlit lets go of the
+    sessions kept past their reconnect time, and a sweep gives back what they held."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx() is not None:  # bare mode (a spawned process's import): no tab
+        _released_when_this_tab_goes()
 
 
 # ---- the page URL: design, last run, and the token that re-attaches a training ----------
