@@ -312,6 +312,7 @@ class TrainingJob:
             self._state = "failed"
             self._message = f"training failed: {type(exc).__name__}: {exc}"
         finally:
+            self.optimizer = None  # its state (Adam: two copies of the weights) is done with
             return_freed_memory()  # the optimizer's state and the activations are gone now
             self._finished_at = time.monotonic()
             _ACTIVE.discard(self)

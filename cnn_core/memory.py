@@ -6,12 +6,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import math
 import threading
+import time
 
 SWEEP_DELAY_S = 2.0  # after a tab goes: tabs closed together share one sweep
+SWEEP_GAP_S = 10.0  # at most one collection (~0.3 s holding the GIL) this often, however
+#                     many students reload
 
 _sweep_lock = threading.Lock()
 _sweep_timer: threading.Timer | None = None
+_last_sweep = -math.inf  # time.monotonic() of the last one
 
 
 def return_freed_memory() -> None:
@@ -22,9 +27,9 @@ def return_freed_memory() -> None:
 
 
 def _sweep() -> None:
-    global _sweep_timer
+    global _sweep_timer, _last_sweep
     with _sweep_lock:
-        _sweep_timer = None
+        _sweep_timer, _last_sweep = None, time.monotonic()
     # A closed session's state sits in reference cycles, which Python's own collector, with
     # torch's ~430,000 objects to scan, reaches only every few minutes of a class.
     gc.collect()
@@ -32,11 +37,12 @@ def _sweep() -> None:
 
 
 def sweep_soon() -> None:
-    """In ``SWEEP_DELAY_S``, collect garbage and give the memory back (in the background;
-    the collection holds the GIL for about 0.3 s)."""
+    """In ``SWEEP_DELAY_S``, or ``SWEEP_GAP_S`` after the last sweep if that is later, collect
+    garbage and give the memory back (in the background)."""
     global _sweep_timer
     with _sweep_lock:
         if _sweep_timer is None:
-            _sweep_timer = threading.Timer(SWEEP_DELAY_S, _sweep)
+            delay = max(SWEEP_DELAY_S, _last_sweep + SWEEP_GAP_S - time.monotonic())
+            _sweep_timer = threading.Timer(delay, _sweep)
             _sweep_timer.daemon = True
             _sweep_timer.start()

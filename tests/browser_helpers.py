@@ -39,7 +39,8 @@ def open_page(page, app_url: str, path: str = "") -> None:
 
 
 def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit is not running the script (its status widget is gone)."""
+    """Wait until Streamlit is not running the script. Not while a training's live view runs
+    on the page: its fragment reruns back to back, so wait for what the test needs there."""
     page.wait_for_timeout(400)
     page.wait_for_function(IDLE, timeout=timeout_ms)
 

@@ -11,6 +11,7 @@ import pytest
 from app_server import serve_app, server_rss_bytes
 from browser_helpers import open_page, wait_idle
 
+from cnn_core.memory import SWEEP_DELAY_S, SWEEP_GAP_S
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.url_state import DESIGN_PARAM, design_param
 
@@ -60,7 +61,7 @@ def test_memory_comes_back_after_thirty_students_trained_and_left(browser, tmp_p
                 student_sees_the_result_and_leaves(pressed.popleft())
         while pressed:
             student_sees_the_result_and_leaves(pressed.popleft())
-        time.sleep(3)
+        time.sleep(SWEEP_GAP_S + SWEEP_DELAY_S + 1)  # the sweep after the last tab has run
         after_thirty = server_rss_bytes(url)
     context.close()
     print(f"server RSS after 1 student {after_first / MB:.0f} MB, after 30 "

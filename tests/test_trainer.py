@@ -142,8 +142,10 @@ def test_pause_holds_and_resume_continues(bundled):
     job.resume()
     wait_for(lambda: job.snapshot().step > held + 5)
     assert job.snapshot().state == "running"
+    assert job.optimizer is not None  # the steering reads it while training
     job.stop()
     job.join(10)
+    assert job.optimizer is None  # a finished job held by a session keeps only its model
 
 
 def test_divergence_stops_with_an_explanation(bundled):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 
 import pytest
@@ -85,6 +86,11 @@ def test_a_reload_during_a_training_reattaches_by_its_token():
     # Once no session holds the ended training, its token lets it (and its model) go.
     ended = weakref.ref(job)
     del at, reloaded, job
-    gc.collect()
+    # join() returns as the job ends; its worker thread lets go of it a moment later
+    for _ in range(100):
+        gc.collect()
+        if ended() is None:
+            break
+        time.sleep(0.1)
     assert ended() is None, "the token kept a finished training of closed tabs alive"
     assert "job" not in app_with(job=token).session_state
