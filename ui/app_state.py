@@ -297,30 +297,20 @@ def sweep_when_this_tab_goes() -> None:
 
 # ---- the page URL: design, last run, and the token that re-attaches a training ----------
 @st.cache_resource(show_spinner=False)
-def job_tokens() -> dict[str, weakref.ref[TrainingJob]]:
+def job_tokens() -> weakref.WeakValueDictionary[str, TrainingJob]:
     """Unguessable token -> training, for every session of this server. Weak: a training
     lives while it runs or a session holds it, so a server forgets a class's models once
     their tabs are gone (a reload within the session's TTL still finds it)."""
-    return {}
+    return weakref.WeakValueDictionary()
 
 
 def job_token(job: TrainingJob) -> str:
     """The token a tab's URL carries while it trains: a reload re-attaches to the job."""
     if st.session_state.get("job_token_for") is not job:
-        tokens = job_tokens()
-        for token, ref in list(tokens.items()):
-            if ref() is None:
-                tokens.pop(token, None)
         token = secrets.token_urlsafe(18)
-        tokens[token] = weakref.ref(job)
+        job_tokens()[token] = job
         st.session_state["job_token"], st.session_state["job_token_for"] = token, job
     return st.session_state["job_token"]
-
-
-def token_job(token: str | None) -> TrainingJob | None:
-    """The training a URL's token names, while it still lives."""
-    ref = job_tokens().get(token or "")
-    return ref() if ref is not None else None
 
 
 def restore_from_url() -> None:
@@ -332,7 +322,7 @@ def restore_from_url() -> None:
     if spec is not None:
         same = [name for name, preset in PRESETS.items() if preset == spec]
         load_design(spec, same[0] if same else "Design from a link")
-    job = token_job(params.get(JOB_PARAM))
+    job = job_tokens().get(params.get(JOB_PARAM) or "")
     if job is not None:  # a reload during a training: follow it again
         st.session_state["job"] = job
         st.session_state["job_token"], st.session_state["job_token_for"] = \
