@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from cnn_core.budget import Limits, memory_refusal, training_refusal
+from cnn_core.admission import NotAdmitted, TrainingRequest, Way, admit
+from cnn_core.datasets import DATASETS
 from cnn_core.devices import DEVICE_CHOICES
 from cnn_core.presets import PRESET_TABLE, preset_by_slug
 from cnn_core.runs_cli import add_runs_dir, add_runs_parser, runs_command
@@ -72,29 +73,34 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = analyze(spec)
-    if refused := memory_refusal(report, config.batch_size, config.optimizer, Limits.from_env()):
-        print(f"error: {refused}", file=sys.stderr)  # before loading MNIST, as above
+    # What can be known before MNIST loads (the design fits the digits, its memory); the
+    # training's own admission, with the digits loaded, checks the time too.
+    if refused := admit(TrainingRequest(Way.CLI, analyze(spec), config.batch_size,
+                                        config.optimizer, config.epochs, 0, DATASETS["mnist"])):
+        print(f"error: {refused}", file=sys.stderr)
         return 2
     runs, problem = open_store(args.runs_dir)
     recorder = Recorder(runs, problem, source="cli")
     store = MnistStore()
     splits = store.wait()
-    if refused := training_refusal(report, config.batch_size, config.optimizer, config.epochs,
-                                   len(splits.train_images)):
-        print(f"error: {refused}", file=sys.stderr)
+    try:
+        job = TrainingJob(spec, splits, config, name=name, recorder=recorder, way=Way.CLI)
+    except NotAdmitted as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    job = TrainingJob(spec, splits, config, name=name, recorder=recorder)
     why = f" (reason: {store.offline_reason})" if store.offline_reason else ""
     print(f"data: {job.splits.description}{why}", flush=True)
     job.start()
-    printed = 0
+    printed, told = 0, False
     over = False
     while not over:
         job.heartbeat()
         job.join(0.5)
         over = not job.running_thread  # read before the snapshot, so it holds every epoch
         snap = job.snapshot()
+        if snap.notice and not told:
+            print(f"note: {snap.notice}", flush=True)
+            told = True
         for e in snap.epochs_done[printed:]:
             print(f"epoch {e.epoch}/{snap.epochs}: train loss {e.train_loss:.4f} "
                   f"accuracy {e.train_accuracy:.2%} | validation loss {e.val_loss:.4f} "

@@ -65,9 +65,12 @@ def baseline_like(x: torch.Tensor) -> torch.Tensor:
 
 
 def attribute(model: nn.Module, image: np.ndarray | torch.Tensor | None, target: int,
-              method: Method = "integrated_gradients", n_steps: int = IG_STEPS) -> Attribution:
+              method: Method = "integrated_gradients", n_steps: int = IG_STEPS,
+              internal_batch_size: int | None = None) -> Attribution:
     """Attribute ``model``'s score for digit ``target`` to the pixels of a 28x28 ``image``
-    (uint8, or float in [0, 1], as ``canvas_to_mnist`` makes it; normalised here)."""
+    (uint8, or float in [0, 1], as ``canvas_to_mnist`` makes it; normalised here). Integrated
+    Gradients runs its steps ``internal_batch_size`` at a time (all at once by default); the
+    app goes through ``cnn_core.passes.explain``, which sizes it to the server's budget."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     if not 0 <= target < 10:
@@ -94,7 +97,7 @@ def attribute(model: nn.Module, image: np.ndarray | torch.Tensor | None, target:
         baseline = baseline_like(x)
         heat, delta = IntegratedGradients(model).attribute(
             x, baselines=baseline, target=target, n_steps=n_steps,
-            return_convergence_delta=True)
+            internal_batch_size=internal_batch_size, return_convergence_delta=True)
         with torch.no_grad():
             scores = model(torch.cat([x, baseline]))[:, target].tolist()
         return Attribution(method, target, _as_map(heat), score=scores[0],

@@ -22,6 +22,7 @@ MEMORY_ENV = "CNN_EXPLAINER_TRAINING_MEMORY_MB"
 SECONDS_ENV = "CNN_EXPLAINER_TRAINING_SECONDS"
 RATE_ENV = "CNN_EXPLAINER_TRAINING_MACS_PER_S"
 DRAW_MEMORY_ENV = "CNN_EXPLAINER_DRAW_MEMORY_MB"
+PASSES_MEMORY_ENV = "CNN_EXPLAINER_PASSES_MEMORY_MB"
 
 MB = 1024 * 1024
 # Where a container's memory limit is (cgroup v2, v1): Docker, Streamlit Community Cloud.
@@ -33,10 +34,19 @@ MIN_DEFAULT_MEMORY = 512 * MB
 DEFAULT_SECONDS = 300.0  # "a few minutes": a lesson has no time for longer
 # A little below the seed ConvNet's measured rate (bench/throughput.py), forward + backward.
 MACS_PER_S_PER_CORE = 1.5e10
-# An elementwise layer (batch norm, ReLU, dropout) does little arithmetic but moves every value
-# through memory: counted as this many MACs per value it outputs (measured, see the bench).
-VALUE_COST_MACS = 20
+# Layers without multiply-adds still cost time: each output value is counted as this many
+# conv MACs (forward and backward relative to a 3x3 conv's, measured on 2 cores, see docs/).
+VALUE_COST_MACS = {"relu": 8, "leaky_relu": 8, "sigmoid": 30, "tanh": 30, "batchnorm2d": 60,
+                   "dropout": 160}
+DEFAULT_VALUE_COST = 30
+# Pooling compares or adds every value of its window: a 2x2 max-pool costs ~260 conv MACs an
+# output value, a 28x28 one ~12,000; base plus per window element fits both within 2x.
+POOL_BASE_MACS, POOL_ELEMENT_MACS = 250, 12
+# Every step pays Python, the optimizer's update and the loop's bookkeeping whatever its size:
+# LeNet-5's steps were twice their MACs' time without it.
+STEP_OVERHEAD_S = 0.0015
 DEFAULT_DRAW_MEMORY = 256 * MB
+DEFAULT_PASSES_MEMORY = 512 * MB  # drawings, "why" and handwriting tests at once, all students
 DEFAULT_BATCH_SIZE = int(SETTINGS["batch_size"].default)  # shown on the Design page
 FULL_TRAIN_IMAGES = 55_000  # MNIST's training digits less the 5,000 held out for validation
 MAX_BATCH_SIZE = int(SETTINGS["batch_size"].maximum)  # the largest the trainer accepts
@@ -58,23 +68,29 @@ FIRST_TRAINING = 192 * MB
 
 @dataclass(frozen=True)
 class Limits:
-    """What one training (or one drawing's forward pass) may use on this server."""
+    """What one training, or one heavy pass outside trainings (a drawing, a "why", a test on
+    the class's drawings), may use on this server; and what all such passes at once may."""
 
     memory_bytes: int
     seconds: float
     macs_per_s: float
     draw_memory_bytes: int = DEFAULT_DRAW_MEMORY
+    passes_memory_bytes: int = DEFAULT_PASSES_MEMORY
 
     @classmethod
     def from_env(cls) -> Limits:
         """The README settings, else defaults from this machine's memory, cores and slots."""
         memory = _env_number(MEMORY_ENV)
         draw = _env_number(DRAW_MEMORY_ENV)
+        passes = _env_number(PASSES_MEMORY_ENV)
+        draw_bytes = int(draw * MB) if draw else DEFAULT_DRAW_MEMORY
         return cls(
             memory_bytes=int(memory * MB) if memory else default_memory(),
             seconds=_env_number(SECONDS_ENV) or DEFAULT_SECONDS,
             macs_per_s=_env_number(RATE_ENV) or default_rate(),
-            draw_memory_bytes=int(draw * MB) if draw else DEFAULT_DRAW_MEMORY)
+            draw_memory_bytes=draw_bytes,
+            passes_memory_bytes=max(draw_bytes, int(passes * MB) if passes
+                                    else DEFAULT_PASSES_MEMORY))
 
 
 def _env_number(name: str) -> float | None:
@@ -208,32 +224,45 @@ def memory_refusal(report: NetworkReport, batch_size: int, optimizer: str,
 
 
 # ---- time -----------------------------------------------------------------------------------
+def layer_work(layer: LayerReport) -> int:
+    """One image's pass through ``layer`` in conv-MAC equivalents: its multiply-adds, or the
+    work its output values cost (pooling by its window's size)."""
+    if layer.macs or layer_type(layer.type).rule == "flatten":
+        return layer.macs
+    if layer_type(layer.type).rule == "pool":
+        kernel_h, kernel_w = layer.settings.get("kernel_size", (1, 1))
+        return (POOL_BASE_MACS + POOL_ELEMENT_MACS * kernel_h * kernel_w) * _values(layer)
+    return VALUE_COST_MACS.get(layer.type, DEFAULT_VALUE_COST) * _values(layer)
+
+
 def work_per_image(report: NetworkReport) -> int:
-    """One image's forward pass in multiply-accumulates, elementwise layers included."""
-    elementwise = sum(_values(r) for r in report.layers if r.macs == 0
-                      and layer_type(r.type).rule != "flatten")
-    return report.total_macs + VALUE_COST_MACS * elementwise
+    """One image's forward pass in conv-MAC equivalents, every layer's work included."""
+    return sum(layer_work(r) for r in report.layers)
 
 
-def training_seconds(report: NetworkReport, images: int, epochs: int,
-                     macs_per_s: float) -> float:
-    """Estimated training time: forward and backward (3 passes) over every image, each epoch."""
-    return 3 * work_per_image(report) * images * epochs / macs_per_s
+def training_seconds(report: NetworkReport, images: int, epochs: int, macs_per_s: float,
+                     batch_size: int = DEFAULT_BATCH_SIZE) -> float:
+    """Estimated training time: forward and backward (3 passes) over every image and each
+    step's fixed cost, each epoch."""
+    steps = -(-images // max(1, batch_size))
+    return epochs * (3 * work_per_image(report) * images / macs_per_s
+                     + steps * STEP_OVERHEAD_S)
 
 
-def max_epochs(report: NetworkReport, images: int, limits: Limits) -> int:
+def max_epochs(report: NetworkReport, images: int, limits: Limits,
+               batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     """How many epochs over ``images`` fit the time limit (0: not even one)."""
-    one = training_seconds(report, images, 1, limits.macs_per_s)
+    one = training_seconds(report, images, 1, limits.macs_per_s, batch_size)
     return int(limits.seconds // one) if one > 0 else 10**9
 
 
-def time_refusal(report: NetworkReport, images: int, epochs: int,
-                 limits: Limits) -> str | None:
+def time_refusal(report: NetworkReport, images: int, epochs: int, limits: Limits,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> str | None:
     """Why this training would take too long, in one line; None when it fits."""
-    seconds = training_seconds(report, images, epochs, limits.macs_per_s)
+    seconds = training_seconds(report, images, epochs, limits.macs_per_s, batch_size)
     if seconds <= limits.seconds:
         return None
-    fits = max_epochs(report, images, limits)
+    fits = max_epochs(report, images, limits, batch_size)
     advice = (f"{fits} epoch{'s' * (fits != 1)} would fit" if fits else
               "not even one epoch fits: use fewer or smaller layers")
     return (f"{epochs} epoch{'s' * (epochs != 1)} over {images:,} digits would take about "
@@ -246,7 +275,7 @@ def training_refusal(report: NetworkReport, batch_size: int, optimizer: str, epo
     """The one check every way of starting a training makes: None, or why not, in one line."""
     limits = limits or Limits.from_env()
     return (memory_refusal(report, batch_size, optimizer, limits)
-            or time_refusal(report, images, epochs, limits))
+            or time_refusal(report, images, epochs, limits, batch_size))
 
 
 # ---- the Draw page's forward pass -------------------------------------------------------

@@ -23,16 +23,21 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from cnn_core.admission import TrainingRequest, Way, admit
+from cnn_core.budget import Limits
 from cnn_core.data import MnistSplits, MnistStore
 from cnn_core.devices import device_name
 from cnn_core.evaluate import evaluate
 from cnn_core.metrics import LossDiverged, Metrics, StepTally
+from cnn_core.run_limits import RunClock, over_time
+from cnn_core.shapes import analyze
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps
 
 # A process that stops answering (a lost machine) fails the others' next collective after
 # this long; long enough for the first process on each machine to download MNIST.
 TIMEOUT = timedelta(seconds=300)
+TIME_CHECK_STEPS = 20  # the processes agree on the time limit this often (one all_reduce)
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,26 @@ def global_means(tally: StepTally, device: torch.device) -> tuple[float, float]:
     return loss_sum / seen, correct / seen
 
 
+def admitted(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
+             splits: MnistSplits, limits: Limits) -> str | None:
+    """The one admission check, made by rank 0 for every process's share and told to all."""
+    verdict: list[str | None] = [None]
+    if launch.rank == 0:
+        share = cfg.batch_size // launch.world_size
+        verdict[0] = admit(TrainingRequest(
+            Way.TORCHRUN, analyze(spec), share, cfg.optimizer, cfg.epochs,
+            len(splits.train_images) // launch.world_size, splits.info), limits)
+    dist.broadcast_object_list(verdict, src=0)
+    return verdict[0]
+
+
+def out_of_time(clock: RunClock, limits: Limits, device: torch.device) -> bool:
+    """Whether any process has passed the time limit; all stop at the same step."""
+    late = torch.tensor([float(clock.seconds > limits.seconds)], device=device)
+    dist.all_reduce(late, op=dist.ReduceOp.MAX)
+    return bool(late.item())
+
+
 def say(text: str, file=sys.stdout) -> None:
     print(text, file=file, flush=True)
 
@@ -174,6 +199,11 @@ def _train(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
            device: torch.device) -> int:
     lead = launch.rank == 0
     store, splits = load_splits(launch)
+    limits = Limits.from_env()
+    if refusal := admitted(spec, cfg, launch, splits, limits):
+        if lead:
+            say(f"error: {refusal}", sys.stderr)
+        return 2
     images, labels = even_digits(splits.train_images, splits.train_labels, launch.world_size)
     if lead:
         why = f" (reason: {store.offline_reason})" if store.offline_reason else ""
@@ -188,12 +218,21 @@ def _train(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
     metrics = Metrics()
     tally = StepTally(metrics, len(images) // launch.world_size, on_cpu=device.type == "cpu")
     started = time.perf_counter()
+    clock = RunClock()
+    clock.go()
     steps = train_steps(wrap(model, device), optimizer, images, labels, cfg,
                         rank=launch.rank, world_size=launch.world_size)
     for step in steps:
         if step.index == 1:
             tally.start_epoch(step.epoch)
         tally.add(step.loss, step.logits, step.labels)
+        if step.index % TIME_CHECK_STEPS == 0 and out_of_time(clock, limits, device):
+            steps.close()
+            if lead:
+                done = (step.epoch - 1) + step.index / step.steps_in_epoch
+                say(over_time(clock.seconds, limits.seconds, done, cfg.epochs)
+                    or "stopped at the time limit")
+            return 1
         if step.ends_epoch:
             tally.read_back()
             train_loss, train_accuracy = global_means(tally, device)

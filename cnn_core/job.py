@@ -29,7 +29,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from cnn_core.budget import Limits, memory_refusal
+from cnn_core.admission import TrainingRequest, Way, require
+from cnn_core.budget import Limits, training_memory
 from cnn_core.data import MnistSplits
 from cnn_core.devices import device_name
 from cnn_core.evaluate import Evaluation, evaluate
@@ -37,7 +38,8 @@ from cnn_core.learning_view import EVERY_S, KernelView, first_conv, fixed_digit,
 from cnn_core.memory import return_freed_memory
 from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
 from cnn_core.recording import Recorder
-from cnn_core.shapes import analyze
+from cnn_core.run_limits import ParkedOptimizer, RunClock, forecast, over_time
+from cnn_core.shapes import NetworkReport, analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.trainer import Step, TrainConfig, prepare, to_device, train_steps, trained_model
@@ -45,6 +47,7 @@ from cnn_core.trainer import Step, TrainConfig, prepare, to_device, train_steps,
 JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
 ACTIVE_STATES = ("queued", "running", "paused")
 ORPHAN_TIMEOUT_S = 30.0
+PAUSE_RELEASE_S = 180.0  # paused this long, the optimizer's state goes to disk until resumed
 CHANCE_LEVEL = 0.2  # ten classes: guessing scores about 0.1
 TRAINING_NICE = 10  # Linux nice value of the training threads: pages and drawings go first
 
@@ -127,6 +130,7 @@ class Snapshot:
     eta_s: float | None
     queue_position: int | None
     device: str
+    notice: str = ""  # e.g. that its epochs will not fit the time limit at this pace
     steps: tuple[StepPoint, ...] = ()
     epochs_done: tuple[EpochPoint, ...] = ()
     lr_changes: tuple[LrChange, ...] = ()
@@ -156,12 +160,18 @@ class TrainingJob:
                  slots: TrainingSlots | None = None, name: str = "Custom",
                  orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
                  owner_connected: Callable[[], bool] | None = None,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, way: Way = Way.SCRIPT,
+                 pause_release_s: float = PAUSE_RELEASE_S) -> None:
         self.device = config.resolved_device()
-        # Memory is what takes a shared server down: no way of starting a training skips it.
-        if refused := memory_refusal(analyze(spec), config.batch_size, config.optimizer,
-                                     Limits.from_env()):
-            raise ValueError(refused)
+        self.limits = Limits.from_env()
+        # What takes a shared server down: no way of starting a training skips this check.
+        report = analyze(spec)
+        require(training_request(way, report, config, splits), self.limits)
+        self.memory = training_memory(report, config.batch_size, config.optimizer).total
+        self.pause_release_s = pause_release_s
+        self._parked = ParkedOptimizer()  # long paused: the optimizer's state on disk
+        self._clock = RunClock()
+        self._notice = ""
         self.spec, self.splits, self.config, self.name = spec, splits, config, name
         self.slots = slots
         self.orphan_timeout_s = orphan_timeout_s
@@ -283,7 +293,8 @@ class TrainingJob:
                         steps_per_epoch=self.steps_per_epoch,
                         images_per_second=images / train_s if train_s > 0 else 0.0,
                         elapsed_s=elapsed, eta_s=eta, queue_position=position,
-                        device=device_name(self.device), steps=steps, epochs_done=epochs,
+                        device=device_name(self.device), notice=self._notice,
+                        steps=steps, epochs_done=epochs,
                         **self._steering())
 
     def _steering(self) -> dict:
@@ -294,11 +305,12 @@ class TrainingJob:
     # ---- the worker thread -----------------------------------------------------------------
     def _run(self) -> None:
         try:
-            if self.slots and not self.slots.acquire(self, self._should_stop):
+            if self.slots and not self.slots.acquire(self, self._should_stop, self.memory):
                 self._state = "stopped"
                 return
             try:
                 self._started_at = time.monotonic()
+                self._clock.go()
                 self._state = "running"
                 self._left_queue.set()
                 if self.recorder:
@@ -313,6 +325,7 @@ class TrainingJob:
             self._message = f"training failed: {type(exc).__name__}: {exc}"
         finally:
             self.optimizer = None  # its state (Adam: two copies of the weights) is done with
+            self._parked.drop()
             return_freed_memory()  # the optimizer's state and the activations are gone now
             self._finished_at = time.monotonic()
             _ACTIVE.discard(self)
@@ -355,6 +368,7 @@ class TrainingJob:
                     watch.take(taken, taken / step.steps_in_epoch)
                     if tally.due():
                         tally.read_back()
+                self._watch_the_clock(step, taken)
                 if not self._resume.is_set() or self._should_stop():
                     tally.read_back()  # publish the steps done so far
                     if not self._hold_while_paused(tally):
@@ -384,20 +398,41 @@ class TrainingJob:
         still paused and without a slot: one batch takes milliseconds. False to stop."""
         if self._resume.is_set():
             return not self._should_stop()
-        if self.slots:
-            self.slots.release(self)  # a paused tab must not hold the class's only slot
+        self._clock.halt()  # a pause is not training time
+        if self.slots:  # a paused tab must not hold the class's only slot, only its memory
+            self.slots.release(self, keep=self.memory)
         self._holding.set()
+        paused_at = time.monotonic()
         while not self._resume.wait(0.05) and not self._one_step.is_set():
             self._should_stop()
+            if time.monotonic() - paused_at > self.pause_release_s:
+                self._park()
         self._holding.clear()
         if self.slots and self._resume.is_set() and not self._should_stop():
             self._state = "queued"
-            acquired = self.slots.acquire(self, self._should_stop)
+            acquired = self.slots.acquire(self, self._should_stop, self.memory)
             self._state = "running"
             if not acquired:
                 return False
-        tally.restart_clock()  # a pause is not training time
+        self._parked.restore(self.optimizer)
+        self._clock.go()
+        tally.restart_clock()
         return not self._should_stop()
+
+    def _watch_the_clock(self, step: Step, taken: int) -> None:
+        """Stop at the time limit; and say early, once, when the epochs will not fit it."""
+        seconds, limit, epochs = self._clock.seconds, self.limits.seconds, self.config.epochs
+        if reason := over_time(seconds, limit, taken / step.steps_in_epoch, epochs):
+            self.stop(reason)
+        elif not self._notice:
+            self._notice = forecast(seconds, taken, step.steps_in_epoch, epochs, limit) or ""
+
+    def _park(self) -> None:
+        if self.optimizer is not None:
+            self._parked.park(self.optimizer)
+            return_freed_memory()
+            if self.slots:
+                self.slots.hold(self, self.memory // 4)  # about the weights and the digits
 
     def _apply_pending_lr(self, optimizer: torch.optim.Optimizer, next_step: int) -> None:
         """A new learning rate reaches the optimizer before the step it was asked for."""
@@ -458,11 +493,19 @@ class _Watch:
         self.publish(take_view(self.conv, self.digit, step, epoch), epoch_end)
 
 
+def training_request(way: Way, report: NetworkReport, config: TrainConfig,
+                     splits: MnistSplits) -> TrainingRequest:
+    """What ``admit`` needs to know of a training on ``splits``."""
+    return TrainingRequest(way, report, config.batch_size, config.optimizer, config.epochs,
+                           len(splits.train_images), splits.info)
+
+
 def train_to_completion(spec: ArchitectureSpec, splits: MnistSplits,
                         config: TrainConfig | None = None,
-                        recorder: Recorder | None = None) -> TrainingJob:
+                        recorder: Recorder | None = None,
+                        way: Way = Way.SCRIPT) -> TrainingJob:
     """Run a training synchronously (scripts, tests, the Draw page's quick model)."""
-    job = TrainingJob(spec, splits, config or TrainConfig(), recorder=recorder)
+    job = TrainingJob(spec, splits, config or TrainConfig(), recorder=recorder, way=way)
     job.start()
     while job.running_thread:
         job.heartbeat()

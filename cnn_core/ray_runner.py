@@ -24,18 +24,28 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 from torch import nn
 
+from cnn_core.admission import Way, require
 from cnn_core.build import build_model
 from cnn_core.data import MnistSplits
 from cnn_core.evaluate import Evaluation
-from cnn_core.job import ACTIVE_STATES, ORPHAN_TIMEOUT_S, JobState, Snapshot, TrainingJob
+from cnn_core.job import (
+    ACTIVE_STATES,
+    ORPHAN_TIMEOUT_S,
+    JobState,
+    Snapshot,
+    TrainingJob,
+    training_request,
+)
 from cnn_core.recording import Recorder
 from cnn_core.runner import RunnerError
+from cnn_core.shapes import analyze
 from cnn_core.slots import TrainingSlots
 from cnn_core.spec import ArchitectureSpec
 from cnn_core.trainer import TrainConfig
 
 CPUS_ENV = "CNN_EXPLAINER_RAY_CPUS"  # CPUs each training reserves (default 1)
 GPUS_ENV = "CNN_EXPLAINER_RAY_GPUS"  # GPU share each training reserves (default 0; 0.25 fits 4)
+KEPT_DATASETS = 2  # datasets kept in the object store for the next trainings
 POLL_S = 0.25  # how often the page's copy of the progress is refreshed
 LOST_AFTER_S = 5.0  # a worker that does not answer for this long is lost
 LOST_MESSAGE = "training failed: the worker was lost"
@@ -81,7 +91,8 @@ class TrainingActor:
         worker's process id, for tests that kill it."""
         spec, splits, config, name = self.args
         # The page watches for orphans; if the app's process dies, Ray ends this actor.
-        self.job = TrainingJob(spec, splits, config, name=name, orphan_timeout_s=math.inf)
+        self.job = TrainingJob(spec, splits, config, name=name, orphan_timeout_s=math.inf,
+                               way=Way.RAY)
         self.job.start()
         self.job.wait_until_started(10)
         return os.getpid()
@@ -121,9 +132,13 @@ class RayRunner:
         self._lock = threading.Lock()
 
     def digits_ref(self, splits: MnistSplits) -> ray.ObjectRef:
-        """The digits in the cluster's object store, put there once per ``splits``."""
+        """The digits in the cluster's object store, put there once per ``splits``. Only the
+        latest few stay referenced: an actor holds its own ref, so dropping ours lets Ray free
+        a dataset once no training uses it (the class set changes with every drawing)."""
         with self._lock:
             if id(splits) not in self._shared:
+                while len(self._shared) >= KEPT_DATASETS:
+                    self._shared.pop(next(iter(self._shared)))
                 self._shared[id(splits)] = (splits, ray.put(splits))
             return self._shared[id(splits)][1]
 
@@ -135,7 +150,9 @@ class RayRunner:
     def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
               name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
               owner_connected: Callable[[], bool] | None = None,
-              recorder: Recorder | None = None) -> RayTraining:
+              recorder: Recorder | None = None, way: Way = Way.RAY) -> RayTraining:
+        # Checked here, before anything reaches the cluster; the worker checks again.
+        require(training_request(Way.RAY, analyze(spec), config, splits))
         training = RayTraining(self, spec, splits, config, name, orphan_timeout_s,
                                owner_connected, recorder)
         training.start()

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from torch import nn
 
+from cnn_core.admission import Way
 from cnn_core.data import MnistSplits
 from cnn_core.evaluate import Evaluation
 from cnn_core.job import ORPHAN_TIMEOUT_S, Snapshot, TrainingJob
@@ -53,9 +54,10 @@ class Runner(Protocol):
     def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
               name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
               owner_connected: Callable[[], bool] | None = None,
-              recorder: Recorder | None = None) -> Training:
-        """Queue a training and return it; ``ValueError`` for settings that cannot work.
-        ``owner_connected`` and ``recorder``: as for ``TrainingJob``."""
+              recorder: Recorder | None = None, way: Way = Way.TRAIN_PAGE) -> Training:
+        """Queue a training and return it; ``ValueError`` (``Refused``: what ``admit`` said)
+        for one that cannot or may not run. ``owner_connected`` and ``recorder``: as for
+        ``TrainingJob``."""
         ...
 
 
@@ -70,10 +72,10 @@ class InProcessRunner:
     def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
               name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
               owner_connected: Callable[[], bool] | None = None,
-              recorder: Recorder | None = None) -> TrainingJob:
+              recorder: Recorder | None = None, way: Way = Way.TRAIN_PAGE) -> TrainingJob:
         job = TrainingJob(spec, splits, config, slots=self.slots, name=name,
                           orphan_timeout_s=orphan_timeout_s, owner_connected=owner_connected,
-                          recorder=recorder)
+                          recorder=recorder, way=way)
         job.start()
         return job
 

@@ -23,13 +23,21 @@ def default_limit() -> int:
 
 
 class TrainingSlots:
-    """A FIFO queue in front of ``limit`` running slots."""
+    """A FIFO queue in front of ``limit`` running slots and the memory trainings share.
 
-    def __init__(self, limit: int | None = None) -> None:
+    A training holds its estimated memory from the moment it gets a slot until it is over; a
+    paused one gives its slot to the next but keeps holding what its tensors still take, so
+    the head of the queue also waits until its memory is free."""
+
+    def __init__(self, limit: int | None = None, memory_bytes: int | None = None) -> None:
+        from cnn_core.budget import Limits  # budget reads default_limit from here
+
         self.limit = limit or default_limit()
+        self.memory_bytes = memory_bytes or Limits.from_env().memory_bytes * self.limit
         self._cond = threading.Condition()
         self._waiting: list[object] = []
         self._running: set[int] = set()
+        self._held: dict[int, int] = {}  # id(owner) -> bytes it holds now
 
     def enqueue(self, owner: object) -> None:
         """Take a place in the queue now, in the caller's thread, so that the order is the
@@ -38,27 +46,51 @@ class TrainingSlots:
             if owner not in self._waiting:
                 self._waiting.append(owner)
 
-    def acquire(self, owner: object, should_abort: Callable[[], bool]) -> bool:
-        """Wait for a slot (queueing first if ``enqueue`` was not called). Returns False, and
-        leaves the queue, once ``should_abort()``."""
+    def acquire(self, owner: object, should_abort: Callable[[], bool],
+                memory: int = 0) -> bool:
+        """Wait for a slot and ``memory`` bytes (queueing first if ``enqueue`` was not
+        called). Returns False, and leaves the queue, once ``should_abort()``."""
         self.enqueue(owner)
         with self._cond:
             try:
                 while True:
                     if should_abort():
                         return False
-                    if len(self._running) < self.limit and self._waiting[0] is owner:
+                    if (len(self._running) < self.limit and self._waiting[0] is owner
+                            and self._memory_fits(owner, memory)):
                         self._running.add(id(owner))
+                        self._held[id(owner)] = memory
                         return True
                     self._cond.wait(0.25)
             finally:
                 self._waiting.remove(owner)
                 self._cond.notify_all()
 
-    def release(self, owner: object) -> None:
+    def _memory_fits(self, owner: object, memory: int) -> bool:
+        others = sum(held for key, held in self._held.items() if key != id(owner))
+        return not others or others + memory <= self.memory_bytes  # one alone always fits
+
+    def release(self, owner: object, keep: int = 0) -> None:
+        """Give the slot back; ``keep``: the bytes a paused training still holds."""
         with self._cond:
             self._running.discard(id(owner))
+            if keep:
+                self._held[id(owner)] = keep
+            else:
+                self._held.pop(id(owner), None)
             self._cond.notify_all()
+
+    def hold(self, owner: object, nbytes: int) -> None:
+        """What a paused training holds now (less, once its optimizer state went to disk)."""
+        with self._cond:
+            if id(owner) in self._held:
+                self._held[id(owner)] = nbytes
+                self._cond.notify_all()
+
+    @property
+    def held_bytes(self) -> int:
+        with self._cond:
+            return sum(self._held.values())
 
     def position(self, owner: object) -> int | None:
         """1-based place in the queue, or None when not waiting."""

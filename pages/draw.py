@@ -13,10 +13,11 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn_core.activations import first_conv_kernels, predict_with_maps
-from cnn_core.budget import drawing_refusal
+from cnn_core.activations import first_conv_kernels
+from cnn_core.admission import NotAdmitted, Way
 from cnn_core.class_data import ClassDataError, Refused
 from cnn_core.learning_view import framed, tile
+from cnn_core.passes import predict_drawing
 from cnn_core.preprocess import (
     CANVAS_PX,
     PNG_DATA_URL_PREFIX,
@@ -24,7 +25,6 @@ from cnn_core.preprocess import (
     canvas_png_to_rgba,
     canvas_to_mnist,
 )
-from cnn_core.shapes import analyze
 from cnn_core.svg import probability_svg
 from ui.app_state import (
     TrainedModel,
@@ -169,12 +169,13 @@ with right:
                  clamp=True, caption=[title for title, _ in prepared.steps])
         if prepared.message:
             st.warning(prepared.message)
-        refused = drawing_refusal(analyze(record.spec)) if record is not None else None
-        if refused:
-            st.error(f"Not run: {refused}.")
-            record = None
+        try:
+            prediction = (predict_drawing(record.model, record.spec, prepared.image)
+                          if record is not None else None)
+        except NotAdmitted as exc:
+            st.error(f"Not run: {exc}.", icon=":material/block:")
+            prediction = record = None
         if record is not None:
-            prediction = predict_with_maps(record.model, prepared.image)
             st.session_state["last_prediction"] = prediction
             names = [record.classes[i] if i < len(record.classes) else str(i)
                      for i in range(len(prediction.probabilities))]
@@ -191,8 +192,8 @@ if record is not None and prepared is not None and not prepared.empty:
     st.caption("Which pixels pushed the network towards a digit, and which held it back. "
                "Pick another digit to ask why it did not answer that.")
     if len(record.classes) == 10:  # the panel's picker offers ten digits
-        why_panel(record.model, prepared.image, st.session_state["last_prediction"].digit,
-                  key="draw_why")
+        why_panel(record.model, record.spec, prepared.image,
+                  st.session_state["last_prediction"].digit, key="draw_why", way=Way.DRAW_WHY)
     else:
         st.caption(f"The heatmap is for ten-class models; this one has "
                    f"{len(record.classes)} classes.")

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from cnn_core.admission import NotAdmitted
 from cnn_core.class_data import ClassDataError, describe_run_data
 from cnn_core.run_compare import (
     MAX_COMPARED,
@@ -182,7 +183,7 @@ def handwriting(store: RunStore, record) -> None:
 def test_on_handwriting(store: RunStore, record) -> None:
     import torch
 
-    from cnn_core.evaluate import evaluate
+    from cnn_core.passes import test_on_drawings
 
     drawings, problem = class_data()
     if drawings is None:
@@ -197,7 +198,11 @@ def test_on_handwriting(store: RunStore, record) -> None:
         model = run_model(store, record.id)
     except (NoWeights, WeightsError, StoreError) as exc:
         return notify("warning", str(exc))
-    evaluation = evaluate(model, torch.from_numpy(images), torch.from_numpy(labels))
+    try:
+        evaluation = test_on_drawings(model, run_spec(record), torch.from_numpy(images),
+                                      torch.from_numpy(labels))
+    except NotAdmitted as exc:
+        return notify("warning", f"Not tested: {exc}.")
     st.session_state["runs_handwriting_result"] = (record.id, evaluation, len(images))
 
 

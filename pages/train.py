@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from cnn_core import augment
+from cnn_core.admission import Way
 from cnn_core.budget import (
     Limits,
     format_bytes,
@@ -218,7 +219,7 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
         new_job = training_runner().start(current_spec(), splits, config, name=design_name(),
                                           orphan_timeout_s=disconnect_grace_s(),
                                           owner_connected=this_session_connected(),
-                                          recorder=recorder("train page"))
+                                          recorder=recorder("train page"), way=Way.TRAIN_PAGE)
     except (ValueError, RunnerError) as exc:  # checked when drawn; the server may have changed
         st.session_state["train_refused"] = str(exc)
         return
@@ -442,6 +443,8 @@ def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) 
         st.error(snap.message)
     elif snap.state == "stopped":
         st.warning(f"Training {snap.message}.")
+    if snap.notice and snap.active:
+        st.warning(snap.notice, icon=":material/timer:")
     live_plotly_chart(**chart_of(snap), key=CHART_KEY)
     if snap.one_steps:
         last = snap.one_steps[-1]
@@ -561,8 +564,9 @@ def explain_mistake(job: TrainingJob, wrong: Sequence[int]) -> None:
                               f" → said {splits.classes[int(predictions[wrong[n]])]}")
     if pick is not None:
         i = wrong[pick]
-        why_panel(job.model, splits.test_images[i].numpy() / 255.0, int(predictions[i]),
-                  key="train_why", true_label=int(splits.test_labels[i]))
+        why_panel(job.model, job.spec, splits.test_images[i].numpy() / 255.0,
+                  int(predictions[i]), key="train_why", way=Way.TRAIN_WHY,
+                  true_label=int(splits.test_labels[i]))
 
 
 def unlock_teacher_view() -> None:

@@ -142,6 +142,7 @@ class QuickModel:
         self._starting = threading.Lock()  # students who press at once start one training
 
     def start(self) -> TrainingJob:
+        from cnn_core.admission import Way
         from cnn_core.job import TrainingJob
         from cnn_core.trainer import TrainConfig
 
@@ -149,6 +150,7 @@ class QuickModel:
             if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
                 self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
                                        name="quick model", orphan_timeout_s=float("inf"),
+                                       way=Way.QUICK_MODEL,
                                        recorder=recorder("quick model", mine=False))
                 self.job.start()
             return self.job

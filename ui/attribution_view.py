@@ -7,24 +7,21 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from cnn_core.attribution import (
-    BASELINE_NOTE,
-    METHODS,
-    Attribution,
-    Method,
-    attribute,
-    overlay,
-)
+from cnn_core.admission import NotAdmitted, Way
+from cnn_core.attribution import BASELINE_NOTE, METHODS, Attribution, Method, overlay
 from cnn_core.learning_view import enlarge
+from cnn_core.passes import explain
+from cnn_core.spec import ArchitectureSpec
 
 ANSWER = "answer"  # the picker's first option: whatever digit the network answered
 OVERLAY_SCALE = 10  # 28 px -> 280 px, each pixel a square block
 
 
-def why_panel(model: nn.Module, image: np.ndarray, answer: int, key: str,
-              true_label: int | None = None) -> Attribution:
+def why_panel(model: nn.Module, spec: ArchitectureSpec, image: np.ndarray, answer: int,
+              key: str, way: Way, true_label: int | None = None) -> Attribution | None:
     """Method and digit pickers, the heatmap and one line of figures. ``image`` is the
-    28x28 input in [0, 1]; ``answer`` the digit the network gave."""
+    28x28 input in [0, 1]; ``answer`` the digit the network gave. None when the server
+    refused the pass (the reason is shown)."""
     left, right = st.columns([2, 3], gap="medium")
     with left:
         method: Method = st.radio(
@@ -36,7 +33,11 @@ def why_panel(model: nn.Module, image: np.ndarray, answer: int, key: str,
             format_func=lambda d: f"its answer, {answer}" if d == ANSWER else (
                 f"{d} (the true digit)" if d == true_label else f"{d}: why not a {d}?"))
     target = answer if target_choice == ANSWER else int(target_choice)
-    result = attribute(model, image, target, method)
+    try:
+        result = explain(model, spec, image, target, method, way)
+    except NotAdmitted as exc:
+        right.error(f"Not explained: {exc}.", icon=":material/block:")
+        return None
     with right:
         if result.heatmap is None:
             st.info(result.message)

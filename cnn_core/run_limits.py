@@ -1,0 +1,92 @@
+"""The limits a training keeps while it runs: its time (stopped at the limit, and told early
+when its epochs will not fit), and its memory while long paused (the optimizer's state waits
+on disk). ``cnn_core.job`` calls these; what is allowed to start is ``cnn_core.admission``'s."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+
+import torch
+
+from cnn_core.budget import format_seconds
+
+FORECAST_AFTER_S = 1.5  # a training that will not fit its time limit says so this soon
+
+
+class RunClock:
+    """Seconds a training has run, pauses and the queue left out."""
+
+    def __init__(self) -> None:
+        self._before, self._since = 0.0, None
+
+    def go(self) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+
+    def halt(self) -> None:
+        if self._since is not None:
+            self._before += time.monotonic() - self._since
+            self._since = None
+
+    @property
+    def seconds(self) -> float:
+        running = time.monotonic() - self._since if self._since is not None else 0.0
+        return self._before + running
+
+
+def over_time(seconds: float, limit: float, epochs_done: float, epochs: int) -> str | None:
+    """The reason to stop now, when ``seconds`` of training passed the ``limit``."""
+    if seconds <= limit:
+        return None
+    return (f"stopped at the time limit: one training may take {format_seconds(limit)} on "
+            f"this server (it had trained {epochs_done:.1f} of {epochs} epochs)")
+
+
+def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int,
+             limit: float) -> str | None:
+    """Once ``FORECAST_AFTER_S`` have passed: the epochs that fit, if not all of them do."""
+    if seconds < FORECAST_AFTER_S or not steps_taken:
+        return None
+    per_epoch = seconds / steps_taken * steps_per_epoch
+    if per_epoch * epochs <= limit:
+        return None
+    fits = int(limit // per_epoch)
+    return (f"At this pace {epochs} epochs take about {format_seconds(per_epoch * epochs)}, "
+            f"over the {format_seconds(limit)} limit: "
+            + (f"about {fits} epoch{'s' * (fits != 1)} will fit, and it stops there." if fits
+               else "it stops before the end of the first epoch."))
+
+
+class ParkedOptimizer:
+    """An optimizer whose state (Adam: two copies of the weights) and gradients give their
+    memory back while its training is long paused; the state waits on disk, so resuming is
+    exact."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+
+    def park(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.path is not None:
+            return
+        handle, path = tempfile.mkstemp(prefix="cnn-explainer-paused-", suffix=".pt")
+        os.close(handle)
+        torch.save(optimizer.state_dict(), path)
+        optimizer.state.clear()
+        for group in optimizer.param_groups:
+            for parameter in group["params"]:
+                parameter.grad = None
+        self.path = path
+
+    def restore(self, optimizer: torch.optim.Optimizer | None) -> None:
+        if self.path is not None and optimizer is not None:
+            optimizer.load_state_dict(torch.load(self.path, weights_only=True))
+        self.drop()
+
+    def drop(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+            self.path = None
