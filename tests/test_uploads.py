@@ -17,6 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as safetensors_save
+from test_class_data_pages import fresh_class_set, on  # noqa: F401 (a fixture)
 from zip_bombs import MIB, Raw, bomb, torch_bomb, upload_peak, zip_of
 
 from cnn_core.build import build_model
@@ -271,3 +272,44 @@ def test_refusals_name_no_more_than_a_line_of_the_senders_text():
         files_from_upload({long_name: b"PK\x03\x04" + b"\0" * 100})
     assert len(str(refused.value)) < 300 and "\n" not in str(refused.value)
     assert json.dumps(str(refused.value)).count("\\u001b") == 0
+
+
+# ---- on the pages (AppTest): a refusal is one sentence in st.error, and nothing changes -----
+@pytest.mark.usefixtures("fresh_class_set")
+def test_the_class_data_page_refuses_a_bomb_and_imports_a_big_set_with_the_teacher_key(
+        monkeypatch, hostile):
+    from ui.app_state import class_data, teacher_key
+
+    monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "sesame")
+    teacher_key.clear()
+    at = on("pages/class_data.py")
+    at.file_uploader(key="class_import").set_value(
+        ("class-set.zip", (hostile / "bzip2-lying.zip").read_bytes(), "application/zip")).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "Nothing imported: 'class-images-idx3-ubyte' in class-set.zip unpacks to more than "
+        "15.7 MB, the limit."]
+    store, _ = class_data()
+    assert store.counts() == [0] * 10
+    big = exported_zip(MAX_SHARE + 1)
+    at.file_uploader(key="class_import1").set_value(("class-set.zip", big, "x")).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert at.error[0].value.startswith(f"Nothing imported: that would make {MAX_SHARE + 1:,}")
+    at.file_uploader(key="class_import2").set_value(("class-set.zip", big, "x")).run()
+    at.text_input(key="class_import_key").set_value("sesame").run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert [s.value for s in at.success] == [f"Imported {MAX_SHARE + 1:,} drawings."]
+    teacher_key.clear()
+
+
+def test_the_runs_page_refuses_a_pt_bomb_in_one_line(hostile):
+    from test_runs_page import runs_page
+
+    at = runs_page()
+    at.file_uploader(key="runs_upload").set_value(
+        ("bomb.pt", (hostile / "bomb.pt").read_bytes(), "application/octet-stream")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "bomb.pt says it holds 83.9 MB of records; the limit is 81.0 MB"]
+    assert "trained_model" not in at.session_state
