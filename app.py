@@ -19,6 +19,7 @@ from ui.app_state import (
     sync_url,
 )
 from ui.page_guard import preload_torch, torch_ready
+from ui.streamlit_internals import install_upload_bounds
 
 LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).
@@ -27,6 +28,7 @@ LIVE_KEY_PREFIX = "live_"
 # An emoji icon: Streamlit draws it locally, while a :material/…: favicon is fetched from
 # fonts.gstatic.com, which an offline classroom cannot reach.
 st.set_page_config(page_title="CNN Explainer", page_icon="🧠", layout="wide")
+install_upload_bounds()  # once per server: what a session can park in Streamlit's upload store
 
 PAGES = [
     # url paths are the file names, so a direct link resolves before the router has run.

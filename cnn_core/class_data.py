@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnn_core.runs import TeacherKey, immediate_transaction, owner_hash, runs_dir
+from cnn_core.uploads import MAX_ZIP_ENTRIES, UploadRefused, read_entries, zip_directory
 
 if TYPE_CHECKING:
     from cnn_core.data import MnistSplits
@@ -41,6 +42,10 @@ HOLD_OUT_EVERY = 5  # one drawing in five is held out for testing (by its id: fi
 IDX_IMAGES, IDX_LABELS, CSV_LABELS = ("class-images-idx3-ubyte", "class-labels-idx1-ubyte",
                                       "class-labels.csv")
 MAX_IMPORT_BYTES = 16 + MAX_DRAWINGS * 28 * 28  # also bounds what a gzip may unpack to
+MAX_LABELS_BYTES = 8 + MAX_DRAWINGS
+# One session's share of the class set (its drawings and imports): one import cannot fill the
+# set for everyone. The teacher key lifts it (to import a whole class's set, say).
+MAX_SHARE = 1_000
 INK = 255 * 0.1  # a pixel brighter than this counts as ink (as in preprocess)
 
 
@@ -260,13 +265,22 @@ class ClassData:
         owner = owner_hash(owner_token) if owner_token else None
         return self._insert([(int(label), pixels, canvas_png, nickname[:40], owner)])[0]
 
-    def _insert(self, rows: list[tuple[int, np.ndarray, bytes | None, str, str | None]]
-                ) -> list[int]:
+    def _insert(self, rows: list[tuple[int, np.ndarray, bytes | None, str, str | None]],
+                share_lifted: bool = False) -> list[int]:
+        """Store ``rows`` (all from one owner) in one transaction, within the set's cap and,
+        unless the teacher key lifted it, the owner's share of it."""
         with self._write() as conn:
             have = conn.execute("SELECT COUNT(*) FROM drawings").fetchone()[0]
             if have + len(rows) > MAX_DRAWINGS:
                 raise Refused(f"the class set is full: it holds {have:,} drawings and takes at "
                               f"most {MAX_DRAWINGS:,}")
+            owner = rows[0][4] if rows else None
+            mine = 0 if share_lifted else conn.execute(
+                "SELECT COUNT(*) FROM drawings WHERE owner_hash IS ?", (owner,)).fetchone()[0]
+            if not share_lifted and mine + len(rows) > MAX_SHARE:
+                raise Refused(f"that would make {mine + len(rows):,} drawings from this "
+                              f"session; each session adds at most {MAX_SHARE:,}, so that "
+                              "everyone has room (the teacher key lifts this)")
             now = time.time()
             return [int(conn.execute(
                 "INSERT INTO drawings (created_at, label, image, canvas, nickname, owner_hash) "
@@ -342,13 +356,19 @@ class ClassData:
         return buffer.getvalue()
 
     def import_idx(self, images_file: bytes, labels_file: bytes, nickname: str = "imported",
-                   owner_token: str | None = None) -> int:
+                   owner_token: str | None = None, teacher: TeacherKey | None = None,
+                   key: str | None = None) -> int:
         """Add every drawing of a pair of IDX files, or none (``Refused`` says why); the number
-        added."""
+        added. Past the session's share (``MAX_SHARE``), only with the teacher key."""
         images, labels = parse_import(images_file, labels_file)
+        lifted = False
+        if key:
+            if teacher is None or not teacher.check(key):
+                raise Refused(teacher.refusal() if teacher else "no teacher key is set")
+            lifted = True
         owner = owner_hash(owner_token) if owner_token else None
         return len(self._insert([(int(lab), img, None, nickname[:40], owner)
-                                 for img, lab in zip(images, labels)]))
+                                 for img, lab in zip(images, labels)], share_lifted=lifted))
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -359,17 +379,22 @@ class ClassData:
 
 def files_from_upload(files: dict[str, bytes]) -> tuple[bytes, bytes]:
     """The images and labels IDX files among uploaded files (a zip as exported, or the two
-    files themselves, told apart by ``images``/``labels`` in their names)."""
+    files themselves, told apart by ``images``/``labels`` in their names). A zip's directory
+    is bounded before it is parsed, and only those two entries are read, in chunks, against
+    ``MAX_IMPORT_BYTES`` each (``cnn_core.uploads``), whatever their headers say."""
     if len(files) == 1:
         name, data = next(iter(files.items()))
         if data[:4] == b"PK\x03\x04":
             try:
-                with zipfile.ZipFile(io.BytesIO(data)) as z:
-                    files = {n: z.read(n) for n in z.namelist()
-                             if z.getinfo(n).file_size <= MAX_IMPORT_BYTES}
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, zlib.error, EOFError,
-                    RuntimeError, ValueError) as exc:  # RuntimeError: encrypted, unknown method
-                raise Refused(f"{name} is not a zip that can be read ({exc})") from None
+                infos = [i for i in zip_directory(data, name, MAX_ZIP_ENTRIES)
+                         if not i.is_dir() and _is_idx_part(i.filename)]
+                if len(infos) <= 2:  # more: refused below, without reading any
+                    files = read_entries(data, name, infos, MAX_IMPORT_BYTES,
+                                         MAX_IMPORT_BYTES + MAX_LABELS_BYTES)
+                else:
+                    files = {i.filename: b"" for i in infos}
+            except UploadRefused as exc:
+                raise Refused(str(exc)) from None
     images = [d for n, d in files.items() if "images" in n.lower()]
     labels = [d for n, d in files.items() if "labels" in n.lower() and
               not n.lower().endswith(".csv")]
@@ -377,6 +402,11 @@ def files_from_upload(files: dict[str, bytes]) -> tuple[bytes, bytes]:
         raise Refused("give one images IDX file and one labels IDX file (names containing "
                       "'images' and 'labels'), or the zip this page exports")
     return images[0], labels[0]
+
+
+def _is_idx_part(name: str) -> bool:
+    lower = name.lower()
+    return "images" in lower or ("labels" in lower and not lower.endswith(".csv"))
 
 
 # ---- training and testing on it ---------------------------------------------------------------

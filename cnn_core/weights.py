@@ -2,14 +2,18 @@
 
 ``.safetensors`` files hold only tensors; ``.pt``/``.pth`` files are read with
 ``torch.load(weights_only=True)``, which unpickles tensors and plain containers only, so a
-pickle that would run code is refused before any of it runs. Weights for another design are
-refused naming the first layer that differs.
+pickle that would run code is refused before any of it runs. The sizes either format declares
+are checked against ``MAX_WEIGHTS_BYTES`` before it is read (``cnn_core.uploads``). Weights for
+another design are refused naming the first layer that differs. Every refusal is one plain
+sentence of ours: torch's own messages (terminal escapes, advice to load unsafely) are not
+passed on.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import pickle
 import warnings
 from pathlib import PurePath
 from typing import Any
@@ -20,9 +24,16 @@ from torch import nn
 
 from cnn_core.build import DesignError, build_model
 from cnn_core.shapes import analyze
-from cnn_core.spec import MAX_PARAMS, ArchitectureSpec
+from cnn_core.spec import ArchitectureSpec
+from cnn_core.uploads import (
+    MAX_WEIGHTS_BYTES,
+    UploadRefused,
+    check_safetensors_header,
+    check_torch_zip,
+    plain,
+    shown_name,
+)
 
-MAX_WEIGHTS_BYTES = MAX_PARAMS * 4 + 1_000_000  # the largest allowed design in float32
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")  # common checkpoint layouts
 
@@ -34,6 +45,7 @@ class WeightsError(ValueError):
 def load_weights(spec: ArchitectureSpec, data: bytes, filename: str) -> nn.Module:
     """The design built with the file's weights, in eval mode on the CPU."""
     suffix = PurePath(filename).suffix.lower()
+    filename = shown_name(filename)  # the sender's text: one plain line in every message
     if suffix not in WEIGHT_SUFFIXES:
         raise WeightsError(f"{filename!r} is not a weights file: upload a .safetensors, .pt or "
                            ".pth file")
@@ -57,20 +69,29 @@ def load_weights(spec: ArchitectureSpec, data: bytes, filename: str) -> nn.Modul
 
 def _read_safetensors(data: bytes, filename: str) -> dict[str, torch.Tensor]:
     try:
+        check_safetensors_header(data, filename, MAX_WEIGHTS_BYTES)
         return safetensors_load(data)
+    except UploadRefused as exc:
+        raise WeightsError(str(exc)) from None
     except Exception as exc:  # the parser's errors vary by version; all mean "not this format"
         raise WeightsError(f"{filename} is not a valid .safetensors file "
-                           f"({_first_line(exc)})") from None
+                           f"({plain(str(exc), 100) or type(exc).__name__})") from None
 
 
 def _read_torch(data: bytes, filename: str) -> dict[str, torch.Tensor]:
     try:
+        check_torch_zip(data, filename, MAX_WEIGHTS_BYTES)
+    except UploadRefused as exc:
+        raise WeightsError(str(exc)) from None
+    try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of junk
             warnings.simplefilter("ignore")
             obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refuses code as UnpicklingError; junk varies
-        raise WeightsError(f"{filename} is not a PyTorch state dict that is safe to load "
-                           f"({_first_line(exc)})") from None
+    except pickle.UnpicklingError:  # weights_only met something other than tensors
+        raise WeightsError(f"{filename} holds Python objects other than tensors, which are "
+                           "never loaded here: save only the state dict") from None
+    except Exception:  # junk varies; torch's text carries escapes and unsafe advice
+        raise WeightsError(f"{filename} is not a PyTorch state dict that can be read") from None
     if isinstance(obj, dict):
         for key in CHECKPOINT_KEYS:
             if isinstance(obj.get(key), dict):
@@ -81,11 +102,6 @@ def _read_torch(data: bytes, filename: str) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{filename} does not hold a state dict (names mapped to tensors); "
                            "save one with torch.save(model.state_dict(), path)")
     return obj
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:160]
 
 
 def check_state_dict(model: nn.Module, state: dict[str, Any], labels: list[str]) -> None:

@@ -13,6 +13,7 @@ import torch
 
 from cnn_core.class_data import (
     CLASSES,
+    MAX_SHARE,
     THIN_BELOW,
     ClassData,
     ClassDataError,
@@ -21,6 +22,7 @@ from cnn_core.class_data import (
     thin_digits,
 )
 from ui.app_state import class_data, digit_image_bytes, owner_token, teacher_key
+from ui.streamlit_internals import drop_uploads, readable_uploads
 
 SHOWN_PER_DIGIT = 120  # a grid this long is already more than a page
 
@@ -78,10 +80,15 @@ def remove_panel(store: ClassData) -> None:
 
 
 def import_files(store: ClassData) -> None:
-    uploads = st.session_state.get("class_import") or []
+    uploads = readable_uploads(st.session_state.get(import_key()) or [])
+    files = {u.name: u.getvalue() for u in uploads}
+    drop_uploads(uploads)  # handled: the server lets go of its copy now, not at session end
+    st.session_state["class_import_round"] = st.session_state.get("class_import_round", 0) + 1
+    key = st.session_state.pop("class_import_key", None)  # never kept past this try
     try:
-        images, labels = files_from_upload({u.name: u.getvalue() for u in uploads})
-        added = store.import_idx(images, labels, owner_token=owner_token())
+        images, labels = files_from_upload(files)
+        added = store.import_idx(images, labels, owner_token=owner_token(),
+                                 teacher=teacher_key(), key=key)
     except (Refused, ClassDataError) as exc:
         st.session_state["class_page_notice"] = ("error", f"Nothing imported: {exc}.")
     else:
@@ -99,9 +106,16 @@ def out_and_in(store: ClassData, total: int) -> None:
                            icon=":material/download:", disabled=total == 0)
     with right:
         st.file_uploader("Import: the zip from here, or an images and a labels IDX file",
-                         accept_multiple_files=True, key="class_import")
+                         accept_multiple_files=True, key=import_key())
+        st.text_input(f"Teacher key (to import more than {MAX_SHARE:,} drawings)",
+                      type="password", key="class_import_key")
         st.button("Import", icon=":material/upload:", on_click=import_files, args=(store,),
-                  disabled=not st.session_state.get("class_import"))
+                  disabled=not readable_uploads(st.session_state.get(import_key()) or []))
+
+
+def import_key() -> str:
+    """The uploader's key: a new one after each import empties it (its files are dropped)."""
+    return f"class_import{st.session_state.get('class_import_round') or ''}"
 
 
 st.title("Class data")

@@ -33,6 +33,7 @@ from ui.app_state import (
     teacher_key,
     use_model,
 )
+from ui.streamlit_internals import drop_uploads, readable_uploads
 
 SORT_NAMES = {"time": "newest", "test_accuracy": "test accuracy", "params": "parameters",
               "macs": "MACs", "duration": "training time"}
@@ -263,11 +264,13 @@ def upload_weights() -> None:
                               type=["safetensors", "pt", "pth"], key="runs_upload")
     # The uploader keeps its file across reruns: read each file once, so a run chosen later
     # on this page is not replaced by the same upload again.
-    if upload is None or st.session_state.get("runs_upload_read") == upload.file_id:
+    if not readable_uploads(upload) or st.session_state.get("runs_upload_read") == upload.file_id:
         return
     st.session_state["runs_upload_read"] = upload.file_id
+    data = upload.getvalue()
+    drop_uploads([upload])  # handled: the server lets go of its copy now, not at session end
     try:
-        model = load_weights(current_spec(), upload.getvalue(), upload.name)
+        model = load_weights(current_spec(), data, upload.name)
     except WeightsError as exc:
         st.error(str(exc))
         return

@@ -212,7 +212,8 @@ def test_import_on_the_class_data_page_adds_all_or_nothing(fresh_class_set, bund
         "(cut short)."]
     store, _ = class_data()
     assert store.counts() == [0] * 10
-    at.file_uploader(key="class_import").set_value(
+    # each import empties the uploader (its files are dropped): the next is a new widget
+    at.file_uploader(key="class_import1").set_value(
         ("class-set.zip", elsewhere.export_zip(), "application/zip")).run()
     next(b for b in at.button if b.label == "Import").click().run()
     assert [s.value for s in at.success] == ["Imported 3 drawings."]
