@@ -5,7 +5,8 @@ JSON). ``python -m cnn_core train (ARCH.json | --preset NAME) [--device cuda] ..
 on MNIST with the app's trainer and prints each epoch and the test accuracy (the same code the
 Train page runs, for scripts and for trying a GPU machine); started by ``torchrun``, it trains
 one model on all of torchrun's processes (``cnn_core.distributed``). An invalid design or
-setting exits with status 2 and one line on stderr naming the problem.
+setting, or a design that cannot train on the data (``cnn_core.trainable``), exits with status
+2 and one line on stderr naming the problem, before any data or torch is loaded.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ import sys
 from pathlib import Path
 
 from cnn_core.budget import Limits, memory_refusal, training_refusal
+from cnn_core.datasets import DATASETS
 from cnn_core.devices import DEVICE_CHOICES
 from cnn_core.presets import PRESET_TABLE, preset_by_slug
-from cnn_core.runs_cli import add_runs_dir, add_runs_parser, runs_command
+from cnn_core.runs import StoreError
+from cnn_core.runs_cli import OneLineParser, add_runs_dir, add_runs_parser, runs_command
 from cnn_core.shapes import NetworkReport, analyze, format_shape, summary_rows
 from cnn_core.spec import MAX_TEXT_BYTES, ArchitectureSpec, SpecFormatError, spec_from_json_text
 from cnn_core.train_settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS
+from cnn_core.trainable import trainability_refusal
+
+TRAIN_DATASET = DATASETS["mnist"]  # what `train` trains on (MnistStore's default)
 
 
 def summary_table(report: NetworkReport) -> str:
@@ -78,7 +84,7 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
         return 2
     runs, problem = open_store(args.runs_dir)
     recorder = Recorder(runs, problem, source="cli")
-    store = MnistStore()
+    store = MnistStore(dataset=TRAIN_DATASET.key)
     splits = store.wait()
     if refused := training_refusal(report, config.batch_size, config.optimizer, config.epochs,
                                    len(splits.train_images)):
@@ -105,7 +111,12 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     if recorder.problem:  # the training ran all the same; say once why it is not kept
         print(f"note: {recorder.problem}", file=sys.stderr)
     elif recorder.run_id is not None:
-        print(f"recorded as run {recorder.run_id} in {runs.root}")
+        try:  # e.g. weights over one run's share of the cap
+            note = runs.get_summary(recorder.run_id).weights_note
+        except StoreError:
+            note = ""
+        print(f"recorded as run {recorder.run_id} in {runs.root}"
+              + (f" (no weights: {note})" if note else ""))
     print(f"settings: {config.describe()}")
     return 0 if snap.state == "finished" else 1
 
@@ -129,7 +140,7 @@ def read_spec(path: str) -> ArchitectureSpec | str:
 def build_parser() -> argparse.ArgumentParser:
     """The command line's options; the training settings' defaults and ranges come from
     ``cnn_core.train_settings``, as the Train page's do."""
-    parser = argparse.ArgumentParser(prog="python -m cnn_core",
+    parser = OneLineParser(prog="python -m cnn_core",
                                      description="Inspect and train CNN designs written as JSON.")
     sub = parser.add_subparsers(dest="command", required=True)
     summary = sub.add_parser("summary", help="print the per-layer shape table")
@@ -157,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a mistake (one line printed, status 2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command == "runs":
         return runs_command(args)
     preset = getattr(args, "preset", None)
@@ -170,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {report.errors[0]}", file=sys.stderr)
         return 2
     if args.command == "train":
+        if refused := trainability_refusal(report, TRAIN_DATASET):  # before data and torch
+            print(f"error: {refused}", file=sys.stderr)
+            return 2
         return train(spec, args, args.preset or Path(args.path).stem)
     print(json.dumps(summary_json(report), indent=2) if args.json else summary_table(report))
     return 0
