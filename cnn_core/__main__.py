@@ -5,7 +5,8 @@ JSON). ``python -m cnn_core train (ARCH.json | --preset NAME) [--device cuda] ..
 on MNIST with the app's trainer and prints each epoch and the test accuracy (the same code the
 Train page runs, for scripts and for trying a GPU machine); started by ``torchrun``, it trains
 one model on all of torchrun's processes (``cnn_core.distributed``). An invalid design or
-setting exits with status 2 and one line on stderr naming the problem.
+setting, or a design that cannot train on the data (``cnn_core.trainable``), exits with status
+2 and one line on stderr naming the problem, before any data or torch is loaded.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from cnn_core.admission import NotAdmitted, TrainingRequest, Way, admit
 from cnn_core.datasets import DATASETS
 from cnn_core.devices import DEVICE_CHOICES
 from cnn_core.presets import PRESET_TABLE, preset_by_slug
-from cnn_core.runs_cli import add_runs_dir, add_runs_parser, runs_command
+from cnn_core.runs import StoreError
+from cnn_core.runs_cli import OneLineParser, add_runs_dir, add_runs_parser, runs_command
 from cnn_core.shapes import NetworkReport, analyze, format_shape, summary_rows
 from cnn_core.spec import MAX_TEXT_BYTES, ArchitectureSpec, SpecFormatError, spec_from_json_text
 from cnn_core.train_settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS
+
+TRAIN_DATASET = DATASETS["mnist"]  # what `train` trains on (MnistStore's default)
 
 
 def summary_table(report: NetworkReport) -> str:
@@ -73,15 +77,9 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    # What can be known before MNIST loads (the design fits the digits, its memory); the
-    # training's own admission, with the digits loaded, checks the time too.
-    if refused := admit(TrainingRequest(Way.CLI, analyze(spec), config.batch_size,
-                                        config.optimizer, config.epochs, 0, DATASETS["mnist"])):
-        print(f"error: {refused}", file=sys.stderr)
-        return 2
     runs, problem = open_store(args.runs_dir)
     recorder = Recorder(runs, problem, source="cli")
-    store = MnistStore()
+    store = MnistStore(dataset=TRAIN_DATASET.key)
     splits = store.wait()
     try:
         job = TrainingJob(spec, splits, config, name=name, recorder=recorder, way=Way.CLI)
@@ -111,7 +109,12 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     if recorder.problem:  # the training ran all the same; say once why it is not kept
         print(f"note: {recorder.problem}", file=sys.stderr)
     elif recorder.run_id is not None:
-        print(f"recorded as run {recorder.run_id} in {runs.root}")
+        try:  # e.g. weights over one run's share of the cap
+            note = runs.get_summary(recorder.run_id).weights_note
+        except StoreError:
+            note = ""
+        print(f"recorded as run {recorder.run_id} in {runs.root}"
+              + (f" (no weights: {note})" if note else ""))
     print(f"settings: {config.describe()}")
     return 0 if snap.state == "finished" else 1
 
@@ -135,7 +138,7 @@ def read_spec(path: str) -> ArchitectureSpec | str:
 def build_parser() -> argparse.ArgumentParser:
     """The command line's options; the training settings' defaults and ranges come from
     ``cnn_core.train_settings``, as the Train page's do."""
-    parser = argparse.ArgumentParser(prog="python -m cnn_core",
+    parser = OneLineParser(prog="python -m cnn_core",
                                      description="Inspect and train CNN designs written as JSON.")
     sub = parser.add_subparsers(dest="command", required=True)
     summary = sub.add_parser("summary", help="print the per-layer shape table")
@@ -163,7 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a mistake (one line printed, status 2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     if args.command == "runs":
         return runs_command(args)
     preset = getattr(args, "preset", None)
@@ -176,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {report.errors[0]}", file=sys.stderr)
         return 2
     if args.command == "train":
+        # What can be known before torch and the digits load: the design fits the digits, and
+        # its memory; the training's own admission, with the digits loaded, checks the time.
+        if refused := admit(TrainingRequest(Way.CLI, report, args.batch_size, args.optimizer,
+                                            args.epochs, 0, TRAIN_DATASET)):
+            print(f"error: {refused}", file=sys.stderr)
+            return 2
         return train(spec, args, args.preset or Path(args.path).stem)
     print(json.dumps(summary_json(report), indent=2) if args.json else summary_table(report))
     return 0

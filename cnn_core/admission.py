@@ -29,8 +29,9 @@ from cnn_core.budget import (
     largest_values,
     training_refusal,
 )
-from cnn_core.datasets import Dataset, output_refusal
+from cnn_core.datasets import Dataset
 from cnn_core.shapes import NetworkReport
+from cnn_core.trainable import trainability_refusal
 
 PASS_WAIT_S = 5.0  # how long a heavy pass waits for others to finish before it is refused
 IG_MAX_BATCH = 64  # Integrated Gradients' steps go through the net in batches of at most this
@@ -109,17 +110,6 @@ def _training_refusal(request: TrainingRequest, limits: Limits) -> str | None:
     return (trainability_refusal(report, request.dataset)
             or training_refusal(report, request.batch_size, request.optimizer, request.epochs,
                                 request.images, limits))
-
-
-def trainability_refusal(report: NetworkReport, dataset: Dataset) -> str | None:
-    """Why torch could not train this design on ``dataset`` at all, before anything loads."""
-    if not report.ok:
-        return f"the design cannot be built: {report.errors[0]}"
-    if refusal := output_refusal(report, dataset):
-        return refusal
-    if report.total_params == 0:
-        return ("the design has no weights to learn: add a conv2d or linear layer")
-    return None
 
 
 def _pass_refusal(request: PassRequest, limits: Limits) -> str | None:

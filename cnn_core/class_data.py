@@ -13,20 +13,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import sqlite3
-import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnn_core.runs import TeacherKey, immediate_transaction, owner_hash, runs_dir
+from cnn_core.runs import TeacherKey, owner_hash, runs_dir
+from cnn_core.sqlite_db import Database, Names
 from cnn_core.uploads import MAX_ZIP_ENTRIES, UploadRefused, read_entries, zip_directory
 
 if TYPE_CHECKING:
@@ -188,6 +185,8 @@ def parse_import(images_file: bytes, labels_file: bytes) -> tuple[np.ndarray, np
 
 
 # ---- the store --------------------------------------------------------------------------------
+# MIGRATIONS[n] takes the set from schema version n to n + 1 (only ever append); the first is
+# IF NOT EXISTS because sets made before versions were counted already hold the table.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS drawings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -198,6 +197,7 @@ CREATE TABLE IF NOT EXISTS drawings (
     nickname TEXT NOT NULL DEFAULT '',
     owner_hash TEXT
 )"""
+MIGRATIONS = (SCHEMA,)
 
 
 class ClassData:
@@ -207,44 +207,15 @@ class ClassData:
     def __init__(self, root: Path | str | None = None, busy_timeout_s: float = 10.0) -> None:
         self.root = Path(root) if root is not None else runs_dir()
         self.db_path = self.root / DB_NAME
-        self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ClassDataError(f"cannot create the folder {self.root}: "
                                  f"{exc.strerror or exc}") from None
-        with self._write() as conn:
-            conn.execute(SCHEMA)
-
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s,
-                                   isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            raise ClassDataError(f"the class set {self.db_path} failed: {exc}") from None
-        except OSError as exc:
-            raise ClassDataError(f"cannot use the folder {self.root}: "
-                                 f"{exc.strerror or exc}") from None
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE): writers queue, none lost."""
-        with self._errors(), immediate_transaction(self._connection()) as conn:
-            yield conn
-
-    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._errors():
-            return self._connection().execute(sql, args).fetchall()
+        self._db = Database(self.db_path, MIGRATIONS,
+                            Names(ClassDataError, "the class set", "the folder"), busy_timeout_s)
+        self._write = self._db.transaction  # one write transaction, taken at once
+        self._read = self._db.read
 
     # ---- adding
     def add(self, label: object, image: np.ndarray | None, canvas_rgba: np.ndarray | None,
@@ -371,10 +342,7 @@ class ClassData:
                                  for img, lab in zip(images, labels)], share_lifted=lifted))
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
 
 def files_from_upload(files: dict[str, bytes]) -> tuple[bytes, bytes]:

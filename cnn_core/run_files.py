@@ -4,8 +4,12 @@ rebuilds the net and loads those weights, and its metrics (CSV); and its model, 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from torch import nn
@@ -42,6 +46,8 @@ def _why_no_weights(record: RunRecord) -> str:
         return "it is still training"
     if record.status in ("failed", "interrupted"):
         return f"it {record.status}"
+    if record.weights_note:
+        return record.weights_note
     return "they were removed to keep the runs folder under its size limit (pin a run to keep them)"
 
 
@@ -89,13 +95,39 @@ def downloads(store: RunStore, run_id: int) -> dict[str, tuple[str, bytes]]:
 
 
 def export_run(store: RunStore, run_id: int, directory: Path) -> list[Path]:
-    """Write the run's downloads into ``directory`` (created); the paths written. Refuses to
-    overwrite a file that is already there."""
+    """Write the run's downloads into ``directory`` (created): all of them or none. Each is
+    written into a temporary folder inside ``directory``, then linked into place, which fails
+    rather than overwrite a file already there (``FileExistsError``, and nothing is left)."""
+    files = downloads(store, run_id)  # every read first: a damaged run writes nothing
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, content in downloads(store, run_id).values():
-        path = directory / name
-        with open(path, "xb") as f:
-            f.write(content)
-        written.append(path)
-    return written
+    staging = Path(tempfile.mkdtemp(prefix=f".run-{run_id}-export-", dir=directory))
+    placed: list[Path] = []
+    try:
+        for name, content in files.values():
+            with open(staging / name, "xb") as f:
+                f.write(content)
+        for name, _ in files.values():
+            _place(staging / name, directory / name)
+            placed.append(directory / name)
+    except BaseException:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return placed
+
+
+def _place(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target`` unless something is there: a hard link (which refuses
+    an existing target by itself), or where links are not supported, a checked rename."""
+    try:
+        os.link(source, target)
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        if not os.path.lexists(target):
+            os.rename(source, target)
+            return
+    raise FileExistsError(errno.EEXIST, "already exists", str(target))

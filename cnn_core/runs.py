@@ -1,12 +1,14 @@
 """The run store: every training kept as a record (SQLite) and its weights (``.safetensors``).
 
 ``RunStore(root)`` opens ``runs.sqlite3`` in ``root`` (``$CNN_EXPLAINER_RUNS`` or ``runs/`` in
-the project) in WAL mode, one connection per thread, and upgrades its schema in place
-(``PRAGMA user_version`` counts the migrations applied). A training calls ``begin(...)`` when
-it starts and ``finish(...)`` when it ends; both take plain data, so the store knows nothing
-of the trainer. Weights go to ``weights/<id>.safetensors``, written under a temporary name and
-renamed, so a half-written file never counts; past the size cap the oldest unpinned runs lose
-their weights but keep their record.
+the project) through ``cnn_core.sqlite_db`` (WAL, one connection per thread, schema versions).
+A training calls ``begin(...)`` when it starts and ``finish(...)`` when it ends; both take plain
+data, so the store knows nothing of the trainer. Weights go to ``weights/<id>.safetensors``,
+written under a temporary name and renamed in the transaction that records them, so a
+half-written file never counts and a file whose run is gone is swept when the store opens.
+The size cap is shared: no run may take more than ``1/RUN_SHARE`` of it (a larger one is kept
+without weights, and says why), and past the cap a student's new weights push out that
+student's own oldest unpinned ones first, then the oldest of anyone's; records always stay.
 
 Every problem with the store itself (folder not writable, disk full, database locked or
 damaged) raises ``StoreError`` with one sentence saying why; the store never deletes or
@@ -25,11 +27,12 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from cnn_core.sqlite_db import Database, Names, within_sqlite
 
 if TYPE_CHECKING:  # torch loads only when weights are written: `runs list` stays quick
     import torch
@@ -43,6 +46,8 @@ DB_NAME = "runs.sqlite3"
 MAX_CURVE_POINTS = 200  # a stored step curve stays this small however long the training
 BUSY_TIMEOUT_S = 5.0
 PAGE_SIZE = 25
+RUN_SHARE = 4  # one run's weights may take at most a quarter of the cap
+STALE_TEMPORARY_S = 600.0  # a weights file still being written after this was abandoned
 WRONG_KEYS_FREE = 3  # wrong teacher keys allowed before each try is slowed down
 MAX_KEY_LOCKOUT_S = 60.0
 
@@ -52,21 +57,12 @@ SORT_COLUMNS = {"time": "id", "test_accuracy": "test_accuracy", "params": "param
                 "macs": "macs", "duration": "duration_s"}
 
 
-@contextmanager
-def immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction on an autocommit connection, taken at once (BEGIN IMMEDIATE),
-    so that writers queue instead of failing; rolled back if the body raises."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 class StoreError(RuntimeError):
     """The store cannot keep runs; the message says why in one sentence."""
+
+
+class DamagedRun(StoreError):
+    """A run's row cannot be read back (edited or damaged database); the message says which."""
 
 
 class RunNotFound(LookupError):
@@ -119,6 +115,7 @@ class RunSummary:
     pinned: bool
     has_weights: bool
     owner_hash: str | None
+    weights_note: str = ""  # why a run has no weights, when it lost or never kept them
 
     def owned_by(self, owner_token: str | None) -> bool:
         return owner_token is not None and self.owner_hash == owner_hash(owner_token)
@@ -209,11 +206,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_status ON runs (status) WHERE status = 'running';
     CREATE INDEX runs_with_weights ON runs (pinned, id) WHERE weights_bytes IS NOT NULL;
     """,
+    "ALTER TABLE runs ADD COLUMN weights_note TEXT NOT NULL DEFAULT ''",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SUMMARY_COLUMNS = ("id, started_at, ended_at, status, message, name, label, source, device, "
                    "params, macs, images_per_s, duration_s, test_accuracy, pinned, "
-                   "weights_bytes IS NOT NULL, owner_hash")
+                   "weights_bytes IS NOT NULL, owner_hash, weights_note, "
+                   "(SELECT json_valid(design) FROM run_details d WHERE d.id = runs.id)")
+# Past the cap, in one statement: unpinned weights other than :keep's, the owner's own first,
+# oldest first, until what they free covers the excess.
+EVICT = """
+UPDATE runs SET weights_bytes = NULL, weights_note = :note WHERE id IN (
+    SELECT id FROM (
+        SELECT id, weights_bytes, SUM(weights_bytes) OVER (
+            ORDER BY (:owner IS NOT NULL AND owner_hash IS :owner) DESC, id
+            ROWS UNBOUNDED PRECEDING) AS freed
+        FROM runs WHERE weights_bytes IS NOT NULL AND pinned = 0 AND id IS NOT :keep)
+    WHERE freed - weights_bytes < (SELECT COALESCE(SUM(weights_bytes), 0) FROM runs) - :cap)
+RETURNING id"""
+CAPPED = "they were removed to keep the runs folder under its size limit (pin a run to keep them)"
 
 
 def _process_id() -> str:
@@ -255,87 +266,30 @@ class RunStore:
         self.weights_dir = self.root / "weights"
         self.db_path = self.root / DB_NAME
         self.max_bytes = max_weights_bytes() if max_bytes is None else max_bytes
-        self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
         self._process = _process_id()
         try:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the runs folder {self.root}: "
                              f"{exc.strerror or exc}") from None
-        with self._translate_errors():
-            self._migrate()
+        self._db = Database(self.db_path, MIGRATIONS,
+                            Names(StoreError, "the runs database", "the runs folder"),
+                            busy_timeout_s)
+        with self._db.errors():
             self._mark_interrupted()
+            self._sweep_weights()
 
-    # ---- connections and errors
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s,
-                                   isolation_level=None)  # explicit BEGIN/COMMIT below
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it safe against crashes
-            self._local.conn = conn
-        return conn
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.transaction()
 
-    @contextmanager
-    def _translate_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except StoreError:
-            raise
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if "locked" in text or "busy" in text:
-                raise StoreError(f"the runs database {self.db_path} is locked by another "
-                                 "program") from None
-            if "readonly" in text or "unable to open" in text or "read-only" in text:
-                raise StoreError(f"the runs folder {self.root} is not writable ({text})") \
-                    from None
-            if "disk" in text and "full" in text:
-                raise StoreError(f"the disk holding {self.root} is full") from None
-            raise StoreError(f"the runs database {self.db_path} failed: {text}") from None
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"the runs database {self.db_path} is damaged ({exc}); it was "
-                             "left as it is: move it away to start a new one") from None
-        except OSError as exc:
-            raise StoreError(f"cannot write to the runs folder {self.root}: "
-                             f"{exc.strerror or exc}") from None
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE) so writers queue politely."""
-        with self._translate_errors(), immediate_transaction(self._connection()) as conn:
-            yield conn
-
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._translate_errors():
-            return self._connection().execute(sql, args).fetchall()
-
-    def _migrate(self) -> None:
-        conn = self._connection()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"the runs database {self.db_path} was written by a newer version "
-                             f"of this app (schema {version}; this one knows {SCHEMA_VERSION})")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if conn.execute("PRAGMA user_version").fetchone()[0] < target:  # not raced
-                    for statement in MIGRATIONS[target - 1].split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {target}")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _read(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) \
+            -> list[tuple[Any, ...]]:
+        return self._db.read(sql, args)
 
     def _mark_interrupted(self) -> None:
         """Runs left "running" by a process that is gone (a server restart) are interrupted."""
-        rows = self._connection().execute(
-            "SELECT id, process FROM runs WHERE status = 'running'").fetchall()
-        dead = [run_id for run_id, process in rows if not _process_alive(process)]
+        rows = self._read("SELECT id, process FROM runs WHERE status = 'running'")
+        dead = [run_id for run_id, process in rows if not _process_alive(str(process))]
         if dead:
             with self._write() as conn:
                 conn.executemany(
@@ -343,6 +297,31 @@ class RunStore:
                     "'interrupted: the server stopped during the training' "
                     "WHERE id = ? AND status = 'running'",
                     [(time.time(), run_id) for run_id in dead])
+
+    def _sweep_weights(self) -> None:
+        """Weights files no run owns (their run was deleted or lost them while they were being
+        written, or a process died mid-write) are removed; runs whose file is gone lose the
+        claim. Under the write lock, so no save is between its rename and its record."""
+        with self._write() as conn:
+            kept = {row[0] for row in conn.execute(
+                "SELECT id FROM runs WHERE weights_bytes IS NOT NULL")}
+            present = set()
+            for entry in os.scandir(self.weights_dir):
+                run_id = _weights_file_id(entry.name)
+                if run_id is None or not entry.is_file(follow_symlinks=False):
+                    continue  # not a file this store writes: never touched
+                if not entry.name.startswith("."):
+                    if run_id in kept:
+                        present.add(run_id)
+                    else:
+                        os.unlink(entry.path)
+                elif (time.time() - entry.stat(follow_symlinks=False).st_mtime
+                      > STALE_TEMPORARY_S or not conn.execute(
+                          "SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()):
+                    os.unlink(entry.path)  # a half-written file nobody will finish
+            conn.executemany("UPDATE runs SET weights_bytes = NULL, weights_note = ? "
+                             "WHERE id = ?", [("the weights file was missing", run_id)
+                                              for run_id in kept - present])
 
     # ---- recording a training
     def begin(self, start: RunStart) -> int:
@@ -377,6 +356,7 @@ class RunStore:
         """
         if status not in STATUSES or status == "running":
             raise ValueError(f"a run ends finished, stopped, failed or interrupted, not {status!r}")
+        run_id = _row_id(run_id)
         metrics = json.dumps(_finite_json(
             {"epochs": epochs or [], "steps": _columns(thin_curve(steps or [])),
              "per_class_accuracy": per_class_accuracy, "confusion": confusion}), allow_nan=False)
@@ -392,49 +372,70 @@ class RunStore:
         if state_dict is not None:
             self._save_weights(run_id, state_dict)
 
+    def share_refusal(self, size: int) -> str | None:
+        """Why weights of ``size`` bytes are not kept (over one run's share of the cap)."""
+        share = self.max_bytes // RUN_SHARE
+        if size <= share:
+            return None
+        return (f"not kept: they are {_mb(size)}, and one run may keep at most {_mb(share)} "
+                f"(a quarter of the runs folder's {_mb(self.max_bytes)}, shared by the class)")
+
     def _save_weights(self, run_id: int, state_dict: dict[str, torch.Tensor]) -> None:
         from safetensors.torch import save as safetensors_save
 
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-        data = safetensors_save(tensors, metadata={"run_id": str(run_id)})
+        size = sum(t.numel() * t.element_size() for t in state_dict.values())
+        data = b""
+        if (refusal := self.share_refusal(size)) is None:  # checked before building the file
+            tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+            data = safetensors_save(tensors, metadata={"run_id": str(run_id)})
+            refusal = self.share_refusal(len(data))
+        if refusal is not None:
+            with self._write() as conn:
+                conn.execute("UPDATE runs SET weights_note = ? WHERE id = ?", (refusal, run_id))
+            return
         final = self.weights_path(run_id)
         temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
         try:
-            with open(temporary, "xb") as f:  # "x": never overwrites anything
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, final)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)  # only ever our own half-written file
-            if exc.errno == 28:  # ENOSPC
-                raise StoreError(f"the disk holding {self.root} is full: the weights of run "
-                                 f"{run_id} were not kept") from None
-            raise StoreError(f"cannot write the weights of run {run_id} to "
-                             f"{self.weights_dir}: {exc.strerror or exc}") from None
-        with self._write() as conn:
-            conn.execute("UPDATE runs SET weights_bytes = ? WHERE id = ?", (len(data), run_id))
-        self.enforce_cap(keep=run_id)
-
-    def enforce_cap(self, keep: int | None = None) -> list[int]:
-        """Past the cap, drop the weights of the oldest unpinned runs (never ``keep``'s).
-        Returns the runs that lost their weights."""
-        total = self._read("SELECT COALESCE(SUM(weights_bytes), 0) FROM runs")[0][0]
-        if total <= self.max_bytes:
-            return []
-        dropped = []
-        candidates = self._read("SELECT id, weights_bytes FROM runs WHERE weights_bytes IS NOT "
-                                "NULL AND pinned = 0 AND id != ? ORDER BY id",
-                                (keep if keep is not None else -1,))
-        for run_id, size in candidates:
-            if total <= self.max_bytes:
-                break
+            try:
+                with open(temporary, "xb") as f:  # "x": never overwrites anything
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                if exc.errno == 28:  # ENOSPC
+                    raise StoreError(f"the disk holding {self.root} is full: the weights of "
+                                     f"run {run_id} were not kept") from None
+                raise StoreError(f"cannot write the weights of run {run_id} to "
+                                 f"{self.weights_dir}: {exc.strerror or exc}") from None
             with self._write() as conn:
-                conn.execute("UPDATE runs SET weights_bytes = NULL WHERE id = ?", (run_id,))
+                owner = conn.execute("SELECT owner_hash FROM runs WHERE id = ?",
+                                     (run_id,)).fetchone()
+                if owner is None:
+                    return  # deleted while its weights were written: they go too (finally)
+                conn.execute("UPDATE runs SET weights_bytes = ?, weights_note = '' WHERE id = ?",
+                             (len(data), run_id))
+                os.replace(temporary, final)  # inside: the record and the file go together
+                evicted = self._evict(conn, keep=run_id, owner=owner[0])
+        finally:
+            temporary.unlink(missing_ok=True)  # only ever our own half-written file
+        self._unlink_weights(evicted)
+
+    def _evict(self, conn: Any, keep: int | None, owner: str | None) -> list[int]:
+        return [row[0] for row in conn.execute(EVICT, {"note": CAPPED, "owner": owner,
+                                                       "keep": keep, "cap": self.max_bytes})]
+
+    def _unlink_weights(self, run_ids: list[int]) -> None:
+        for run_id in run_ids:  # after the commit: a crash in between leaves an orphan, swept
             self.weights_path(run_id).unlink(missing_ok=True)
-            total -= size
-            dropped.append(run_id)
-        return dropped
+
+    def enforce_cap(self, keep: int | None = None, owner_token: str | None = None) -> list[int]:
+        """Past the cap, drop the weights of the oldest unpinned runs (never ``keep``'s), the
+        owner's own first. Returns the runs that lost their weights."""
+        owner = owner_hash(owner_token) if owner_token else None
+        with self._write() as conn:
+            evicted = self._evict(conn, keep, owner)
+        self._unlink_weights(evicted)
+        return evicted
 
     # ---- reading
     def weights_path(self, run_id: int) -> Path:
@@ -472,44 +473,62 @@ class RunStore:
         nulls = f"{column} IS NULL, " if column != "id" and not descending else ""
         rows = self._read(f"SELECT {SUMMARY_COLUMNS} FROM runs {where} "
                           f"ORDER BY {nulls}{column} {order}, id {order} LIMIT ? OFFSET ?",
-                          (*args, max(0, int(limit)), max(0, int(offset))))
+                          (*args, _bounded(limit), _bounded(offset)))
         return [_summary(row) for row in rows]
 
     def scatter_points(self) -> list[tuple[int, int, float, str]]:
         """(id, params, test accuracy, name) of every run with a test accuracy."""
         return [(r[0], r[1], r[2], r[3]) for r in self._read(
             "SELECT id, params, test_accuracy, CASE WHEN label != '' THEN name || ' · ' || "
-            "label ELSE name END FROM runs WHERE test_accuracy IS NOT NULL ORDER BY id")]
+            "label ELSE name END FROM runs WHERE test_accuracy IS NOT NULL AND typeof(params) = "
+            "'integer' AND typeof(test_accuracy) IN ('real', 'integer') ORDER BY id")]
 
     def get_summary(self, run_id: int) -> RunSummary:
-        rows = self._read(f"SELECT {SUMMARY_COLUMNS} FROM runs WHERE id = ?", (int(run_id),))
+        rows = self._read(f"SELECT {SUMMARY_COLUMNS} FROM runs WHERE id = ?", (_row_id(run_id),))
         if not rows:
             raise RunNotFound(f"there is no run {run_id}")
         return _summary(rows[0])
 
     def get(self, run_id: int) -> RunRecord:
+        """The whole run; ``DamagedRun`` when its row cannot be read back as one."""
         rows = self._read(f"SELECT {SUMMARY_COLUMNS}, design, settings, seed, data_source, "
                           "train_size, val_size, test_size, metrics FROM runs "
-                          "JOIN run_details USING (id) WHERE id = ?", (int(run_id),))
+                          "JOIN run_details USING (id) WHERE id = ?", (_row_id(run_id),))
         if not rows:
             raise RunNotFound(f"there is no run {run_id}")
-        row = rows[0]
-        n = len(_summary(row).__dict__)
-        design, settings, seed, data_source, train, val, test, metrics = row[n:]
-        m = json.loads(metrics)
-        return RunRecord(*_summary(row).__dict__.values(), design=json.loads(design),
-                         settings=json.loads(settings), seed=seed, data_source=data_source,
-                         train_size=train, val_size=val, test_size=test,
-                         epochs=m.get("epochs") or [], steps=_rows(m.get("steps") or {}),
-                         per_class_accuracy=m.get("per_class_accuracy"),
-                         confusion=m.get("confusion"))
+        summary = _summary(rows[0])
+        design, settings, seed, data_source, train, val, test, metrics = \
+            rows[0][len(SUMMARY_FIELDS) + 1:]  # + json_valid
+        if summary.status == "damaged":
+            raise DamagedRun(f"run {summary.id} is damaged in the runs database: "
+                             f"{summary.message}")
+        design_dict, settings_dict, m = (_json_object(run_id, what, text) for what, text in
+                                         (("design", design), ("settings", settings),
+                                          ("metrics", metrics)))
+        _check_design(run_id, design_dict)
+        data = settings_dict.get("data", {})
+        if not _shaped(m, METRICS_SHAPE) or not isinstance(data, dict) or \
+                not all(isinstance(v, str) for v in data.values()):
+            raise DamagedRun(f"run {run_id} is damaged in the runs database: its settings or "
+                             "metrics are not what this app writes")
+        try:
+            return RunRecord(*summary.__dict__.values(), design=design_dict,
+                             settings=settings_dict, seed=int(seed), data_source=str(data_source),
+                             train_size=int(train), val_size=int(val), test_size=int(test),
+                             epochs=list(m.get("epochs") or []),
+                             steps=_rows(dict(m.get("steps") or {})),
+                             per_class_accuracy=m.get("per_class_accuracy"),
+                             confusion=m.get("confusion"))
+        except (TypeError, ValueError, AttributeError):
+            raise DamagedRun(f"run {run_id} is damaged in the runs database: its settings or "
+                             "metrics are not what this app writes") from None
 
     # ---- changing runs
     def set_pinned(self, run_id: int, pinned: bool) -> None:
         """A pinned run keeps its weights past the cap (anyone may pin: it only protects)."""
         with self._write() as conn:
             if not conn.execute("UPDATE runs SET pinned = ? WHERE id = ?",
-                                (int(pinned), int(run_id))).rowcount:
+                                (int(pinned), _row_id(run_id))).rowcount:
                 raise RunNotFound(f"there is no run {run_id}")
         if not pinned:
             self.enforce_cap()
@@ -549,18 +568,99 @@ class RunStore:
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
+
+
+MAX_ROWS = 2**63 - 1  # what SQLite's LIMIT and OFFSET take
+SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)  # one column each, in order
+OPTIONAL = (float, type(None))
+SUMMARY_TYPES = (int, float, OPTIONAL, str, str, str, str, str, str, int, int, OPTIONAL,
+                 OPTIONAL, OPTIONAL, int, int, (str, type(None)), str)
+
+
+def _mb(size: int) -> str:
+    mb = size / 1e6
+    return f"{mb:,.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
+
+
+def _bounded(n: int) -> int:
+    """A LIMIT or OFFSET SQLite takes (its integers are 64-bit)."""
+    return min(max(0, int(n)), MAX_ROWS)
+
+
+def _row_id(run_id: int) -> int:
+    """A run id SQLite can look up; one it cannot (past 64 bits) names no run."""
+    value = int(run_id)
+    if not within_sqlite(value):
+        raise RunNotFound(f"there is no run {value}")
+    return value
+
+
+def _weights_file_id(name: str) -> int | None:
+    """The run id in a name this store writes: ``ID.safetensors`` or ``.ID.safetensors.*.tmp``."""
+    stem = name[1:].split(".", 1)[0] if name.startswith(".") and name.endswith(".tmp") \
+        else name.removesuffix(".safetensors") if name.endswith(".safetensors") else ""
+    return int(stem) if stem.isascii() and stem.isdigit() and len(stem) < 19 else None
+
+
+def _json_object(run_id: int, what: str, text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise DamagedRun(f"run {run_id} is damaged in the runs database: its {what} is not a "
+                         "JSON object")
+    return value
+
+
+NUMBER = (int, float, type(None))
+# What ``finish`` writes as metrics: each key's shape ("list of", "dict of" or a type).
+METRICS_SHAPE = {"epochs": ("list", ("dict", NUMBER)), "steps": ("dict", ("list", NUMBER)),
+                 "per_class_accuracy": ("list", NUMBER), "confusion": ("list", ("list", int))}
+
+
+def _shaped(value: Any, shape: Any) -> bool:
+    """Whether decoded JSON has ``shape`` (a missing or null metric is fine)."""
+    if isinstance(shape, dict):
+        return isinstance(value, dict) and all(
+            value.get(k) is None or _shaped(value[k], s) for k, s in shape.items())
+    if isinstance(shape, tuple) and shape and shape[0] in ("list", "dict"):
+        kind, inner = shape
+        items = value if kind == "list" else value.values() if isinstance(value, dict) else None
+        return isinstance(value, list if kind == "list" else dict) and \
+            all(_shaped(v, inner) for v in items)
+    return isinstance(value, shape) and not isinstance(value, bool)
+
+
+def _check_design(run_id: int, design: dict[str, Any]) -> None:
+    from cnn_core.spec import SpecFormatError, spec_from_dict
+
+    try:
+        spec_from_dict(design)
+    except SpecFormatError as exc:
+        raise DamagedRun(f"run {run_id} is damaged in the runs database: its design is not one "
+                         f"this app can read ({exc})") from None
 
 
 def _summary(row: tuple[Any, ...]) -> RunSummary:
-    (run_id, started, ended, status, message, name, label, source, device, params, macs, ips,
-     duration, accuracy, pinned, has_weights, owner) = row[:17]
-    return RunSummary(run_id, started, ended, status, message, name, label, source, device,
-                      params, macs, ips, duration, accuracy, bool(pinned), bool(has_weights),
-                      owner)
+    """One row of the list; a row whose values have the wrong types (an edited or damaged
+    database) is listed as "damaged" instead of failing the whole list."""
+    values = list(row[:len(SUMMARY_FIELDS) + 1])
+    design_ok = values.pop()
+    for i, kind in enumerate(SUMMARY_TYPES):  # SQLite keeps 1.0 as 1 in a REAL column
+        if float in (kind if isinstance(kind, tuple) else (kind,)) and type(values[i]) is int:
+            values[i] = float(values[i])
+    bad = [name for name, value, kind in zip(SUMMARY_FIELDS, values, SUMMARY_TYPES)
+           if not isinstance(value, kind)]
+    if bad or design_ok != 1:
+        why = (f"its {', '.join(bad)} {'are' if len(bad) > 1 else 'is'} not what this app "
+               "writes" if bad else "its design is missing" if design_ok is None
+               else "its design is not JSON")
+        return RunSummary(values[0], 0.0, None, "damaged", why, str(values[5])[:80], "", "",
+                          "", 0, 0, None, None, None, False, False, None)
+    values[14], values[15] = bool(values[14]), bool(values[15])
+    return RunSummary(*values)
 
 
 def _finite(value: float | None) -> float | None:

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_spec import HOSTILE
 
 from cnn_core.__main__ import build_parser, main
@@ -137,3 +139,74 @@ def test_the_worst_files_in_a_real_process_exit_2_without_a_traceback(tmp_path):
     result = run_cli("summary", "-", stdin=HOSTILE["5,000-digit integer"][0])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "is 5,001 characters long" in result.stderr
+
+
+NO_WEIGHTS = {"layers": [{"type": "maxpool2d", "kernel_size": 28}, {"type": "flatten"}]}
+ONE_OUTPUT = {"layers": [{"type": "flatten"}, {"type": "linear", "out_features": 1}]}
+BIG_INPUT = {"input_shape": [16, 512, 512], "layers": [
+    {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2},
+    {"type": "maxpool2d", "kernel_size": 32}, {"type": "flatten"},
+    {"type": "linear", "out_features": 10}]}
+
+
+@pytest.mark.parametrize("design, message", [
+    (NO_WEIGHTS, "error: MNIST has 10 classes, so the last layer must output 10 values (one "
+                 "per digit), but layer 2 (flatten) outputs 1; end with linear out_features=10"),
+    (ONE_OUTPUT, "error: MNIST has 10 classes, so the last layer must output 10 values (one "
+                 "per digit), but layer 2 (linear) outputs 1; set its out_features to 10"),
+    (BIG_INPUT, "error: MNIST images are 1x28x28, but this design expects 16x512x512"),
+])
+def test_train_refuses_a_design_that_cannot_fit_the_data_before_starting(tmp_path, capsys,
+                                                                         monkeypatch, design,
+                                                                         message):
+    """They used to load the digits, start, and fail at the first step with torch's words
+    (exit 1 after 10 s: "optimizer got an empty parameter list", "Target 3 is out of bounds",
+    "expected input[1, 1, 28, 28] to have 16 channels"), recording a failed run."""
+    import cnn_core.data
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(cnn_core.data, "MnistStore", no_data)
+    path = _write(tmp_path / "design.json", json.dumps(design))
+    assert main(["train", str(path), "--batch-size", "32", "--runs-dir",
+                 str(tmp_path / "runs")]) == 2  # batch 32: within the memory limit
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", message + "\n")
+    assert not (tmp_path / "runs").exists()  # nothing was recorded
+
+
+def test_a_design_without_weights_is_refused_by_the_pure_check():
+    from cnn_core.datasets import DATASETS, Dataset
+    from cnn_core.shapes import analyze
+    from cnn_core.spec import spec_from_dict
+    from cnn_core.trainable import trainability_refusal
+
+    four = Dataset("four", "Four", "Four", 4, "thing")  # 1x28x28 pooled to 2x2 = 4 values
+    design = spec_from_dict({"layers": [{"type": "maxpool2d", "kernel_size": 14},
+                                        {"type": "flatten"}]})
+    assert trainability_refusal(analyze(design), four) == (
+        "this design has no weights to learn (no conv2d, linear or batch norm layer), so "
+        "training cannot change it: add a conv2d or linear layer")
+    assert trainability_refusal(analyze(PYTORCH_TUTORIAL), DATASETS["mnist"]) is None
+    assert trainability_refusal(analyze(PYTORCH_TUTORIAL), DATASETS["emnist_letters"]) \
+        .startswith("EMNIST letters has 26 classes")
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(max_size=12) | st.sampled_from(
+    ["runs", "show", "list", "export", "--page", "--limit", "--json", "train", "summary",
+     "--epochs", "--sort", "-", "1", "10" * 12]), max_size=5))
+def test_any_arguments_give_a_result_or_one_line(tmp_path_factory, capsys, argv):
+    """Every mistake on the command line is one line with status 2, never a traceback or a
+    usage block (argparse's own errors included)."""
+    if "train" in argv or "summary" in argv or any(a.startswith("-h") or a.startswith("--h")
+                                                   for a in argv):
+        argv = ["runs", "list", *argv]  # no training or help page from a fuzzer
+    root = tmp_path_factory.mktemp("cli")
+    code = main([*argv, "--runs-dir", str(root)])
+    out, err = capsys.readouterr()
+    assert code in (0, 2)
+    if code == 2:
+        assert out == "" and err.startswith("error: ") and err.count("\n") == 1, err

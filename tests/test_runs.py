@@ -28,8 +28,9 @@ from cnn_core.evaluate import evaluate
 from cnn_core.job import TrainingJob
 from cnn_core.presets import LENET5, SMALL_FAST
 from cnn_core.recording import Recorder, open_store
-from cnn_core.run_files import downloads, export_run, run_model
+from cnn_core.run_files import NoWeights, downloads, export_run, run_model
 from cnn_core.runs import (
+    MIGRATIONS,
     NotAllowed,
     RunNotFound,
     RunStart,
@@ -311,20 +312,96 @@ def test_a_run_left_running_by_a_dead_server_is_interrupted(tmp_path):
 
 def test_the_cap_drops_the_oldest_unpinned_weights_and_keeps_records(tmp_path):
     weights = {"w": torch.zeros(25_000)}  # 100 kB each
-    store = RunStore(tmp_path, max_bytes=250_000)
-    first = record(store, weights=weights)
-    second = record(store, weights=weights)
+    store = RunStore(tmp_path, max_bytes=410_000)  # four fit; one run may take 102.5 kB
+    first, second, third, fourth = (record(store, weights=weights) for _ in range(4))
     store.set_pinned(first, True)
-    third = record(store, weights=weights)
+    fifth = record(store, weights=weights)
     assert store.get_summary(first).has_weights  # pinned
     assert not store.get_summary(second).has_weights  # oldest unpinned
     assert not store.weights_path(second).exists()
     assert store.get(second).status == "finished"  # its record stays
-    assert store.get_summary(third).has_weights
-    store.set_pinned(first, False)
-    fourth = record(store, weights=weights)  # unpinned, the first is now the oldest
-    assert store.weights(first) is None and store.weights(fourth) is not None
-    assert store.count() == 4
+    assert "size limit" in store.get_summary(second).weights_note
+    assert all(store.get_summary(i).has_weights for i in (third, fourth, fifth))
+    store.set_pinned(first, False)  # still under the cap: nothing goes
+    assert store.get_summary(first).has_weights
+    sixth = record(store, weights=weights)  # unpinned, the first is now the oldest
+    assert store.weights(first) is None and store.weights(sixth) is not None
+    assert store.count() == 6
+
+
+def kb(n: int) -> dict:
+    """Weights of about ``n`` kB (plus the file's ~80-byte header)."""
+    return {"w": torch.zeros(n * 250)}
+
+
+def test_one_students_big_runs_never_push_out_everyone_elses_weights(tmp_path):
+    """The issue's row, scaled down (cap 1 MB): three trainings of one student's design whose
+    weights are 2 MB each (over a quarter of the cap) used to remove every other run's."""
+    store = RunStore(tmp_path, max_bytes=1_000_000)
+    others = [record(store, owner=o, weights=kb(100)) for o in ("bea", "carl", "bea")]
+    big = [record(store, owner="ada", weights=kb(2_000)) for _ in range(3)]
+    assert all(store.get_summary(i).has_weights for i in others)
+    for run_id in big:
+        summary = store.get_summary(run_id)
+        assert not summary.has_weights and summary.status == "finished"
+        assert summary.weights_note == ("not kept: they are 2 MB, and one run may keep at "
+                                        "most 0.25 MB (a quarter of the runs folder's 1 MB, "
+                                        "shared by the class)")
+        with pytest.raises(NoWeights, match=r"one run may keep at most 0\.25 MB"):
+            run_model(store, run_id)
+    assert sorted(os.listdir(tmp_path / "weights")) == [f"{i}.safetensors" for i in others]
+
+
+def test_a_students_weights_push_out_their_own_oldest_first(tmp_path):
+    store = RunStore(tmp_path, max_bytes=1_000_000)
+    others = [record(store, owner=o, weights=kb(190)) for o in ("bea", "carl")]  # oldest
+    ada = [record(store, owner="ada", weights=kb(190)) for _ in range(3)]  # 0.95 MB in all
+    assert all(store.get_summary(i).has_weights for i in others + ada)
+    newest = record(store, owner="ada", weights=kb(190))  # over: ada's own oldest goes
+    assert [store.get_summary(i).has_weights for i in others + ada + [newest]] == \
+        [True, True, False, True, True, True]
+    store.set_pinned(ada[1], True)
+    record(store, owner="ada", weights=kb(190))  # ada's oldest unpinned: ada[2]
+    assert [store.get_summary(i).has_weights for i in others + ada] == \
+        [True, True, False, True, False]
+    anonymous = record(store, weights=kb(190))  # no owner: the oldest unpinned of all
+    assert not store.get_summary(others[0]).has_weights
+    assert store.get_summary(others[1]).has_weights and store.get_summary(anonymous).has_weights
+    total = sum(os.path.getsize(p) for p in (tmp_path / "weights").iterdir())
+    assert total <= 1_000_000
+
+
+def test_weights_whose_run_was_deleted_mid_write_are_gone_by_the_next_start(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.begin(start(owner="ada"))
+    store.finish(run_id, "finished", "done")
+    store.delete(run_id, owner_token="ada")  # while its weights were being written ...
+    store._save_weights(run_id, kb(10))  # ... which end after the delete
+    assert os.listdir(tmp_path / "weights") == []
+    kept = record(store, weights=kb(10))
+    lost = record(store, weights=kb(10))
+    weights = tmp_path / "weights"
+    (weights / f"{lost}.safetensors").unlink()  # its file went missing
+    (weights / "77.safetensors").write_bytes(b"w")  # a run that no longer exists
+    (weights / ".77.safetensors.0a1b2c3d.tmp").write_bytes(b"w")  # a dead write of it
+    (weights / f".{kept}.safetensors.00000000.tmp").write_bytes(b"w")  # a write going on
+    (weights / "notes.txt").write_text("not ours")
+    RunStore(tmp_path)  # the next start
+    assert sorted(os.listdir(weights)) == [f".{kept}.safetensors.00000000.tmp",
+                                           f"{kept}.safetensors", "notes.txt"]
+    assert store.get_summary(kept).has_weights and not store.get_summary(lost).has_weights
+    assert store.get_summary(lost).weights_note == "the weights file was missing"
+
+
+def test_an_older_schema_is_upgraded_in_place_and_keeps_its_runs(tmp_path):
+    with sqlite3.connect(tmp_path / "runs.sqlite3") as conn:  # as the first version made it
+        conn.executescript(MIGRATIONS[0])
+        conn.execute("PRAGMA user_version = 1")
+    store = RunStore(tmp_path)
+    run_id = record(store, weights=kb(1))
+    assert store.get(run_id).has_weights and store.get(run_id).weights_note == ""
+    with sqlite3.connect(tmp_path / "runs.sqlite3") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
 
 
 def test_delete_own_runs_teacher_key_and_slowing_wrong_keys(tmp_path):
