@@ -12,6 +12,7 @@ import streamlit as st
 
 from cnn_core.admission import NotAdmitted
 from cnn_core.class_data import ClassDataError, describe_run_data
+from cnn_core.passes import check_uploaded
 from cnn_core.run_compare import (
     MAX_COMPARED,
     MIN_COMPARED,
@@ -84,7 +85,7 @@ def compare(store: RunStore, runs: list) -> None:
         return
     try:
         records = [store.get(i) for i in picked]
-    except RunNotFound as exc:
+    except (RunNotFound, StoreError) as exc:  # gone, or damaged in the database
         st.warning(str(exc))
         return
     curves = pd.DataFrame(curve_rows(records))
@@ -127,7 +128,7 @@ def one_run(store: RunStore, runs: list) -> None:
         return
     try:
         record = store.get(run_id)
-    except RunNotFound as exc:
+    except (RunNotFound, StoreError) as exc:  # gone, or damaged in the database
         st.warning(str(exc))
         return
     # Actions are callbacks: they run before the page, so their result survives any rerun.
@@ -270,9 +271,10 @@ def upload_weights() -> None:
     data = upload.getvalue()
     drop_uploads([upload])  # handled: the server lets go of its copy now, not at session end
     try:
+        check_uploaded(current_spec())  # admitted before torch reads a byte of it
         model = load_weights(current_spec(), data, upload.name)
-    except WeightsError as exc:
-        st.error(str(exc))
+    except (WeightsError, NotAdmitted) as exc:
+        st.error(f"Not loaded: {exc}" if isinstance(exc, NotAdmitted) else str(exc))
         return
     use_model(TrainedModel(model, upload.name, current_spec(), None, "uploaded weights"))
     st.success(f"The Draw page now answers with {upload.name}.")
