@@ -18,7 +18,6 @@ overwrites a file it did not write itself.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
 import os
@@ -33,13 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cnn_core.sqlite_db import Database, Names, within_sqlite
+from cnn_core.teacher_key import TeacherKey  # re-exported: stores take it
 
 if TYPE_CHECKING:  # torch loads only when weights are written: `runs list` stays quick
     import torch
 
 RUNS_DIR_ENV = "CNN_EXPLAINER_RUNS"
 MAX_MB_ENV = "CNN_EXPLAINER_RUNS_MAX_MB"
-TEACHER_KEY_ENV = "CNN_EXPLAINER_TEACHER_KEY"
 DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "runs"
 DEFAULT_MAX_MB = 200
 DB_NAME = "runs.sqlite3"
@@ -48,8 +47,6 @@ BUSY_TIMEOUT_S = 5.0
 PAGE_SIZE = 25
 RUN_SHARE = 4  # one run's weights may take at most a quarter of the cap
 STALE_TEMPORARY_S = 600.0  # a weights file still being written after this was abandoned
-WRONG_KEYS_FREE = 3  # wrong teacher keys allowed before each try is slowed down
-MAX_KEY_LOCKOUT_S = 60.0
 
 RunStatus = Literal["running", "finished", "stopped", "failed", "interrupted"]
 STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed", "interrupted")
@@ -704,44 +701,3 @@ def thin_curve(points: list[dict[str, float]], limit: int = MAX_CURVE_POINTS) \
     if kept[-1] is not points[-1]:
         kept = kept[:limit - 1] + [points[-1]]
     return kept
-
-
-class TeacherKey:
-    """The teacher key (``$CNN_EXPLAINER_TEACHER_KEY`` or Streamlit secrets), checked in
-    constant time. After ``WRONG_KEYS_FREE`` wrong tries, every try waits out a lockout that
-    doubles with each wrong key (up to a minute), for the whole server: a new tab does not
-    reset it."""
-
-    def __init__(self, key: str | None = None) -> None:
-        self._key = key if key is not None else os.environ.get(TEACHER_KEY_ENV, "")
-        self._lock = threading.Lock()
-        self._wrong = 0
-        self._locked_until = 0.0
-        self._refusal = ""
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._key)
-
-    def check(self, key: str) -> bool:
-        with self._lock:
-            wait = self._locked_until - time.monotonic()
-            if not self._key:
-                self._refusal = "no teacher key is set on this server (CNN_EXPLAINER_TEACHER_KEY)"
-            elif wait > 0:
-                self._refusal = f"too many wrong teacher keys: try again in {math.ceil(wait)} s"
-            elif hmac.compare_digest(key.encode(), self._key.encode()):
-                self._wrong = 0
-                return True
-            else:
-                self._wrong += 1
-                self._refusal = "that is not the teacher key"
-                if self._wrong >= WRONG_KEYS_FREE:
-                    delay = min(MAX_KEY_LOCKOUT_S, 2.0 ** (self._wrong - WRONG_KEYS_FREE))
-                    self._locked_until = time.monotonic() + delay
-                    self._refusal += f"; wait {math.ceil(delay)} s before the next try"
-            return False
-
-    def refusal(self) -> str:
-        """Why the last check failed, without a word about the key itself."""
-        return self._refusal

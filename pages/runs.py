@@ -140,11 +140,14 @@ def one_run(store: RunStore, runs: list) -> None:
     c[2].button("Train again", icon=":material/replay:", key="runs_again",
                 help="the same design and settings, on the Train page",
                 on_click=train_again, args=(record,))
+    mine = record.owned_by(owner_token())
     c[3].button("Unpin" if record.pinned else "Pin", icon=":material/push_pin:",
-                key="runs_pin", help="a pinned run keeps its weights past the size limit",
-                on_click=store.set_pinned, args=(record.id, not record.pinned))
+                key="runs_pin", disabled=not mine,
+                help="a pinned run keeps its weights past the size limit" if mine else
+                "only the browser that started this run can pin it",
+                on_click=pin, args=(store, record))
     with c[4].popover("Delete", icon=":material/delete:"):
-        if not record.owned_by(owner_token()):
+        if not mine:
             st.text_input("Teacher key", type="password", key="runs_teacher_key")
         st.button("Delete this run", type="primary", key="runs_delete", on_click=delete,
                   args=(store, record))
@@ -239,6 +242,16 @@ def train_again(record) -> None:
         if name in data:
             st.session_state[key] = data[name]
     st.session_state["runs_go"] = "pages/train.py"
+
+
+def pin(store: RunStore, record) -> None:
+    if not record.owned_by(owner_token()):  # checked again: the button was drawn earlier
+        return notify("error", f"{run_label(record)} was started in another browser: only "
+                               "its owner can pin it.")
+    try:
+        store.set_pinned(record.id, not record.pinned)
+    except RunNotFound as exc:
+        notify("warning", str(exc))
 
 
 def delete(store: RunStore, record) -> None:

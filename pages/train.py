@@ -54,6 +54,7 @@ from ui.app_state import (
 )
 from ui.attribution_view import why_panel
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
+from ui.ownership import owns_training
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has the default
 GALLERY = 24  # mistakes shown (of the evaluation's first MAX_MISCLASSIFIED)
@@ -235,27 +236,31 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
     job = current_job()
     snap = job.snapshot() if job else None
     active = bool(snap and snap.active)
+    mine = job is None or owns_training(job)  # a tab that followed a link only watches
     c = st.columns([2, 2, 2, 6])
     c[0].button("Train", icon=":material/play_arrow:", type="primary", width="stretch",
                 disabled=active or config is None or blocked is not None,
                 on_click=start_training, args=(config, splits))
     if snap is not None and snap.state == "paused":
         c[1].button("Resume", icon=":material/play_arrow:", width="stretch",
-                    on_click=job.resume)
+                    disabled=not mine, on_click=job.resume)
     else:
         c[1].button("Pause", icon=":material/pause:", width="stretch",
-                    disabled=not (snap and snap.state == "running"),
+                    disabled=not (mine and snap and snap.state == "running"),
                     on_click=job.pause if job else None)
-    c[2].button("Stop", icon=":material/stop:", width="stretch", disabled=not active,
+    c[2].button("Stop", icon=":material/stop:", width="stretch", disabled=not (mine and active),
                 on_click=job.stop if job else None)
-    if blocked:
+    if active and not mine:
+        c[3].caption(":material/visibility: You are following this training from a link: "
+                     "only the browser that started it can pause, steer or stop it.")
+    elif blocked:
         c[3].error(f"Training is disabled: {blocked}")
     elif refused := st.session_state.pop("train_refused", None):
         c[3].error(f"Not started: {refused}")
     elif job is not None and job.recorder is not None and job.recorder.problem:
         c[3].warning(job.recorder.problem, icon=":material/history:")
     # Steering reaches into the training loop: trainings in this process only (not Ray's).
-    if active and snap.state != "queued" and isinstance(job, TrainingJob):
+    if mine and active and snap.state != "queued" and isinstance(job, TrainingJob):
         steer(job, snap)
 
 

@@ -413,10 +413,10 @@ def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypat
     from cnn_core.job import TrainingJob
     from cnn_core.presets import SMALL_FAST
     from cnn_core.trainer import TrainConfig
-    from ui.app_state import teacher_key
+    from ui.ownership import teacher_keys
 
     monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "owl-7")
-    teacher_key.clear()  # read the key set for this test
+    teacher_keys.clear()  # read the key set for this test
     other = TrainingJob(SMALL_FAST, bundled, TrainConfig(epochs=50, batch_size=16),
                         name="a student's net", orphan_timeout_s=float("inf"))
     other.start()
@@ -441,4 +441,4 @@ def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypat
         assert other.snapshot().message == "stopped by the teacher"
     finally:
         other.stop()
-        teacher_key.clear()
+        teacher_keys.clear()

@@ -406,7 +406,8 @@ def test_an_older_schema_is_upgraded_in_place_and_keeps_its_runs(tmp_path):
 
 def test_delete_own_runs_teacher_key_and_slowing_wrong_keys(tmp_path):
     store = RunStore(tmp_path)
-    teacher = TeacherKey("s3cret-teacher")
+    now = [0.0]
+    teacher = TeacherKey("s3cret-teacher", clock=lambda: now[0])
     mine, theirs, third = (record(store, owner=o) for o in ("me", "them", "them"))
     store.delete(mine, owner_token="me")
     with pytest.raises(RunNotFound):
@@ -420,7 +421,7 @@ def test_delete_own_runs_teacher_key_and_slowing_wrong_keys(tmp_path):
     with pytest.raises(NotAllowed, match="too many wrong teacher keys"):
         store.delete(theirs, owner_token="me", teacher=teacher, key="s3cret-teacher")
     assert store.count() == 2
-    teacher._locked_until = 0  # the lockout has passed
+    now[0] += 2  # the lockout (1 s after the third wrong key) has passed
     store.delete(theirs, owner_token="me", teacher=teacher, key="s3cret-teacher")
     with pytest.raises(NotAllowed, match="no teacher key is set"):
         store.delete(third, owner_token="me", teacher=TeacherKey(""), key="anything")

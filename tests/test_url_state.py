@@ -63,29 +63,61 @@ def test_a_bad_link_opens_the_default_with_one_note():
     assert at.session_state["design_name"] != "Design from a link"
 
 
-def test_a_reload_during_a_training_reattaches_by_its_token():
+def on_train_page(at: AppTest) -> AppTest:
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def following(at: AppTest) -> bool:
+    """Whether the Train page says this tab only follows the training it shows."""
+    return any("following this training from a link" in c.value for c in at.caption)
+
+
+def test_a_link_to_a_training_follows_it_and_hands_over_nothing(monkeypatch):
     from test_pages import by_label, on_page, wait_data
+
+    import ui.ownership
 
     at = on_page("pages/train.py")
     wait_data(at)
     by_label(at.number_input, "Epochs").set_value(20).run()
     next(b for b in at.button if b.label == "Train").click().run()
-    job = at.session_state["job"]
+    job, owner = at.session_state["job"], at.session_state["owner_token"]
     try:
         token = at.query_params["job"]
         token = token[0] if isinstance(token, list) else token
         assert len(token) >= 24 and not token.isdigit()  # unguessable, not the run number
-        reloaded = app_with(job=token, design=encode_design(LENET5))
-        assert reloaded.session_state["job"] is job  # the same training, followed again
-        assert reloaded.session_state["owner_token"] == at.session_state["owner_token"]
-        stranger = app_with(job=token[:-2] + "xx")
-        assert "job" not in stranger.session_state
+        assert owner not in str(dict(at.query_params))  # the owner secret is never in the URL
+        assert not by_label(at.button, "Stop").disabled and not following(at)
+        # another browser opens the copied address: it follows the training, owns nothing
+        stranger = app_with(job=token, design=encode_design(LENET5))
+        assert stranger.session_state["job"] is job  # the same training, followed
+        assert stranger.session_state["owner_token"] != owner
+        on_train_page(stranger)
+        assert by_label(stranger.button, "Stop").disabled and following(stranger)
+        assert job.snapshot().active
+        # the owner's own reload: its browser sends back its owner cookie
+        monkeypatch.setattr(ui.ownership, "_sent_cookies",
+                            lambda: {ui.ownership.OWNER_COOKIE: owner})
+        reloaded = on_train_page(app_with(job=token))
+        assert reloaded.session_state["job"] is job
+        assert reloaded.session_state["owner_token"] == owner
+        assert not by_label(reloaded.button, "Stop").disabled and not following(reloaded)
+        # a cookie that is not an owner secret is ignored, however long
+        for forged in ("x" * 100_000, owner[:-1] + ";", ""):
+            monkeypatch.setattr(ui.ownership, "_sent_cookies",
+                                lambda v=forged: {ui.ownership.OWNER_COOKIE: v})
+            assert app_with(job=token).session_state["owner_token"] not in (owner, forged)
+        monkeypatch.undo()
+        assert "job" not in app_with(job=token[:-2] + "xx").session_state
     finally:
         job.stop()
         job.join(60)
     # Once no session holds the ended training, its token lets it (and its model) go.
     ended = weakref.ref(job)
-    del at, reloaded, job
+    del at, stranger, reloaded, job
     # join() returns as the job ends; its worker thread lets go of it a moment later
     for _ in range(100):
         gc.collect()

@@ -8,7 +8,6 @@ what needs it imports it inside.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import secrets
 import threading
@@ -22,7 +21,7 @@ import streamlit as st
 from cnn_core import memory
 from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
 from cnn_core.recording import Recorder, open_store
-from cnn_core.runs import RunStore, TeacherKey, new_owner_token
+from cnn_core.runs import RunStore
 from cnn_core.shapes import NetworkReport, analyze
 from cnn_core.spec import ArchitectureSpec, Layer
 from cnn_core.url_state import (
@@ -33,6 +32,8 @@ from cnn_core.url_state import (
     read_design,
     read_run_id,
 )
+from ui.ownership import owner_token, remember_owner_in_browser
+from ui.ownership import teacher_key as teacher_key  # re-exported: pages import it from here
 
 if TYPE_CHECKING:
     import torch
@@ -103,22 +104,6 @@ def run_store() -> tuple[RunStore | None, str | None]:
     """The server's run store (opened once: runs a restart cut short become "interrupted"),
     or None and the one line saying why runs are not being kept."""
     return open_store()
-
-
-@st.cache_resource(show_spinner=False)
-def teacher_key() -> TeacherKey:
-    """``$CNN_EXPLAINER_TEACHER_KEY``, else ``teacher_key`` in Streamlit secrets."""
-    key = None
-    with contextlib.suppress(Exception):  # no secrets file: the environment decides
-        key = st.secrets.get("teacher_key")
-    return TeacherKey(key or None)
-
-
-def owner_token() -> str:
-    """This session's secret: it marks the runs it starts as "mine" (to delete them)."""
-    if "owner_token" not in st.session_state:
-        st.session_state["owner_token"] = new_owner_token()
-    return st.session_state["owner_token"]
 
 
 def recorder(source: str, mine: bool = True) -> Recorder:
@@ -307,7 +292,8 @@ def job_tokens() -> weakref.WeakValueDictionary[str, TrainingJob]:
 
 
 def job_token(job: TrainingJob) -> str:
-    """The token a tab's URL carries while it trains: a reload re-attaches to the job."""
+    """The token a tab's URL carries while it trains: a reload re-attaches to the job, to
+    follow it only (owner rights stay with the browser that started it: ``ui.ownership``)."""
     if st.session_state.get("job_token_for") is not job:
         token = secrets.token_urlsafe(18)
         job_tokens()[token] = job
@@ -325,12 +311,10 @@ def restore_from_url() -> None:
         same = [name for name, preset in PRESETS.items() if preset == spec]
         load_design(spec, same[0] if same else "Design from a link")
     job = job_tokens().get(params.get(JOB_PARAM) or "")
-    if job is not None:  # a reload during a training: follow it again
+    if job is not None:  # a reload or a link during a training: follow it, own nothing
         st.session_state["job"] = job
         st.session_state["job_token"], st.session_state["job_token_for"] = \
             params[JOB_PARAM], job
-        if job.recorder is not None and job.recorder.owner_token:
-            st.session_state["owner_token"] = job.recorder.owner_token
         job.heartbeat()
     run_id, note = read_run_id(params.get(RUN_PARAM))
     notes.append(note)
@@ -363,6 +347,7 @@ def sync_url() -> None:
     if "url_restored" not in st.session_state:
         st.session_state["url_restored"] = True
         restore_from_url()
+    remember_owner_in_browser()
     wanted = {}
     if (code := design_param(current_spec())) is not None:
         wanted[DESIGN_PARAM] = code
