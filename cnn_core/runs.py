@@ -24,7 +24,6 @@ import os
 import secrets
 import socket
 import sqlite3
-import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field

@@ -278,10 +278,11 @@ def test_refusals_name_no_more_than_a_line_of_the_senders_text():
 @pytest.mark.usefixtures("fresh_class_set")
 def test_the_class_data_page_refuses_a_bomb_and_imports_a_big_set_with_the_teacher_key(
         monkeypatch, hostile):
-    from ui.app_state import class_data, teacher_key
+    from ui.app_state import class_data
+    from ui.ownership import teacher_keys
 
     monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "sesame")
-    teacher_key.clear()
+    teacher_keys.clear()
     at = on("pages/class_data.py")
     at.file_uploader(key="class_import").set_value(
         ("class-set.zip", (hostile / "bzip2-lying.zip").read_bytes(), "application/zip")).run()
@@ -300,7 +301,7 @@ def test_the_class_data_page_refuses_a_bomb_and_imports_a_big_set_with_the_teach
     at.text_input(key="class_import_key").set_value("sesame").run()
     next(b for b in at.button if b.label == "Import").click().run()
     assert [s.value for s in at.success] == [f"Imported {MAX_SHARE + 1:,} drawings."]
-    teacher_key.clear()
+    teacher_keys.clear()
 
 
 def test_the_runs_page_refuses_a_pt_bomb_in_one_line(hostile):
