@@ -70,6 +70,9 @@ def model_banner() -> TrainedModel | None:
         else:
             if state == "failed":
                 st.error(f"The quick model failed: {quick.job.snapshot().message}")
+            if quick.refusal:
+                st.error(f"The quick model was not trained: {quick.refusal}.",
+                         icon=":material/block:")
             st.button("Train a quick model", icon=":material/bolt:", type="primary",
                       on_click=quick.start)
         return None

@@ -16,13 +16,12 @@ from typing import Any
 import streamlit as st
 
 from cnn_core import augment
-from cnn_core.admission import Way
+from cnn_core.admission import TrainingRequest, Way, admit
 from cnn_core.budget import (
     Limits,
     format_bytes,
     format_seconds,
     training_memory,
-    training_refusal,
     training_seconds,
 )
 from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
@@ -138,7 +137,8 @@ def budget_caption(report: NetworkReport, config: TrainConfig, images: int) -> N
     """What this training is estimated to use, against what one training may use here."""
     limits = Limits.from_env()
     memory = training_memory(report, config.batch_size, config.optimizer).total
-    seconds = training_seconds(report, images, config.epochs, limits.macs_per_s)
+    seconds = training_seconds(report, images, config.epochs, limits.macs_per_s,
+                               config.batch_size)
     st.caption(f":material/speed: Estimated: {format_bytes(memory)} of memory (limit "
                f"{format_bytes(limits.memory_bytes)}), about {format_seconds(seconds)} "
                f"(limit {format_seconds(limits.seconds)}).")
@@ -630,8 +630,9 @@ if job is not None and job.snapshot().active:
 else:
     config = hyperparameters(splits)
     if config is not None and blocked is None:
-        blocked = training_refusal(report, config.batch_size, config.optimizer, config.epochs,
-                                   len(splits.train_images))
+        blocked = admit(TrainingRequest(Way.TRAIN_PAGE, report, config.batch_size,
+                                        config.optimizer, config.epochs,
+                                        len(splits.train_images), splits.info))
     if config is not None and report.ok:
         budget_caption(report, config, len(splits.train_images))
 controls(config, splits, blocked)

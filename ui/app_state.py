@@ -124,19 +124,25 @@ class QuickModel:
 
     def __init__(self) -> None:
         self.job: TrainingJob | None = None
+        self.refusal: str | None = None  # why the server would not train it, when it would not
         self._starting = threading.Lock()  # students who press at once start one training
 
-    def start(self) -> TrainingJob:
-        from cnn_core.admission import Way
+    def start(self) -> TrainingJob | None:
+        from cnn_core.admission import NotAdmitted, Way
         from cnn_core.job import TrainingJob
         from cnn_core.trainer import TrainConfig
 
         with self._starting:
             if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
-                self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
-                                       name="quick model", orphan_timeout_s=float("inf"),
-                                       way=Way.QUICK_MODEL,
-                                       recorder=recorder("quick model", mine=False))
+                try:
+                    self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
+                                           name="quick model", orphan_timeout_s=float("inf"),
+                                           way=Way.QUICK_MODEL,
+                                           recorder=recorder("quick model", mine=False))
+                except NotAdmitted as exc:
+                    self.refusal = str(exc)
+                    return None
+                self.refusal = None
                 self.job.start()
             return self.job
 

@@ -1,0 +1,69 @@
+"""How honest the admission check's time estimate is, and how soon a training stops at its limit.
+
+For LeNet-5, the seed tutorial's ConvNet, the small fast net and a design with a wide max-pool,
+one real epoch over the 8,000 bundled training digits (through ``TrainingJob``, validation
+included) against the estimate the Train page shows before it starts; then a training given a
+3 s limit and an estimate that says it fits, and how long past the limit it ran.
+
+    python bench/admission.py          # prints one key=value line per figure
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cnn_core import budget
+from cnn_core.data import load_bundled
+from cnn_core.job import TrainingJob
+from cnn_core.presets import LENET5, PYTORCH_TUTORIAL, SMALL_FAST
+from cnn_core.shapes import analyze
+from cnn_core.spec import ArchitectureSpec
+from cnn_core.spec import layer as L
+from cnn_core.trainer import TrainConfig
+
+WIDE_POOL = ArchitectureSpec((L("conv2d", out_channels=8, kernel_size=3, padding=1),
+                              L("maxpool2d", kernel_size=9, stride=1, padding=4), L("relu"),
+                              L("flatten"), L("linear", out_features=10)))
+DESIGNS = {"lenet5": LENET5, "convnet": PYTORCH_TUTORIAL, "small": SMALL_FAST,
+           "wide_pool": WIDE_POOL}
+
+
+def one_epoch(spec: ArchitectureSpec, splits) -> float:
+    job = TrainingJob(spec, splits, TrainConfig(epochs=1, batch_size=budget.DEFAULT_BATCH_SIZE),
+                      orphan_timeout_s=float("inf"))
+    job.start()
+    job.join()
+    snap = job.snapshot()
+    assert snap.state == "finished", snap.message
+    return snap.elapsed_s
+
+
+def main() -> None:
+    splits = load_bundled()
+    limits = budget.Limits.from_env()
+    images = len(splits.train_images)
+    worst = 0.0
+    for name, spec in DESIGNS.items():
+        estimate = budget.training_seconds(analyze(spec), images, 1, limits.macs_per_s)
+        real = one_epoch(spec, splits)
+        ratio = real / estimate
+        worst = max(worst, ratio, 1 / ratio)
+        print(f"{name}_real_s={real:.2f} {name}_estimate_s={estimate:.2f} "
+              f"{name}_real_over_estimate={ratio:.2f}", flush=True)
+    print(f"worst_factor={worst:.2f}")
+    os.environ[budget.SECONDS_ENV] = "3"
+    os.environ[budget.RATE_ENV] = "1e15"  # the estimate says it fits: the limit must hold
+    job = TrainingJob(LENET5, splits, TrainConfig(epochs=7, batch_size=32),
+                      orphan_timeout_s=float("inf"))
+    job.start()
+    job.join()
+    snap = job.snapshot()
+    print(f"time_limit_state={snap.state} over_limit_s={snap.elapsed_s - 3:.2f}")
+
+
+if __name__ == "__main__":
+    main()
