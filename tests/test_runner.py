@@ -1,12 +1,14 @@
 """The runners behind the app's trainings: in-process, and on a real local Ray head.
 
-The Ray tests start one head for the session (``ray start --head`` on a free port of
-127.0.0.1, every port on loopback, 2 CPUs, token authentication off) and stop it afterwards.
+The Ray tests start one head for the session (``ray start --head --block`` on a free port of
+127.0.0.1, every port on loopback, 2 CPUs, token authentication off) and end it afterwards:
+its own process group only, never every Ray process of the machine as ``ray stop`` would.
 Without Ray installed they are skipped, except under ``CI=true``, where they fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -58,7 +60,7 @@ def test_without_a_ray_address_trainings_run_in_this_process(monkeypatch, bundle
 
 # ---- on a real Ray head ------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
+def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Set before Ray is imported (it reads them once), for the head, its workers and this
     # driver alike. Ray swaps 127.0.0.1 for the machine's network address unless told that
     # the cluster is this one machine: then every port it opens stays on loopback.
@@ -69,19 +71,45 @@ def ray_address() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the Ray tests must run in CI: {reason}")
         pytest.skip(reason)
-    port = free_port()
-    started = subprocess.run(
-        [str(RAY), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-         "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
-        capture_output=True, text=True, timeout=300)
-    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    port, log = free_port(), tmp_path_factory.mktemp("ray") / "head.log"
+    with log.open("w") as out:
+        head = subprocess.Popen(
+            [str(RAY), "start", "--head", "--block", "--port", str(port), "--node-ip-address",
+             "127.0.0.1", "--num-cpus", "2", "--include-dashboard", "false",
+             "--disable-usage-stats"], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: ended below, with all it started
     try:
+        wait_for(lambda: head.poll() is not None or "Ray runtime started" in log.read_text(),
+                 timeout=300, every=0.5)
+        assert head.poll() is None, log.read_text()[-4000:]
         yield f"127.0.0.1:{port}"
     finally:
         import ray
 
         ray.shutdown()
-        subprocess.run([str(RAY), "stop"], capture_output=True, timeout=120)
+        head.terminate()  # the head drains and stops what it started (about 2 s here)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left, only that
+
+
+@pytest.fixture(autouse=True)
+def stop_ray_trainings_left_running(request, monkeypatch):
+    """Stop, after each Ray test, the trainings it started: one that a failed test left
+    following its worker after ``ray.shutdown()`` makes Ray end this process, report and all."""
+    if "ray_address" not in request.fixturenames:
+        yield
+        return
+    from cnn_core.ray_runner import RayTraining
+
+    started, start = [], RayTraining.start
+    monkeypatch.setattr(RayTraining, "start", lambda self: started.append(self) or start(self))
+    yield
+    for training in started:
+        training.stop("the test is over")
+    for training in started:
+        training.join(30)
 
 
 @pytest.fixture(scope="session")
