@@ -150,7 +150,7 @@ def test_ray_trains_the_small_preset_to_the_end_with_live_curves(ray_runner, bun
 
 
 @pytest.mark.slow
-def test_ray_two_trainings_run_together_pause_stop_and_orphan(ray_runner, bundled):
+def test_ray_two_trainings_run_together_pause_steer_stop_and_orphan(ray_runner, bundled):
     config = TrainConfig(epochs=50, batch_size=16)
     first = start_running(ray_runner, SMALL_FAST, bundled, config)
     second = start_running(ray_runner, SMALL_FAST, bundled, config, orphan_timeout_s=3.0)
@@ -165,6 +165,16 @@ def test_ray_two_trainings_run_together_pause_stop_and_orphan(ray_runner, bundle
     held = first.snapshot().step
     time.sleep(1.0)
     assert first.snapshot().step == held and first.snapshot().state == "paused"
+    # Steering, as in-process: a new rate, and one batch while paused, both on the worker.
+    assert first.device == torch.device("cpu") and first.learning_rate == 1e-3
+    assert first.set_learning_rate(0) == "learning rate must be between 1e-06 and 10 (got 0)"
+    assert first.wait_until_held(30) and first.set_learning_rate(0.01) is None
+    assert first.step_once() and first.learning_rate == 0.01
+    wait_for(lambda: first.heartbeat() or first.snapshot().one_steps, timeout=10)
+    snap = first.snapshot()
+    assert snap.state == "paused" and [o.step for o in snap.one_steps] == [held + 1]
+    assert [(c.step, c.learning_rate) for c in snap.lr_changes] == [(held + 1, 0.01)]
+    held += 1
     first.resume()
     wait_for(lambda: first.heartbeat() or first.snapshot().step > held + 3)
     # Stop takes effect within 2 s.
@@ -220,6 +230,8 @@ def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch)
         assert isinstance(job, RayTraining)
         wait_for(lambda: job.heartbeat() or job.snapshot().step > 10, timeout=FIRST_START_S)
         at.run()
+        steering = [n for n in at.number_input if n.label == "Learning rate from now on"]
+        assert steering, "a Ray training is steered like a local one"
         progress = live_chart_args(at)["progress"]
         assert progress["text"].startswith("Running on CPU") and " on Ray node " in \
             progress["text"] and 0 < progress["value"] < 1
@@ -228,5 +240,9 @@ def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch)
         at.run()
         assert live_chart_args(at)["progress"]["text"].startswith("Finished on CPU")
         assert float(by_label(at.metric, "Test accuracy").value.rstrip("%")) > 90
+        # The whole results view, down to what reads the training's device: no "Sorry".
+        assert not at.exception and not [e.value for e in at.error if "Sorry" in e.value]
+        trained_on = next(c.value for c in at.caption if c.value.startswith("Trained on"))
+        assert " on Ray node " in trained_on and "Speed-ups: channels_last" in trained_on
     finally:
         app_state.training_runner.clear()
