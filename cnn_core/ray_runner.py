@@ -2,9 +2,10 @@
 
 The app only connects to a running cluster (``ray start --head`` on one machine,
 ``ray start --address HEAD:6379`` on the others), once per process. Each training is a
-``TrainingActor`` holding a ``TrainingJob`` on a worker, with its own CPUs (and GPU share);
-``RayTraining`` here, the job the page holds, polls the actor for a ``Snapshot`` a few times
-a second, forwards pause, resume and stop, watches for an orphaned page, and when the
+``TrainingActor`` (``cnn_core.ray_worker``) holding a ``TrainingJob`` on a worker, with its
+own CPUs (and GPU share); ``RayTraining`` here, the job the page holds, satisfies the same
+``runner.Training`` protocol: it polls the actor for a ``Snapshot`` a few times a second,
+forwards pause, resume, stop and steering, watches for an orphaned page, and when the
 training is over brings back the trained weights. A worker that dies, or stops answering,
 turns the training "failed" within seconds.
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ray
+import torch
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 from torch import nn
 
@@ -33,9 +35,9 @@ from cnn_core.job import (
     ORPHAN_TIMEOUT_S,
     JobState,
     Snapshot,
-    TrainingJob,
     training_request,
 )
+from cnn_core.ray_worker import TrainingActor
 from cnn_core.recording import Recorder
 from cnn_core.runner import RunnerError
 from cnn_core.shapes import analyze
@@ -75,46 +77,6 @@ def _resource(env: str, default: float) -> float:
     except ValueError:
         return default
     return value if math.isfinite(value) and value >= 0 else default
-
-
-class TrainingActor:
-    """Runs on a worker: one ``TrainingJob``, driven by the calls of a ``RayTraining``."""
-
-    def __init__(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
-                 name: str) -> None:
-        self.args = spec, splits, config, name
-        self.job: TrainingJob | None = None
-        self.node = ray.util.get_node_ip_address()
-
-    def start(self) -> int:
-        """Start training (``ValueError`` when this worker cannot, e.g. it has no CUDA); the
-        worker's process id, for tests that kill it."""
-        spec, splits, config, name = self.args
-        # The page watches for orphans; if the app's process dies, Ray ends this actor.
-        self.job = TrainingJob(spec, splits, config, name=name, orphan_timeout_s=math.inf,
-                               way=Way.RAY)
-        self.job.start()
-        self.job.wait_until_started(10)
-        return os.getpid()
-
-    def snapshot(self) -> Snapshot:
-        snap = self.job.snapshot()
-        return dataclasses.replace(snap, device=f"{snap.device} on Ray node {self.node}")
-
-    def pause(self) -> None:
-        self.job.pause()
-
-    def resume(self) -> None:
-        self.job.resume()
-
-    def stop(self, reason: str) -> None:
-        self.job.stop(reason)
-
-    def result(self) -> tuple[dict | None, Evaluation | None]:
-        """The trained weights (on the CPU) and the test results, once over."""
-        self.job.join(30)
-        model = self.job.model
-        return (model.state_dict() if model is not None else None), self.job.evaluation
 
 
 class RayRunner:
@@ -178,7 +140,10 @@ class RayTraining:
         self.owner_connected, self.recorder = owner_connected, recorder
         self.model: nn.Module | None = None
         self.evaluation: Evaluation | None = None
+        self.device: torch.device | None = None  # the worker's, once it has started
         self.worker_pid: int | None = None  # on the worker's machine
+        self._asked_lr: float | None = None  # the latest learning rate asked for
+        self._steer_lock = threading.Lock()  # one asked for before the worker starts is sent
         self.steps_per_epoch = math.ceil(len(splits.train_images) / config.batch_size)
         self._actor = None
         self._snap = Snapshot(state="created", message="", epoch=0, epochs=config.epochs,
@@ -217,6 +182,45 @@ class RayTraining:
 
     def heartbeat(self) -> None:
         self._last_seen = time.monotonic()
+
+    def set_learning_rate(self, learning_rate: float) -> str | None:
+        """As ``TrainingJob.set_learning_rate``: the worker's job applies it at its next step."""
+        if problems := dataclasses.replace(self.config, learning_rate=learning_rate).check():
+            return problems[0]
+        with self._steer_lock:
+            self._asked_lr = float(learning_rate)
+            if self.worker_pid is not None:
+                self._ask("set_learning_rate", self._asked_lr, wait=False)
+        return None
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate the next step will use (every rate asked for reaches the worker)."""
+        asked = self._asked_lr
+        return self.config.learning_rate if asked is None else asked
+
+    def step_once(self) -> bool:
+        """While paused and held on the worker: train one batch there, then stay paused."""
+        return self._ask("step_once") is True
+
+    def wait_until_held(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._ask("held") is not True:
+            if time.monotonic() >= deadline or self._done.is_set():
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _ask(self, method: str, *args, wait: bool = True):
+        """Call the worker's actor (an answer within ``LOST_AFTER_S``); None without a
+        worker (not yet, or no more): the follower reports a lost one."""
+        if self.worker_pid is None or self._done.is_set():
+            return None
+        try:
+            ref = getattr(self._actor, method).remote(*args)
+            return ray.get(ref, timeout=LOST_AFTER_S) if wait else None
+        except RayError:
+            return None
 
     def wait_until_started(self, timeout: float) -> bool:
         return self._snap.state != "created" and self._left_queue.wait(timeout)
@@ -289,7 +293,12 @@ class RayTraining:
             if self._should_stop():
                 self._publish(state="stopped", message=self._stop_reason or "")
                 return False
-        self.worker_pid = ray.get(started)
+        pid, device = ray.get(started)
+        self.device = torch.device(device)
+        with self._steer_lock:
+            self.worker_pid = pid
+            if self._asked_lr is not None:  # asked for while the worker was starting
+                self._actor.set_learning_rate.remote(self._asked_lr)
         if self._stop_reason is not None:  # stopped while the actor was starting
             self._actor.stop.remote(self._stop_reason)
         return True

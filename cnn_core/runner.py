@@ -1,8 +1,8 @@
 """Where the app's trainings run: in this process (the default), or on a Ray cluster.
 
-The app starts every training through a runner and gets back a job that it follows
-(``snapshot``), pauses, resumes, stops and collects (``model``, ``evaluation``) the same way
-wherever it runs. The default runs ``job.TrainingJob`` on a thread of this process, as
+The app starts every training through a runner and gets back a ``Training`` that it follows
+(``snapshot``), pauses, steers, resumes, stops and collects (``model``, ``evaluation``) the
+same way wherever it runs. The default runs ``job.TrainingJob`` on a thread of this process, as
 always; with ``CNN_EXPLAINER_RAY_ADDRESS`` set, each training runs on a Ray worker
 (``cnn_core.ray_runner``), and the runner's slots hold as many trainings as the cluster has
 room for.
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+import torch
 from torch import nn
 
 from cnn_core.admission import Way
@@ -28,16 +29,23 @@ from cnn_core.trainer import TrainConfig
 RAY_ADDRESS_ENV = "CNN_EXPLAINER_RAY_ADDRESS"
 
 
+@runtime_checkable
 class Training(Protocol):
-    """What the app does with a training, wherever it runs (``TrainingJob`` is one)."""
+    """Everything the app reads from or does to a training, wherever it runs: a page holds
+    one of these and never asks which kind (``TrainingJob`` here, ``RayTraining`` on a
+    cluster; ``tests/test_training_protocol.py`` holds both to every member)."""
 
     spec: ArchitectureSpec
     splits: MnistSplits
     config: TrainConfig
     name: str
+    recorder: Recorder | None  # keeps the run in the run store (its owner token included)
+    device: torch.device | None  # where it trains; None until a Ray worker has taken it
     model: nn.Module | None  # once over: the trained network, on the CPU, in eval mode
     evaluation: Evaluation | None  # once finished: its test results
 
+    # Following and control.
+    def start(self) -> None: ...
     def snapshot(self) -> Snapshot: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
@@ -45,6 +53,15 @@ class Training(Protocol):
     def heartbeat(self) -> None: ...
     def wait_until_started(self, timeout: float) -> bool: ...
     def join(self, timeout: float | None = None) -> None: ...
+    @property
+    def running_thread(self) -> bool: ...
+
+    # Steering: a new learning rate from the next step; one batch while paused.
+    @property
+    def learning_rate(self) -> float: ...
+    def set_learning_rate(self, learning_rate: float) -> str | None: ...
+    def step_once(self) -> bool: ...
+    def wait_until_held(self, timeout: float) -> bool: ...
 
 
 class Runner(Protocol):

@@ -29,10 +29,10 @@ from cnn_core.data import MnistSplits, MnistStore, data_dir, offered
 from cnn_core.datasets import DATASETS, output_refusal
 from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.evaluate import MAX_MISCLASSIFIED
-from cnn_core.job import LrChange, Snapshot, TrainingJob, active_jobs
+from cnn_core.job import LrChange, Snapshot, active_jobs
 from cnn_core.learning_view import KernelView, enlarge, tile
 from cnn_core.metrics import EpochPoint, StepPoint
-from cnn_core.runner import RunnerError
+from cnn_core.runner import RunnerError, Training
 from cnn_core.shapes import NetworkReport
 from cnn_core.svg import bar_svg, confusion_svg
 from cnn_core.train_settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
@@ -259,12 +259,11 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
         c[3].error(f"Not started: {refused}")
     elif job is not None and job.recorder is not None and job.recorder.problem:
         c[3].warning(job.recorder.problem, icon=":material/history:")
-    # Steering reaches into the training loop: trainings in this process only (not Ray's).
-    if mine and active and snap.state != "queued" and isinstance(job, TrainingJob):
+    if mine and active and snap.state != "queued":
         steer(job, snap)
 
 
-def steer(job: TrainingJob, snap: Snapshot) -> None:
+def steer(job: Training, snap: Snapshot) -> None:
     """Change the learning rate of the running training; while paused, train one batch."""
     c = st.columns([2, 2, 2, 6], vertical_alignment="bottom")
     c[0].number_input("Learning rate from now on", step=1e-4, format="%.4f",
@@ -278,13 +277,13 @@ def steer(job: TrainingJob, snap: Snapshot) -> None:
     c[3].caption("A new learning rate applies from the next step and is marked on the curves.")
 
 
-def apply_lr(job: TrainingJob) -> None:
+def apply_lr(job: Training) -> None:
     problem = job.set_learning_rate(st.session_state[f"steer_lr_{id(job)}"])
     if problem:
         st.toast(problem)
 
 
-def one_step(job: TrainingJob) -> None:
+def one_step(job: Training) -> None:
     """Take one step and wait for it (a batch takes milliseconds), so this rerun shows it."""
     done = len(job.snapshot().one_steps)
     if not job.step_once():
@@ -414,7 +413,7 @@ def _live_panel(planned_epochs: int) -> None:
         _stream_updates(job)
 
 
-def _stream_updates(job: TrainingJob) -> None:
+def _stream_updates(job: Training) -> None:
     """Update the chart every ``UPDATE_EVERY_S`` for ``STREAM_FOR_S``, within this run.
 
     Why not a fragment run per update: each run costs the browser a redraw of Streamlit's
@@ -433,7 +432,7 @@ def _stream_updates(job: TrainingJob) -> None:
         stream_to_live_chart(slot, **chart_of(snap), key=CHART_KEY)
 
 
-def training_panel(job: TrainingJob | None, planned_epochs: int, *, live: bool) -> None:
+def training_panel(job: Training | None, planned_epochs: int, *, live: bool) -> None:
     """Status, then progress and curves in one live chart element. The chart is drawn once
     (empty axes before the first training, when the browser has time to spare) and then only
     updated: it keeps its key and is always drawn from a fragment."""
@@ -504,7 +503,7 @@ def chart_of(snap: Snapshot) -> dict[str, Any]:
             "progress": snap.fraction, "progress_text": progress_text(snap)}
 
 
-def results(job: TrainingJob) -> None:
+def results(job: Training) -> None:
     evaluation = job.evaluation
     if evaluation is None:
         return
@@ -559,7 +558,7 @@ def results(job: TrainingJob) -> None:
         explain_mistake(job, wrong)
 
 
-def explain_mistake(job: TrainingJob, wrong: Sequence[int]) -> None:
+def explain_mistake(job: Training, wrong: Sequence[int]) -> None:
     """The attribution heatmap of one mistake, computed only once a digit is picked."""
     splits, predictions = job.splits, job.evaluation.predictions
     pick = st.selectbox(

@@ -1,12 +1,14 @@
 """The runners behind the app's trainings: in-process, and on a real local Ray head.
 
-The Ray tests start one head for the session (``ray start --head`` on a free port of
-127.0.0.1, every port on loopback, 2 CPUs, token authentication off) and stop it afterwards.
+The Ray tests start one head for the session (``ray start --head --block`` on a free port of
+127.0.0.1, every port on loopback, 2 CPUs, token authentication off) and end it afterwards:
+its own process group only, never every Ray process of the machine as ``ray stop`` would.
 Without Ray installed they are skipped, except under ``CI=true``, where they fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -58,7 +60,7 @@ def test_without_a_ray_address_trainings_run_in_this_process(monkeypatch, bundle
 
 # ---- on a real Ray head ------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
+def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Set before Ray is imported (it reads them once), for the head, its workers and this
     # driver alike. Ray swaps 127.0.0.1 for the machine's network address unless told that
     # the cluster is this one machine: then every port it opens stays on loopback.
@@ -69,19 +71,45 @@ def ray_address() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the Ray tests must run in CI: {reason}")
         pytest.skip(reason)
-    port = free_port()
-    started = subprocess.run(
-        [str(RAY), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-         "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
-        capture_output=True, text=True, timeout=300)
-    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    port, log = free_port(), tmp_path_factory.mktemp("ray") / "head.log"
+    with log.open("w") as out:
+        head = subprocess.Popen(
+            [str(RAY), "start", "--head", "--block", "--port", str(port), "--node-ip-address",
+             "127.0.0.1", "--num-cpus", "2", "--include-dashboard", "false",
+             "--disable-usage-stats"], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: ended below, with all it started
     try:
+        wait_for(lambda: head.poll() is not None or "Ray runtime started" in log.read_text(),
+                 timeout=300, every=0.5)
+        assert head.poll() is None, log.read_text()[-4000:]
         yield f"127.0.0.1:{port}"
     finally:
         import ray
 
         ray.shutdown()
-        subprocess.run([str(RAY), "stop"], capture_output=True, timeout=120)
+        head.terminate()  # the head drains and stops what it started (about 2 s here)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left, only that
+
+
+@pytest.fixture(autouse=True)
+def stop_ray_trainings_left_running(request, monkeypatch):
+    """Stop, after each Ray test, the trainings it started: one that a failed test left
+    following its worker after ``ray.shutdown()`` makes Ray end this process, report and all."""
+    if "ray_address" not in request.fixturenames:
+        yield
+        return
+    from cnn_core.ray_runner import RayTraining
+
+    started, start = [], RayTraining.start
+    monkeypatch.setattr(RayTraining, "start", lambda self: started.append(self) or start(self))
+    yield
+    for training in started:
+        training.stop("the test is over")
+    for training in started:
+        training.join(30)
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +150,7 @@ def test_ray_trains_the_small_preset_to_the_end_with_live_curves(ray_runner, bun
 
 
 @pytest.mark.slow
-def test_ray_two_trainings_run_together_pause_stop_and_orphan(ray_runner, bundled):
+def test_ray_two_trainings_run_together_pause_steer_stop_and_orphan(ray_runner, bundled):
     config = TrainConfig(epochs=50, batch_size=16)
     first = start_running(ray_runner, SMALL_FAST, bundled, config)
     second = start_running(ray_runner, SMALL_FAST, bundled, config, orphan_timeout_s=3.0)
@@ -137,6 +165,16 @@ def test_ray_two_trainings_run_together_pause_stop_and_orphan(ray_runner, bundle
     held = first.snapshot().step
     time.sleep(1.0)
     assert first.snapshot().step == held and first.snapshot().state == "paused"
+    # Steering, as in-process: a new rate, and one batch while paused, both on the worker.
+    assert first.device == torch.device("cpu") and first.learning_rate == 1e-3
+    assert first.set_learning_rate(0) == "learning rate must be between 1e-06 and 10 (got 0)"
+    assert first.wait_until_held(30) and first.set_learning_rate(0.01) is None
+    assert first.step_once() and first.learning_rate == 0.01
+    wait_for(lambda: first.heartbeat() or first.snapshot().one_steps, timeout=10)
+    snap = first.snapshot()
+    assert snap.state == "paused" and [o.step for o in snap.one_steps] == [held + 1]
+    assert [(c.step, c.learning_rate) for c in snap.lr_changes] == [(held + 1, 0.01)]
+    held += 1
     first.resume()
     wait_for(lambda: first.heartbeat() or first.snapshot().step > held + 3)
     # Stop takes effect within 2 s.
@@ -192,6 +230,8 @@ def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch)
         assert isinstance(job, RayTraining)
         wait_for(lambda: job.heartbeat() or job.snapshot().step > 10, timeout=FIRST_START_S)
         at.run()
+        steering = [n for n in at.number_input if n.label == "Learning rate from now on"]
+        assert steering, "a Ray training is steered like a local one"
         progress = live_chart_args(at)["progress"]
         assert progress["text"].startswith("Running on CPU") and " on Ray node " in \
             progress["text"] and 0 < progress["value"] < 1
@@ -200,5 +240,9 @@ def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch)
         at.run()
         assert live_chart_args(at)["progress"]["text"].startswith("Finished on CPU")
         assert float(by_label(at.metric, "Test accuracy").value.rstrip("%")) > 90
+        # The whole results view, down to what reads the training's device: no "Sorry".
+        assert not at.exception and not [e.value for e in at.error if "Sorry" in e.value]
+        trained_on = next(c.value for c in at.caption if c.value.startswith("Trained on"))
+        assert " on Ray node " in trained_on and "Speed-ups: channels_last" in trained_on
     finally:
         app_state.training_runner.clear()
