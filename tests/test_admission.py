@@ -304,3 +304,21 @@ def test_admit_is_one_sentence_for_each_kind(tight):
     drawing = admit(PassRequest(Way.DRAW_MAPS, report, feature_maps=True))
     assert drawing.startswith("this model's feature maps for one drawing need")
     assert "the Draw page's prediction and feature maps may use" in drawing
+
+
+def test_the_ray_runner_keeps_only_the_latest_datasets_in_the_object_store(monkeypatch,
+                                                                             bundled):
+    import threading as _threading
+    from dataclasses import replace
+
+    pytest.importorskip("ray")
+    from cnn_core import ray_runner
+
+    put = []
+    monkeypatch.setattr(ray_runner.ray, "put", lambda value: put.append(value) or len(put))
+    runner = object.__new__(ray_runner.RayRunner)
+    runner._shared, runner._lock = {}, _threading.Lock()
+    sets = [replace(bundled, dataset="mnist") for _ in range(5)]  # five class-set mixes
+    refs = [runner.digits_ref(splits) for splits in sets]
+    assert refs == [1, 2, 3, 4, 5] and runner.digits_ref(sets[-1]) == 5  # each put once
+    assert len(runner._shared) == ray_runner.KEPT_DATASETS  # the older refs were let go
