@@ -8,6 +8,12 @@ that turn every SQLite or file-system problem into the store's own error with on
 It opens only a regular file it created itself (``O_EXCL``) or one that starts with SQLite's
 16-byte header: a symlink, a folder, a FIFO, or any other file (empty ones too) is refused and
 left as it is, so a stray link can never turn somebody else's file into a database.
+
+Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's too:
+another process closing its connection then believes it is the last, checkpoints and deletes
+the -wal and -shm under our open connections (their writes land in a deleted file, and the next
+connection fails with "disk I/O error"). So the header is read only while no connection of this
+process has that file open; a file one of ours has open was checked when that one opened.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import stat
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +36,20 @@ MAX_INT = 2**63 - 1  # SQLite's integers are 64-bit: a larger id can name no row
 # Another process creating the file writes the header within milliseconds of creating it;
 # an empty file older than this was not made by one of us.
 CREATING_S = 2.0
+
+
+class _Connection(sqlite3.Connection):
+    """SQLite's connection, weakly referable (so the registry below forgets closed ones)."""
+
+
+# Our open connections by file (device, inode); taken while checking a file and opening one.
+_OPEN: dict[tuple[int, int], weakref.WeakSet[_Connection]] = {}
+_OPENING = threading.Lock()
+
+
+def _in_use(info: os.stat_result) -> bool:
+    """Whether a connection of this process has this file open (reading it would unlock it)."""
+    return bool(_OPEN.get((info.st_dev, info.st_ino)))
 
 
 @dataclass(frozen=True)
@@ -92,26 +113,34 @@ class Database:
             if time.time() - info.st_mtime > CREATING_S:  # not being created right now
                 raise self._refuse("is an empty file this app did not create")
             time.sleep(0.05)
-        if info.st_size:
+        return info
+
+    def _check_header(self, info: os.stat_result) -> None:
+        """Refuse a file that does not start with SQLite's header. Called under ``_OPENING``
+        and read only while no connection of ours has it open (closing our descriptor would
+        drop their locks); one of ours has it open only once it passed this check."""
+        if info.st_size and not _in_use(info):
             with open(self.path, "rb") as file:
                 if file.read(len(HEADER)) != HEADER:
                     raise self._refuse("failed: file is not a database (damaged, or another "
                                        "program's file)")
-        return info
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened (and checked) on first use."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             created = self._create()
-            before = self._check(created)
-            uri = f"file:{urllib.parse.quote(str(self.path))}?mode=rw"  # never creates a file
-            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s,
-                                   isolation_level=None)
-            after = os.lstat(self.path)
-            if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
-                conn.close()  # swapped between the check and the open
-                raise self._refuse("was replaced while it was being opened")
+            before = self._check(created)  # may wait for another process creating the file
+            with _OPENING:  # no header read of ours between another's open and its first lock
+                self._check_header(before)
+                uri = f"file:{urllib.parse.quote(str(self.path))}?mode=rw"  # never creates
+                conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_s,
+                                       isolation_level=None, factory=_Connection)
+                after = os.lstat(self.path)
+                if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+                    conn.close()  # swapped between the check and the open
+                    raise self._refuse("was replaced while it was being opened")
+                _OPEN.setdefault((after.st_dev, after.st_ino), weakref.WeakSet()).add(conn)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode=WAL")  # writes the header of a new file
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it safe against crashes
@@ -183,5 +212,10 @@ class Database:
         """Close this thread's connection (others close when their thread ends)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            with _OPENING:  # forgotten before it closes: a file nobody has open is checked
+                for key, connections in list(_OPEN.items()):
+                    connections.discard(conn)
+                    if not connections:
+                        del _OPEN[key]
             conn.close()
             self._local.conn = None

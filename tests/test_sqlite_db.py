@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -153,3 +156,33 @@ def test_a_class_set_made_before_schema_versions_opens_with_its_drawings(tmp_pat
     assert data.counts()[7] == 1
     assert data.add(3, np.ones((28, 28), np.uint8) * 255, np.full((280, 280, 4), 255,
                                                                   np.uint8)) == 2
+
+
+def test_a_new_threads_connection_keeps_the_files_locks_for_the_ones_already_open(tmp_path):
+    """Closing any descriptor of a file drops every lock this process holds on it, SQLite's
+    too: another process closing then thought it was the last, deleted the -wal and -shm under
+    our open connections (their writes went into a deleted file) and a new thread's connection
+    failed with "disk I/O error" (the Runs page, after a CLI run, in a long test session)."""
+    path = tmp_path / "d.sqlite3"
+    db = Database(path, MIGRATIONS, NAMES)
+    thread = threading.Thread(target=lambda: db.read("SELECT COUNT(*) FROM t"))
+    thread.start()
+    thread.join()
+
+    def elsewhere() -> int:  # another process reads it and closes (the CLI, a worker)
+        code = (f"import sqlite3; c = sqlite3.connect({str(path)!r}); "
+                "print(c.execute('SELECT COUNT(*) FROM t').fetchone()[0]); c.close()")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout
+        return int(out)
+
+    assert elsewhere() == 0
+    assert (tmp_path / "d.sqlite3-wal").exists()  # we still have it open: not cleaned up
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO t (x) VALUES (1)")
+    assert elsewhere() == 1  # our write is in the file everyone reads
+    seen: list[Any] = []
+    thread = threading.Thread(target=lambda: seen.append(db.read("SELECT COUNT(*) FROM t")))
+    thread.start()
+    thread.join()
+    assert seen == [[(1,)]]
