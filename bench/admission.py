@@ -42,8 +42,37 @@ def one_epoch(spec: ArchitectureSpec, splits) -> float:
     return snap.elapsed_s
 
 
+def ig_peak(splits) -> None:
+    """Integrated Gradients on a wide design, batched to fit a pass: estimate against the
+    real peak (the process's high-water mark, reset just before)."""
+    from cnn_core import admission, passes
+    from cnn_core.admission import PassRequest, Way
+    from cnn_core.build import build_model
+
+    spec = ArchitectureSpec((L("conv2d", out_channels=256, kernel_size=3, padding=1),
+                             *[x for _ in range(6) for x in (L("batchnorm2d"), L("relu"))],
+                             L("maxpool2d", kernel_size=2), L("flatten"),
+                             L("linear", out_features=10)))
+    model, image = build_model(spec), splits.test_images[0].numpy() / 255.0
+    passes.predict_drawing(model, spec, image)  # captum and the first pass loaded first
+
+    def status(field: str) -> int:
+        return int(Path("/proc/self/status").read_text().split(f"{field}:")[1].split()[0])
+
+    before = status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark restarts here
+    batch = admission.attribution_batch(analyze(spec), 64, Way.DRAW_WHY)
+    estimate = admission.pass_memory(PassRequest(Way.DRAW_WHY, analyze(spec), batch,
+                                                 backward=True))
+    passes.explain(model, spec, image, 3, "integrated_gradients", Way.DRAW_WHY)
+    real = (status("VmHWM") - before) * 1024
+    print(f"ig_batch={batch} ig_estimate_mb={estimate / 2**20:.0f} "
+          f"ig_real_peak_mb={real / 2**20:.0f} ig_estimate_over_real={estimate / real:.2f}")
+
+
 def main() -> None:
     splits = load_bundled()
+    ig_peak(splits)
     limits = budget.Limits.from_env()
     images = len(splits.train_images)
     worst = 0.0
