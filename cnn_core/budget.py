@@ -112,7 +112,7 @@ def machine_memory() -> int:
             text = Path(path).read_text().strip()
         except OSError:
             continue
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # "²".isdigit() too, and int() refuses it
             total = min(total, int(text))
     return total
 

@@ -17,6 +17,13 @@ Values are written as the design holds them, so a code turns back into exactly t
 design: ``5`` and ``5.0`` differ, ``1en05`` is ``1e-05``, ``3x5`` is ``[3, 5]``,
 ``psame``/``pvalid`` are padding strings, ``n`` marks a negative number and ``none`` a null.
 A code that is not a design raises ``SpecFormatError`` with one line saying why.
+
+Reading is one pass, left to right, that never goes back (linear in the code's length):
+a token is its word (the longest that fits), then the longest value that starts there, if
+any, then a field letter and the longest value after it, again to the token's end. So ``x``
+and ``e`` belong to the number before them whenever they can: ``max1x1`` is a 1x1 pool,
+``max1x1x1`` that pool then a field ``x``, which no layer has; ``c8k1e1`` is kernel 10.0.
+Digits are ASCII ``0``-``9``; a number has at most ``MAX_NUMBER_CHARS`` characters.
 """
 
 from __future__ import annotations
@@ -26,7 +33,13 @@ import re
 from typing import Any
 
 from cnn_core.layers import LAYERS, layer_type
-from cnn_core.spec import MNIST_INPUT_SHAPE, ArchitectureSpec, SpecFormatError, spec_from_dict
+from cnn_core.spec import (
+    MAX_NUMBER_CHARS,
+    MNIST_INPUT_SHAPE,
+    ArchitectureSpec,
+    SpecFormatError,
+    spec_from_dict,
+)
 
 MAX_CODE_LENGTH = 4000
 
@@ -38,18 +51,21 @@ def _tokens(type_: str) -> tuple[str, str | None, dict[str, str]]:
     return layer_type(type_).word, (names[0] if names else None), {n[0]: n for n in names[1:]}
 
 
-_NUMBER = r"n?\d+(?:\.\d+)?(?:en?\d+)?"
-_VALUE = rf"none|same|valid|{_NUMBER}(?:x{_NUMBER})?"
-
-
-def _token_pattern() -> re.Pattern[str]:
-    """One layer's token; built from the registry's words (``re`` caches the compiled form)."""
-    words = "|".join(sorted((t.word for t in LAYERS.values()), key=len, reverse=True))
-    return re.compile(rf"(?P<word>{words})(?P<main>{_VALUE})?(?P<rest>(?:[a-z](?:{_VALUE}))*)")
-
-
+# Possessive (``++``, ``?+``) and atomic (``(?>...)``): a piece once read is never re-read,
+# so matching is linear however the letters and digits are mixed (``c1x1x1...x1Z`` once
+# took seconds per character added, backtracking over which ``x`` ends a value).
+_NUMBER = r"n?+[0-9]++(?:\.[0-9]++)?+(?:en?+[0-9]++)?+"
+_VALUE = rf"(?>none|same|valid|{_NUMBER}(?:x{_NUMBER})?+)"
+_MAIN = re.compile(_VALUE)
 _FIELD = re.compile(rf"([a-z])({_VALUE})")
-_INPUT = re.compile(r"in(\d{1,4})x(\d{1,4})x(\d{1,4})")
+_INPUT = re.compile(r"in([0-9]{1,4})x([0-9]{1,4})x([0-9]{1,4})")
+
+
+def _word_pattern() -> re.Pattern[str]:
+    """The registry's words, longest first (read at each call: a test may add a type; ``re``
+    caches the compiled form)."""
+    words = sorted((re.escape(t.word) for t in LAYERS.values()), key=len, reverse=True)
+    return re.compile(f"(?>{'|'.join(words)})")
 
 
 # ---- writing -----------------------------------------------------------------------------
@@ -115,19 +131,20 @@ def decode_design(code: str) -> ArchitectureSpec:
 
 
 def _layer(index: int, token: str) -> dict[str, Any]:
-    match = _token_pattern().fullmatch(token)
-    if match is None:
+    read = _read_token(token)
+    if read is None:
         shown = token if len(token) <= 20 else token[:20] + "…"
         raise SpecFormatError(f"the design code's layer {index} ({shown!r}) is not a layer: "
                               "expected e.g. c32k5p2, relu, max2, flat, drop0.5 or fc10")
-    type_ = next(t.name for t in LAYERS.values() if t.word == match.group("word"))
+    word, main_text, pairs = read
+    type_ = next(t.name for t in LAYERS.values() if t.word == word)
     _, main, fields = _tokens(type_)
     layer: dict[str, Any] = {"type": type_}
-    if match.group("main") is not None:
+    if main_text is not None:
         if main is None:
             raise SpecFormatError(f"the design code's layer {index} ({type_}) takes no value")
-        layer[main] = _parse_value(match.group("main"))
-    for letter, text in _FIELD.findall(match.group("rest")):
+        layer[main] = _parse_value(main_text)
+    for letter, text in pairs:
         name = fields.get(letter)
         if name is None or name in layer:
             what = "repeats" if name else "has no field"
@@ -135,6 +152,23 @@ def _layer(index: int, token: str) -> dict[str, Any]:
                                   f"{letter!r}")
         layer[name] = _parse_value(text)
     return layer
+
+
+def _read_token(token: str) -> tuple[str, str | None, list[tuple[str, str]]] | None:
+    """The token's word, main value and (letter, value) fields, each piece read once from
+    left to right; None when the token is not made of them to its end."""
+    if (word := _word_pattern().match(token)) is None:
+        return None
+    position, main_text = word.end(), None
+    if (main := _MAIN.match(token, position)) is not None:
+        position, main_text = main.end(), main.group()
+    pairs = []
+    while position < len(token):
+        if (pair := _FIELD.match(token, position)) is None:
+            return None
+        pairs.append((pair.group(1), pair.group(2)))
+        position = pair.end()
+    return word.group(), main_text, pairs
 
 
 def _parse_value(text: str) -> Any:
@@ -148,6 +182,10 @@ def _parse_value(text: str) -> Any:
 
 
 def _parse_number(text: str) -> int | float:
+    if len(text) > MAX_NUMBER_CHARS:  # int() of long digits costs quadratic time, as in JSON
+        raise SpecFormatError(f"the design code's number {text[:12]}… is {len(text):,} "
+                              f"characters long; a design's numbers have at most "
+                              f"{MAX_NUMBER_CHARS}")
     negative, digits = text.startswith("n"), text.removeprefix("n")
     is_float = "." in digits or "e" in digits
     value: int | float = float(digits.replace("en", "e-")) if is_float else int(digits)

@@ -240,8 +240,10 @@ def _start_ticks(pid: int) -> str:
 def _process_alive(process: str) -> bool:
     host, _, rest = process.partition(":")
     pid_text, _, ticks = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != socket.gethostname() or not (pid_text.isascii() and pid_text.isdigit()):
         return False  # another machine's run on this disk: its server is gone (a restart)
+    if len(pid_text) > 9:  # not a pid: os.kill overflows past 2**31 (a damaged database)
+        return False
     pid = int(pid_text)
     try:
         os.kill(pid, 0)

@@ -35,7 +35,8 @@ def read_run_id(value: str | None) -> tuple[int | None, str | None]:
     """The run id a link names and None, or None and a note."""
     if not value:
         return None, None
-    if not value.isdigit() or len(value) > MAX_RUN_ID_DIGITS:
+    # ASCII only: str.isdigit() also takes "²" and "٣", which int() refuses or reads
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_RUN_ID_DIGITS:
         return None, "The link's run was ignored: it is not a run number."
     return int(value), None
 

@@ -140,16 +140,21 @@ def strip_prefix(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def _layer_number(key: str) -> float:
+def _layer_index(key: str) -> int | None:
+    """The layer a key names by its position (``3.weight``: 3), or None. ASCII digits, a
+    few: "²".isdigit() is true but int() refuses it, as it refuses 4,301 digits."""
     head = key.split(".", 1)[0]
-    return int(head) if head.isdigit() else math.inf
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 9 else None
+
+
+def _layer_number(key: str) -> float:
+    index = _layer_index(key)
+    return math.inf if index is None else index
 
 
 def _describe(key: str, labels: list[str]) -> str:
-    head = key.split(".", 1)[0]
-    if head.isdigit() and int(head) < len(labels):
-        return labels[int(head)]
-    return "the design"
+    index = _layer_index(key)
+    return labels[index] if index is not None and index < len(labels) else "the design"
 
 
 def _shape(tensor: torch.Tensor) -> str:
