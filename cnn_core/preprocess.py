@@ -27,6 +27,11 @@ MIN_INK_PIXELS = 0.0002  # below this fraction of the canvas (16 of 280x280), it
 CANVAS_PX = 280  # the Draw page's canvas is CANVAS_PX x CANVAS_PX
 PNG_DATA_URL_PREFIX = "data:image/png;base64,"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A browser's canvas PNG holds the image chunks and a few small colour notes; libpng splits
+# the data into IDATs of 8 KiB, so even an incompressible 280x280 RGBA canvas needs ~40.
+PNG_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"sRGB", b"gAMA", b"cHRM",
+                        b"pHYs", b"bKGD", b"tIME", b"sBIT"})
+MAX_PNG_CHUNKS = 256
 
 
 class CanvasImageError(ValueError):
@@ -60,11 +65,34 @@ def canvas_png_to_rgba(data_url: object, width: int = CANVAS_PX,
     if (png_width, png_height) != (width, height):
         raise CanvasImageError(f"the drawing is {png_width:,}x{png_height:,} pixels; the "
                                f"canvas is {width}x{height}")
-    try:  # binascii.Error is a ValueError; PIL raises OSError or SyntaxError on broken files
-        with Image.open(io.BytesIO(base64.b64decode(data_url[start:], validate=True))) as image:
+    try:
+        png = base64.b64decode(data_url[start:], validate=True)
+    except (binascii.Error, ValueError):
+        raise CanvasImageError("the drawing is not valid base64") from None
+    check_chunks(png)
+    try:  # PIL raises OSError, ValueError or SyntaxError on broken files
+        with Image.open(io.BytesIO(png)) as image:
             return np.array(image.convert("RGBA"))
     except (OSError, ValueError, SyntaxError):
         raise CanvasImageError("the drawing is not a PNG image that can be read") from None
+
+
+def check_chunks(png: bytes) -> None:
+    """Refuse what no canvas writes before PIL reads it chunk by chunk: thousands of chunks,
+    or compressed text (PIL inflates it up to 64 MB before giving up)."""
+    offset, count = len(PNG_SIGNATURE), 0
+    while offset + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[offset:offset + 8])
+        count += 1
+        if kind not in PNG_CHUNKS:
+            raise CanvasImageError(f"the drawing holds a {kind!r} chunk, which a canvas "
+                                   "never writes")
+        if count > MAX_PNG_CHUNKS:
+            raise CanvasImageError(f"the drawing has more than {MAX_PNG_CHUNKS} PNG chunks; "
+                                   "a canvas writes a few dozen")
+        if kind == b"IEND":
+            return
+        offset += 12 + length  # length, type, data, CRC
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,31 @@ def test_a_real_drawing_in_chromium_passes_the_check(page, app_url, tmp_path):
     page.get_by_text("4 · centre in 28×28").wait_for(timeout=30_000)  # the last step's chart
     print(screenshot(page, tmp_path, "drawn"))
     assert page.get_by_text("This drawing was not used").count() == 0
+
+
+@pytest.mark.parametrize("extra, said", [
+    ([png_chunk(b"zTXt", b"comment\0\0" + zlib.compress(bytes(1 << 20)))], "zTXt"),
+    ([png_chunk(b"tEXt", b"comment\0hello")] * 3, "tEXt"),
+    ([png_chunk(b"IDAT", b"")] * 5000, "more than 256 PNG chunks"),
+])
+def test_chunks_no_canvas_writes_are_refused_before_pil_reads_them(extra, said):
+    """Thousands of chunks or compressed text cost PIL 100-150 ms each (bench/parsers.py)."""
+    png = blank_rgba_png(CANVAS_PX, CANVAS_PX)
+    ihdr_end = len(preprocess.PNG_SIGNATURE) + 25
+    hostile = png[:ihdr_end] + b"".join(extra) + png[ihdr_end:]
+    with pytest.raises(CanvasImageError, match=said):
+        canvas_png_to_rgba(data_url(hostile))
+    assert canvas_png_to_rgba(data_url(png)).shape == (CANVAS_PX, CANVAS_PX, 4)
+
+
+def test_a_browser_style_png_in_8_kib_idats_is_read():
+    """libpng (Chromium's encoder) writes IDATs of at most 8 KiB: a noisy canvas has dozens."""
+    noise = np.random.default_rng(0).integers(0, 256, (CANVAS_PX, CANVAS_PX, 4), np.uint8)
+    raw = b"".join(b"\0" + noise[row].tobytes() for row in range(CANVAS_PX))
+    data = zlib.compress(raw, 1)
+    idats = b"".join(png_chunk(b"IDAT", data[i:i + 8192]) for i in range(0, len(data), 8192))
+    ihdr = struct.pack(">IIBBBBB", CANVAS_PX, CANVAS_PX, 8, 6, 0, 0, 0)
+    png = (preprocess.PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"sRGB", b"\0")
+           + idats + png_chunk(b"IEND", b""))
+    assert png.count(b"IDAT") > 30
+    np.testing.assert_array_equal(canvas_png_to_rgba(data_url(png)), noise)
