@@ -172,6 +172,7 @@ class TrainingJob:
         self._parked = ParkedOptimizer()  # long paused: the optimizer's state on disk
         self._clock = RunClock()
         self._notice = ""
+        self._out_of_time: str | None = None  # why it stopped early, with a model to test
         self.spec, self.splits, self.config, self.name = spec, splits, config, name
         self.slots = slots
         self.orphan_timeout_s = orphan_timeout_s
@@ -372,7 +373,9 @@ class TrainingJob:
                 if not self._resume.is_set() or self._should_stop():
                     tally.read_back()  # publish the steps done so far
                     if not self._hold_while_paused(tally):
-                        return self._finish(model, "stopped")
+                        # cut short by its time limit, it is still a trained net: test it
+                        return self._finish(model, "finished" if self._out_of_time
+                                            else "stopped")
                     if self._one_step.is_set():
                         self._one_step.clear()
                         before = copy.deepcopy(model)
@@ -423,6 +426,7 @@ class TrainingJob:
         """Stop at the time limit; and say early, once, when the epochs will not fit it."""
         seconds, limit, epochs = self._clock.seconds, self.limits.seconds, self.config.epochs
         if reason := over_time(seconds, limit, taken / step.steps_in_epoch, epochs):
+            self._out_of_time = reason
             self.stop(reason)
         elif not self._notice:
             self._notice = forecast(seconds, taken, step.steps_in_epoch, epochs, limit) or ""
@@ -467,6 +471,8 @@ class TrainingJob:
         if state == "finished":
             self.evaluation = evaluate(model, self.splits.test_images, self.splits.test_labels)
             self._message = f"test accuracy {self.evaluation.accuracy:.2%}"
+            if self._out_of_time:
+                self._message += f", {self._out_of_time}"
             if self.evaluation.accuracy < CHANCE_LEVEL:
                 self._message += (": no better than guessing. The learning rate is probably "
                                   "too high (the units stopped responding) or far too low")

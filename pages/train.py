@@ -54,6 +54,7 @@ from ui.app_state import (
 from ui.attribution_view import why_panel
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
 from ui.ownership import owns_training
+from ui.progress import progress_text
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has the default
 GALLERY = 24  # mistakes shown (of the evaluation's first MAX_MISCLASSIFIED)
@@ -294,18 +295,6 @@ def one_step(job: Training) -> None:
         time.sleep(0.02)
 
 
-def progress_text(snap: Snapshot) -> str:
-    if snap.state == "queued":
-        return (f"Waiting for a free training slot: you are number {snap.queue_position or '…'} "
-                "in the queue")
-    eta = f" · ETA {snap.eta_s:.0f} s" if snap.eta_s is not None else ""
-    step_in_epoch = snap.step - min(snap.epoch, snap.epochs - 1) * snap.steps_per_epoch
-    epoch = min(snap.epoch + 1, snap.epochs) if snap.active else snap.epoch
-    return (f"{snap.state.capitalize()} on {snap.device} · epoch {epoch}/{snap.epochs} · step "
-            f"{max(0, min(step_in_epoch, snap.steps_per_epoch))}/{snap.steps_per_epoch} · "
-            f"{snap.images_per_second:,.0f} images/s · {snap.elapsed_s:.0f} s{eta}")
-
-
 def loss_axis_top(steps: Sequence[StepPoint], step: float = 0.5) -> float:
     """The loss axis ends at the next multiple of ``step`` above the highest loss plotted.
     A fixed range that changes only when the loss climbs past it lets the browser move just
@@ -447,8 +436,6 @@ def training_panel(job: Training | None, planned_epochs: int, *, live: bool) -> 
         st.error(snap.message)
     elif snap.state == "stopped":
         st.warning(f"Training {snap.message}.")
-    if snap.notice and snap.active:
-        st.warning(snap.notice, icon=":material/timer:")
     live_plotly_chart(**chart_of(snap), key=CHART_KEY)
     if snap.one_steps:
         last = snap.one_steps[-1]
