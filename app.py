@@ -7,6 +7,7 @@ is in ``cnn_core``.
 from __future__ import annotations
 
 import logging
+import os
 
 import streamlit as st
 
@@ -24,6 +25,8 @@ from ui.streamlit_internals import install_upload_bounds
 LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).
 LIVE_KEY_PREFIX = "live_"
+# Tests set it, so that a bug in a page or the sidebar fails them instead of being excused.
+RAISE_PAGE_ERRORS = os.environ.get("CNN_EXPLAINER_RAISE") == "1"
 
 # An emoji icon: Streamlit draws it locally, while a :material/…: favicon is fetched from
 # fonts.gstatic.com, which an offline classroom cannot reach.
@@ -123,12 +126,16 @@ try:
     sync_url()
     sidebar(on_train_page=navigation.url_path == "train")
 except Exception:  # the sidebar is on every page: a bug there must not hide them all
+    if RAISE_PAGE_ERRORS:
+        raise
     LOG.exception("the sidebar failed")
     st.sidebar.caption(":material/error: The sidebar could not be drawn; the details are in "
                        "the server log.")
 try:
     navigation.run()
 except Exception:  # a bug must never show a traceback to a student
+    if RAISE_PAGE_ERRORS:
+        raise
     LOG.exception("page %s failed", navigation.title)
     st.error("Sorry, something went wrong on this page. Your design and any training are "
              "safe: change the last setting back or reload the page. The details are in the "

@@ -132,6 +132,10 @@ def stepper(key: str, side: int, label: str, show: Callable[[int], None]) -> Non
     and redraws only these, not the whole page, whose other widgets a browser would
     otherwise draw again on every step. While Play is on, the fragment reruns every
     ``PLAY_EVERY_S``, one cell on each time."""
+    if side == 1:  # one cell: nothing to step through (and a slider needs min < max)
+        st.caption(f"{label}: the only cell")
+        show(0)
+        return
     total, centre = side * side, (side // 2) * side + side // 2
     # A map of another size (a new slider, which Streamlit would start at 0): its centre.
     if st.session_state.get(f"{key}.side") != side:

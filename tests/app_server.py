@@ -16,6 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def page_failures(log_text: str) -> list[str]:
+    """The lines of a server log that say a page, the sidebar or a fragment failed: app.py's
+    two (the student saw the polite error) and Streamlit's own (a fragment's bug: the student
+    saw a traceback)."""
+    return [line for line in log_text.splitlines()
+            if (line.startswith("page ") and line.endswith(" failed"))
+            or line == "the sidebar failed" or "Uncaught app execution" in line]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -24,9 +33,12 @@ def free_port() -> int:
 
 @contextmanager
 def serve_app(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """The app's URL once its health check answers; its log goes to ``log_path``."""
+    """The app's URL once its health check answers; its log goes to ``log_path``. A page
+    that failed while it ran (see ``page_failures``) fails the ``with`` block at its end."""
     port = free_port()
-    env = {**os.environ, "CNN_EXPLAINER_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    # the app as students get it (the polite error), unless a caller asks otherwise
+    inherited = {k: v for k, v in os.environ.items() if k != "CNN_EXPLAINER_RAISE"}
+    env = {**inherited, "CNN_EXPLAINER_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -53,6 +65,8 @@ def serve_app(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+    if failures := page_failures(log_path.read_text(errors="replace")):
+        raise AssertionError(f"the app logged a page failure ({log_path}): {failures}")
 
 
 def server_rss_bytes(url: str) -> int:

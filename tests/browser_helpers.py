@@ -25,6 +25,27 @@ CANVAS = "[data-testid='stBidiComponentIsolated'] canvas.upper-canvas"  # the Dr
 EXCEPTION = "[data-testid='stException']"  # a traceback Streamlit shows on a page
 
 
+PAGE_TITLES = {"Start here", "1 · Design", "2 · Train", "Runs", "Class data",
+               "3 · Draw & test", "4 · Explain a step"}
+
+
+def sidebar_while_loading(page, timeout_s: float = 90.0) -> list[tuple[float, set[str]]]:
+    """The page link labels the sidebar shows, polled 10 times a second from now until the
+    page's title appears (what a student sees while a fresh server loads torch), with the
+    seconds since the first poll. A link's text starts with its icon's ligature name; the
+    label is its last line."""
+    polls: list[tuple[float, set[str]]] = []
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        labels = page.evaluate("""() => [...document.querySelectorAll(
+            "[data-testid='stSidebarNav'] a")].map(a => a.innerText.trim().split("\\n").pop())""")
+        polls.append((time.monotonic() - start, set(labels)))
+        if page.locator(PAGE_HEADING).count():
+            return polls
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no page title after {timeout_s:.0f} s; the sidebar showed {polls}")
+
+
 def launch_chromium(playwright):
     """Debian's Chromium, headless, with the arguments every test and benchmark uses (with
     Playwright's async API, await the result)."""

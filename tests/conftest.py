@@ -8,13 +8,42 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_server import serve_app
+from app_server import page_failures, serve_app
 from browser_helpers import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CNN_EXPLAINER_OFFLINE", "1")  # tests never reach for the internet
 # runs the tests record (every training does) go to a temporary folder, not the project's
 os.environ.setdefault("CNN_EXPLAINER_RUNS", tempfile.mkdtemp(prefix="cnn-explainer-runs-"))
+# app.py re-raises a page's bug instead of its polite error, so every AppTest sees it
+os.environ["CNN_EXPLAINER_RAISE"] = "1"
+SORRY = "Sorry, something went wrong"
+
+
+def page_problems(at) -> list[str]:
+    """What an AppTest's page shows that means it failed: an exception, or the polite error
+    (so a page reached without app.py, or a message copied into a page, is caught too)."""
+    problems = [f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception]
+    shown = (*at.error, *at.warning, *at.info, *at.success, *at.markdown, *at.caption,
+             *at.text, *at.toast)
+    return problems + [e.value for e in shown if SORRY in str(e.value)]
+
+
+@pytest.fixture(autouse=True)
+def strict_app_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every AppTest run (``at.run()``, ``widget.set_value(…).run()``) fails the test when
+    its page failed, whether or not the test looks at ``at.exception``."""
+    from streamlit.testing.v1.element_tree import ElementTree
+
+    run = ElementTree.run
+
+    def checked_run(self, *, timeout: float | None = None):
+        at = run(self, timeout=timeout)
+        if problems := page_problems(at):
+            pytest.fail("the page failed:\n" + "\n".join(problems), pytrace=False)
+        return at
+
+    monkeypatch.setattr(ElementTree, "run", checked_run)
 
 
 @pytest.fixture(scope="session")
@@ -25,10 +54,31 @@ def bundled():
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One app server for the browser tests."""
-    with serve_app(tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+def app_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server") / "streamlit.log"
+
+
+@pytest.fixture(scope="session")
+def app_url(app_log: Path) -> Iterator[str]:
+    """One app server for the browser tests (``serve_app`` checks its log when it stops)."""
+    with serve_app(app_log) as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def no_page_failure_in_the_shared_server(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that drove the shared server fails when a page failed there while it ran."""
+    if "app_url" not in request.fixturenames:
+        yield
+        return
+    log: Path = request.getfixturevalue("app_log")
+    start = log.stat().st_size if log.exists() else 0
+    yield
+    with open(log, "rb") as f:
+        f.seek(start)
+        failures = page_failures(f.read().decode(errors="replace"))
+    if failures:
+        pytest.fail(f"the app logged a page failure ({log}): {failures}", pytrace=False)
 
 
 @pytest.fixture

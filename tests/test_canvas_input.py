@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import struct
-import time
 import tracemalloc
 import zlib
 
@@ -64,15 +63,13 @@ def test_a_9000_pixel_png_is_refused_before_decoding(bomb, monkeypatch):
     opened = []
     monkeypatch.setattr(preprocess.Image, "open", lambda *a, **k: opened.append(a))
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(CanvasImageError, match="the drawing is 9,000x9,000 pixels; the canvas "
                                                "is 280x280"):
         canvas_png_to_rgba(bomb)
-    seconds = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert opened == []  # PIL was never asked
-    assert seconds < 0.1 and peak < 100_000, (seconds, peak)
+    assert opened == []  # PIL was never asked (its time: bench/parsers.py, header_9000px_ms)
+    assert peak < 100_000, peak
 
 
 def test_a_drawing_of_the_canvas_size_comes_back_pixel_for_pixel(bundled):
@@ -97,11 +94,9 @@ def test_a_drawing_of_the_canvas_size_comes_back_pixel_for_pixel(bundled):
     (PNG_DATA_URL_PREFIX + "A" * 50_000_000, "50,000,000 characters long"),
 ])
 def test_anything_else_is_refused_with_one_line(value, words):
-    start = time.perf_counter()
-    with pytest.raises(CanvasImageError) as info:
+    with pytest.raises(CanvasImageError) as info:  # how fast: bench/parsers.py
         canvas_png_to_rgba(value)
     assert words in str(info.value) and "\n" not in str(info.value)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_the_draw_page_refuses_a_crafted_drawing_and_stays_up(bomb):
@@ -113,9 +108,7 @@ def test_the_draw_page_refuses_a_crafted_drawing_and_stays_up(bomb):
     at.session_state["digit_canvas"] = {
         "drawing": {"raw": {"objects": [], "background": "#000000"}, "data": bomb},
         "backgroundFit": None}
-    start = time.perf_counter()
-    at.run()
-    assert time.perf_counter() - start < 30
+    at.run()  # its default_timeout (60 s) bounds a hang
     assert not at.exception
     refusal = [e.value for e in at.error]
     assert refusal == ["This drawing was not used: the drawing is 9,000x9,000 pixels; the "

