@@ -30,7 +30,7 @@ from cnn_core.budget import (
     training_refusal,
 )
 from cnn_core.datasets import Dataset
-from cnn_core.shapes import NetworkReport
+from cnn_core.shapes import NetworkReport, format_shape
 from cnn_core.trainable import trainability_refusal
 
 PASS_WAIT_S = 5.0  # how long a heavy pass waits for others to finish before it is refused
@@ -119,11 +119,23 @@ def _pass_refusal(request: PassRequest, limits: Limits) -> str | None:
     needed = pass_memory(request)
     if needed <= limits.draw_memory_bytes:
         return None
-    what = "feature maps for one drawing" if request.feature_maps else (
+    what = "feature maps for one drawing need" if request.feature_maps else (
         f"pass over {request.images:,} image{'s' * (request.images != 1)}"
-        + (" and back" if request.backward else ""))
-    return (f"this model's {what} needs about {format_bytes(needed)}, over the "
-            f"{format_bytes(limits.draw_memory_bytes)} {request.way} may use on this server")
+        + (" and back" if request.backward else "") + " needs")
+    largest = max(report.layers, key=lambda r: _numel(r.output_shape or ()), default=None)
+    costliest = (f"; the largest is {largest.label}, {format_shape(largest.output_shape)} "
+                 "values per image: fewer channels or a smaller map there would fit"
+                 if largest is not None and largest.output_shape else "")
+    return (f"this model's {what} about {format_bytes(needed)}, over the "
+            f"{format_bytes(limits.draw_memory_bytes)} {request.way} may use on this "
+            f"server{costliest}")
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
 
 
 def pass_memory(request: PassRequest) -> int:

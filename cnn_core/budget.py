@@ -146,7 +146,9 @@ class MemoryEstimate:
     def total(self) -> int:
         training = (self.weights + self.gradients + self.optimizer_state + self.activations
                     + self.backward)
-        return FIRST_TRAINING + int(OVERHEAD * max(training, self.weights + self.evaluation))
+        # Validation runs between steps, so the gradients and the optimizer's state are alive
+        evaluating = self.weights + self.gradients + self.optimizer_state + self.evaluation
+        return FIRST_TRAINING + int(OVERHEAD * max(training, evaluating))
 
 
 def kept_bytes(layer: LayerReport) -> int:
@@ -287,20 +289,13 @@ def drawing_memory(report: NetworkReport) -> int:
     return int(OVERHEAD * FLOAT * (report.total_params + 2 * largest_values(report) + maps))
 
 
-def drawing_refusal(report: NetworkReport, limits: Limits | None = None) -> str | None:
-    limits = limits or Limits.from_env()
-    needed = drawing_memory(report)
-    if needed <= limits.draw_memory_bytes:
-        return None
-    return (f"this model's feature maps for one drawing need about {format_bytes(needed)}, "
-            f"over the {format_bytes(limits.draw_memory_bytes)} a drawing may use on this server")
-
-
 # ---- formatting ---------------------------------------------------------------------------
 def format_bytes(n: float) -> str:
     if n >= 1024 * MB:
         return f"{n / (1024 * MB):.1f} GB"
-    return f"{max(1, round(n / MB)):,} MB"
+    if n < 10 * MB:  # "1 MB, over the 1 MB" would say nothing
+        return f"{n / MB:.1f} MB"
+    return f"{round(n / MB):,} MB"
 
 
 def format_seconds(s: float) -> str:

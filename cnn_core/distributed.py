@@ -37,7 +37,7 @@ from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps
 # A process that stops answering (a lost machine) fails the others' next collective after
 # this long; long enough for the first process on each machine to download MNIST.
 TIMEOUT = timedelta(seconds=300)
-TIME_CHECK_STEPS = 20  # the processes agree on the time limit this often (one all_reduce)
+TIME_CHECK_S = 1.0  # the processes agree on the time limit about this often (one all_reduce)
 
 
 @dataclass(frozen=True)
@@ -153,11 +153,30 @@ def admitted(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
     return verdict[0]
 
 
-def out_of_time(clock: RunClock, limits: Limits, device: torch.device) -> bool:
-    """Whether any process has passed the time limit; all stop at the same step."""
-    late = torch.tensor([float(clock.seconds > limits.seconds)], device=device)
-    dist.all_reduce(late, op=dist.ReduceOp.MAX)
-    return bool(late.item())
+class TimeCheck:
+    """Whether any process has passed the time limit, asked at steps every process agrees
+    on: each answer also sets how many steps until the next (about ``TIME_CHECK_S`` of the
+    slowest process's steps), so they all stop at the same step."""
+
+    def __init__(self, limits: Limits, device: torch.device) -> None:
+        self.limits, self.device = limits, device
+        self.clock = RunClock()
+        self.clock.go()
+        self.due, self._steps, self._since = 1, 0, 0.0
+
+    def late(self) -> bool:
+        self._steps += 1
+        if self._steps < self.due:
+            return False
+        seconds = self.clock.seconds
+        per_step = (seconds - self._since) / self._steps
+        facts = torch.tensor([float(seconds > self.limits.seconds), per_step],
+                             dtype=torch.float64, device=self.device)
+        dist.all_reduce(facts, op=dist.ReduceOp.MAX)
+        late, slowest = facts.tolist()
+        self.due = max(1, min(1000, int(TIME_CHECK_S / max(slowest, 1e-6))))
+        self._steps, self._since = 0, seconds
+        return bool(late)
 
 
 def say(text: str, file=sys.stdout) -> None:
@@ -218,19 +237,18 @@ def _train(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
     metrics = Metrics()
     tally = StepTally(metrics, len(images) // launch.world_size, on_cpu=device.type == "cpu")
     started = time.perf_counter()
-    clock = RunClock()
-    clock.go()
+    check = TimeCheck(limits, device)
     steps = train_steps(wrap(model, device), optimizer, images, labels, cfg,
                         rank=launch.rank, world_size=launch.world_size)
     for step in steps:
         if step.index == 1:
             tally.start_epoch(step.epoch)
         tally.add(step.loss, step.logits, step.labels)
-        if step.index % TIME_CHECK_STEPS == 0 and out_of_time(clock, limits, device):
+        if check.late():
             steps.close()
             if lead:
                 done = (step.epoch - 1) + step.index / step.steps_in_epoch
-                say(over_time(clock.seconds, limits.seconds, done, cfg.epochs)
+                say(over_time(check.clock.seconds, limits.seconds, done, cfg.epochs)
                     or "stopped at the time limit")
             return 1
         if step.ends_epoch:

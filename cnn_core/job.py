@@ -48,6 +48,7 @@ JobState = Literal["created", "queued", "running", "paused", "finished", "stoppe
 ACTIVE_STATES = ("queued", "running", "paused")
 ORPHAN_TIMEOUT_S = 30.0
 PAUSE_RELEASE_S = 180.0  # paused this long, the optimizer's state goes to disk until resumed
+PAUSE_STOP_S = 900.0  # paused this long, it stops: what it still holds is another's turn
 CHANCE_LEVEL = 0.2  # ten classes: guessing scores about 0.1
 TRAINING_NICE = 10  # Linux nice value of the training threads: pages and drawings go first
 
@@ -161,7 +162,8 @@ class TrainingJob:
                  orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
                  owner_connected: Callable[[], bool] | None = None,
                  recorder: Recorder | None = None, way: Way = Way.SCRIPT,
-                 pause_release_s: float = PAUSE_RELEASE_S) -> None:
+                 pause_release_s: float = PAUSE_RELEASE_S,
+                 pause_stop_s: float = PAUSE_STOP_S) -> None:
         self.device = config.resolved_device()
         self.limits = Limits.from_env()
         # What takes a shared server down: no way of starting a training skips this check.
@@ -169,6 +171,7 @@ class TrainingJob:
         require(training_request(way, report, config, splits), self.limits)
         self.memory = training_memory(report, config.batch_size, config.optimizer).total
         self.pause_release_s = pause_release_s
+        self.pause_stop_s = pause_stop_s
         self._parked = ParkedOptimizer()  # long paused: the optimizer's state on disk
         self._clock = RunClock()
         self._notice = ""
@@ -408,8 +411,11 @@ class TrainingJob:
         paused_at = time.monotonic()
         while not self._resume.wait(0.05) and not self._one_step.is_set():
             self._should_stop()
-            if time.monotonic() - paused_at > self.pause_release_s:
+            paused_for = time.monotonic() - paused_at
+            if paused_for > self.pause_release_s:
                 self._park()
+            if paused_for > self.pause_stop_s:  # its memory is the next student's
+                self.stop(f"stopped: paused for more than {self.pause_stop_s / 60:.0f} min")
         self._holding.clear()
         if self.slots and self._resume.is_set() and not self._should_stop():
             self._state = "queued"
@@ -432,8 +438,7 @@ class TrainingJob:
             self._notice = forecast(seconds, taken, step.steps_in_epoch, epochs, limit) or ""
 
     def _park(self) -> None:
-        if self.optimizer is not None:
-            self._parked.park(self.optimizer)
+        if self.optimizer is not None and self._parked.park(self.optimizer):
             return_freed_memory()
             if self.slots:
                 self.slots.hold(self, self.memory // 4)  # about the weights and the digits

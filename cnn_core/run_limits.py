@@ -8,6 +8,7 @@ import contextlib
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -60,6 +61,37 @@ def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int
                else "it stops before the end of the first epoch."))
 
 
+def parking_folder() -> Path:
+    """``paused/`` beside the runs, on disk (a tmpfs /tmp would keep the bytes in memory);
+    files a process left behind when it died go the first time a process parks."""
+    from cnn_core.runs import runs_dir
+
+    folder = runs_dir() / "paused"
+    folder.mkdir(parents=True, exist_ok=True)
+    global _swept
+    if not _swept:
+        _swept = True
+        for left in folder.glob("*.pt"):
+            pid = left.name.split("-", 1)[0]
+            if pid.isascii() and pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    left.unlink()
+    return folder
+
+
+_swept = False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True  # someone else's, or not ours to judge: leave it
+    return True
+
+
 class ParkedOptimizer:
     """An optimizer whose state (Adam: two copies of the weights) and gradients give their
     memory back while its training is long paused; the state waits on disk, so resuming is
@@ -68,10 +100,12 @@ class ParkedOptimizer:
     def __init__(self) -> None:
         self.path: str | None = None
 
-    def park(self, optimizer: torch.optim.Optimizer) -> None:
+    def park(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Move the state to disk; False when it is there already."""
         if self.path is not None:
-            return
-        handle, path = tempfile.mkstemp(prefix="cnn-explainer-paused-", suffix=".pt")
+            return False
+        folder = parking_folder()
+        handle, path = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".pt", dir=folder)
         os.close(handle)
         torch.save(optimizer.state_dict(), path)
         optimizer.state.clear()
@@ -79,6 +113,7 @@ class ParkedOptimizer:
             for parameter in group["params"]:
                 parameter.grad = None
         self.path = path
+        return True
 
     def restore(self, optimizer: torch.optim.Optimizer | None) -> None:
         if self.path is not None and optimizer is not None:

@@ -38,6 +38,7 @@ class TrainingSlots:
         self._waiting: list[object] = []
         self._running: set[int] = set()
         self._held: dict[int, int] = {}  # id(owner) -> bytes it holds now
+        self._wants: dict[int, int] = {}  # id(owner) -> bytes it waits for
 
     def enqueue(self, owner: object) -> None:
         """Take a place in the queue now, in the caller's thread, so that the order is the
@@ -49,22 +50,32 @@ class TrainingSlots:
     def acquire(self, owner: object, should_abort: Callable[[], bool],
                 memory: int = 0) -> bool:
         """Wait for a slot and ``memory`` bytes (queueing first if ``enqueue`` was not
-        called). Returns False, and leaves the queue, once ``should_abort()``."""
+        called). First come, first served, except that one whose memory is not free yet (a
+        paused training holds it) lets those behind it that fit go first. Returns False, and
+        leaves the queue, once ``should_abort()``."""
         self.enqueue(owner)
         with self._cond:
+            self._wants[id(owner)] = memory
             try:
                 while True:
                     if should_abort():
                         return False
-                    if (len(self._running) < self.limit and self._waiting[0] is owner
-                            and self._memory_fits(owner, memory)):
+                    if len(self._running) < self.limit and self._next_to_go() is owner:
                         self._running.add(id(owner))
                         self._held[id(owner)] = memory
                         return True
                     self._cond.wait(0.25)
             finally:
                 self._waiting.remove(owner)
+                self._wants.pop(id(owner), None)
                 self._cond.notify_all()
+
+    def _next_to_go(self) -> object | None:
+        for waiting in self._waiting:
+            wants = self._wants.get(id(waiting))
+            if wants is None or self._memory_fits(waiting, wants):  # None: not asked yet
+                return waiting
+        return None
 
     def _memory_fits(self, owner: object, memory: int) -> bool:
         others = sum(held for key, held in self._held.items() if key != id(owner))

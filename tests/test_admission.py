@@ -325,3 +325,36 @@ def test_the_ray_runner_keeps_only_the_latest_datasets_in_the_object_store(monke
     refs = [runner.digits_ref(splits) for splits in sets]
     assert refs == [1, 2, 3, 4, 5] and runner.digits_ref(sets[-1]) == 5  # each put once
     assert len(runner._shared) == ray_runner.KEPT_DATASETS  # the older refs were let go
+
+
+def test_a_head_that_cannot_fit_lets_those_behind_it_that_fit_go_first():
+    slots = TrainingSlots(limit=2, memory_bytes=1000)
+    parked, big, small = object(), object(), object()
+    assert slots.acquire(parked, lambda: False, memory=800)
+    slots.release(parked, keep=200)  # a long-paused training: its optimizer went to disk
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(
+        slots.acquire(big, lambda: len(got) > 1, memory=900)))
+    waiter.start()
+    time.sleep(0.4)
+    assert slots.position(big) == 1 and slots.running == 0
+    assert slots.acquire(small, lambda: False, memory=300)  # passes the big one: 500 of 1000
+    slots.release(small)
+    slots.release(parked)  # the paused one stopped: now the big one goes
+    waiter.join(5)
+    assert got == [True] and slots.held_bytes == 900
+
+
+@pytest.mark.slow
+def test_a_training_paused_too_long_stops_and_lets_go(bundled):
+    slots = TrainingSlots(limit=1)
+    job = TrainingJob(LENET5, first_digits(bundled), TrainConfig(epochs=2), slots=slots,
+                      pause_release_s=0.1, pause_stop_s=0.5)
+    job.start()
+    assert job.wait_until_started(30)
+    job.pause()
+    job.join(30)
+    snap = job.snapshot()
+    assert snap.state == "stopped"
+    assert snap.message.startswith("stopped: paused for more than")
+    assert slots.held_bytes == 0 and job._parked.path is None

@@ -12,6 +12,7 @@ from hostile_designs import MEMORY_BOMB
 from test_pages import on_page, open_design_panels, wait_data
 
 from cnn_core import budget
+from cnn_core.admission import PassRequest, Way, admit
 from cnn_core.budget import Limits, training_memory, training_refusal
 from cnn_core.presets import PRESETS, PYTORCH_TUTORIAL
 from cnn_core.shapes import analyze
@@ -47,7 +48,7 @@ def test_memory_bomb_is_refused_naming_the_layer_and_a_batch_that_fits():
 def test_presets_train_at_their_default_batch_size(name, limits):
     report = analyze(PRESETS[name])
     assert training_refusal(report, budget.DEFAULT_BATCH_SIZE, "adam", 3, 8_000, limits) is None
-    assert budget.drawing_refusal(report, limits) is None
+    assert admit(PassRequest(Way.DRAW_MAPS, report, feature_maps=True), limits) is None
 
 
 def test_presets_train_three_epochs_of_full_mnist_on_the_classroom_server():
@@ -122,9 +123,10 @@ def test_the_draw_page_bound_refuses_huge_feature_maps():
                              L("linear", out_features=10)))
     report = analyze(wide)
     assert report.trainable and report.layers[7].output_shape == (1024, 476, 476)
-    why = budget.drawing_refusal(report, CLASSROOM)
+    why = admit(PassRequest(Way.DRAW_MAPS, report, feature_maps=True), CLASSROOM)
     assert why is not None and why.startswith("this model's feature maps for one drawing need")
-    assert why.endswith("over the 256 MB a drawing may use on this server")
+    assert ("over the 256 MB the Draw page's prediction and feature maps may use on this "
+            "server; the largest is layer 8 (conv2d), 1024x476x476 values") in why
 
 
 def test_evaluation_batches_fit_the_budget(bundled):

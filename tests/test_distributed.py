@@ -112,6 +112,20 @@ def test_torchrun_trains_lenet5_on_two_processes_and_prints_one_result():
     assert float(results[0]) >= 95.0, out
 
 
+@pytest.mark.slow
+def test_torchrun_stops_every_process_at_the_time_limit(monkeypatch):
+    monkeypatch.setenv("CNN_EXPLAINER_TRAINING_SECONDS", "3")
+    monkeypatch.setenv("CNN_EXPLAINER_TRAINING_MACS_PER_S", "1e15")  # admitted: it fits, on paper
+    proc = torchrun("--preset", "lenet5", "--epochs", "10", stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err[-3000:]
+    said = re.findall(r"^stopped at the time limit: one training may take 3 s on this server "
+                      r"\(it had trained [\d.]+ of 10 epochs\)$", out, re.M)
+    assert len(said) == 1, out  # rank 0 says it; every process stopped at the same step
+    assert "finished:" not in out
+
+
 def _rank_pid(launcher: int, rank: int) -> int | None:
     """The pid of torchrun's worker with ``RANK=rank``, from /proc."""
     for entry in Path("/proc").iterdir():

@@ -30,3 +30,21 @@ def test_imports_only_go_downwards():
     for path in ROOT.glob("ui/**/*.py"):
         bad = {n for n in imported(path) if n.split(".")[0] == "pages"}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+# The passes the admission check bounds, by the modules that hold their maths: pages and the
+# shell reach them only through cnn_core.passes (admitted, in the shared pool).
+UNADMITTED = {"cnn_core.activations.predict_with_maps", "cnn_core.attribution.attribute",
+              "cnn_core.evaluate.evaluate", "captum.attr"}
+
+
+def test_pages_and_the_shell_run_heavy_passes_only_through_admission():
+    for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"), ROOT / "app.py"]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+        assert not names & UNADMITTED, f"{path.relative_to(ROOT)} imports " \
+                                       f"{sorted(names & UNADMITTED)}: use cnn_core.passes"

@@ -314,3 +314,33 @@ def test_the_runs_page_refuses_a_pt_bomb_in_one_line(hostile):
     assert [e.value for e in at.error] == [
         "bomb.pt says it holds 83.9 MB of records; the limit is 81.0 MB"]
     assert "trained_model" not in at.session_state
+
+
+def test_sessions_that_keep_re_sending_cannot_hold_the_upload_store_full(monkeypatch):
+    """Three connected sessions re-sending their largest file every few seconds kept every
+    other student's upload refused (503); now the largest holders' files go first."""
+    from starlette.exceptions import HTTPException
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    from ui import streamlit_internals
+
+    monkeypatch.setattr(streamlit_internals, "_limits", lambda: (100, 300))
+    monkeypatch.setattr(streamlit_internals, "_connected", lambda session: True)
+    store = streamlit_internals._bounded_manager_class()("/upload")
+
+    def send(session: str, name: str, size: int = 100) -> None:
+        store.add_file(session, UploadedFileRec(name, name, "application/zip", bytes(size)))
+
+    for round_ in range(3):  # young, connected, and each at the per-session bound
+        for session in "abc":
+            send(session, f"{session}{round_}")
+    send("d", "d0")  # a fourth student: one of the largest holders' files goes, not d's
+    assert "d0" in store.file_storage["d"] and store._total_bytes <= 300
+    send("a", "a9")
+    assert "d0" in store.file_storage["d"]  # d holds no more than the others: kept
+    send("d", "d1", 40)
+    send("d", "d2", 60)  # d's own older file goes first within its bound
+    assert sum(len(f.data) for f in store.file_storage["d"].values()) <= 100
+    with pytest.raises(HTTPException):  # alone over the server bound: refused
+        lone = streamlit_internals._bounded_manager_class()("/upload")
+        lone.add_file("e", UploadedFileRec("e0", "e0", "application/zip", bytes(400)))

@@ -130,13 +130,20 @@ class QuickModel:
     def start(self) -> TrainingJob | None:
         from cnn_core.admission import NotAdmitted, Way
         from cnn_core.job import TrainingJob
+        from cnn_core.runner import InProcessRunner, RunnerError
         from cnn_core.trainer import TrainConfig
 
         with self._starting:
             if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
+                try:  # in the server's own slots, with the trainings whose memory it shares
+                    runner = training_runner()
+                except RunnerError:  # the Ray cluster is away: this server trains it alone
+                    runner = None
+                slots = runner.slots if isinstance(runner, InProcessRunner) else None
                 try:
                     self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
-                                           name="quick model", orphan_timeout_s=float("inf"),
+                                           slots=slots, name="quick model",
+                                           orphan_timeout_s=float("inf"),
                                            way=Way.QUICK_MODEL,
                                            recorder=recorder("quick model", mine=False))
                 except NotAdmitted as exc:

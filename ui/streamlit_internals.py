@@ -84,14 +84,22 @@ def _bounded_manager_class() -> type:
 
         def _eviction_order(self, keep: str) -> list[tuple[str, str]]:
             """Other sessions' files: those whose session is gone first, then those parked
-            longer than UPLOAD_KEEP_S, oldest first."""
+            longer than UPLOAD_KEEP_S, oldest first; then, however young, those of sessions
+            holding at least as much as ``keep`` (largest first), so that sessions that keep
+            re-sending cannot hold the store full for everyone else."""
             added, now = self.__dict__.get("_added_at", {}), time.monotonic()
             gone = [(s, f) for s in self.file_storage if s != keep and not _connected(s)
                     for f in self.file_storage[s]]
             old = sorted(((s, f) for (s, f), t in added.items()
                           if s != keep and now - t > UPLOAD_KEEP_S and (s, f) not in gone),
                          key=lambda k: added[k])
-            return gone + old
+            mine = self._bytes(keep)
+            bigger = sorted((s for s in self.file_storage if s != keep and self._bytes(s) >= mine),
+                            key=self._bytes, reverse=True)
+            young = [(s, f) for s in bigger
+                     for f in sorted(self.file_storage[s], key=lambda f, s=s: added.get((s, f), 0))
+                     if (s, f) not in gone and (s, f) not in old]
+            return gone + old + young
 
     return BoundedUploadedFileManager
 
