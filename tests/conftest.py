@@ -15,6 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CNN_EXPLAINER_OFFLINE", "1")  # tests never reach for the internet
 # runs the tests record (every training does) go to a temporary folder, not the project's
 os.environ.setdefault("CNN_EXPLAINER_RUNS", tempfile.mkdtemp(prefix="cnn-explainer-runs-"))
+# Ray reads these once, when first imported, and several test files import it: the test head
+# (tests/test_runner.py) runs without token auth, on loopback only. Set before any import.
+os.environ["RAY_AUTH_MODE"] = "disabled"
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 # app.py re-raises a page's bug instead of its polite error, so every AppTest sees it
 os.environ["CNN_EXPLAINER_RAISE"] = "1"
 SORRY = "Sorry, something went wrong"

@@ -61,11 +61,10 @@ def test_without_a_ray_address_trainings_run_in_this_process(monkeypatch, bundle
 # ---- on a real Ray head ------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # Set before Ray is imported (it reads them once), for the head, its workers and this
-    # driver alike. Ray swaps 127.0.0.1 for the machine's network address unless told that
-    # the cluster is this one machine: then every port it opens stays on loopback.
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    # RAY_AUTH_MODE and RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER are set by conftest, before any
+    # test imports Ray (it reads them once), for the head, its workers and this driver alike:
+    # Ray swaps 127.0.0.1 for the machine's address unless told the cluster is this machine.
+    assert os.environ["RAY_AUTH_MODE"] == "disabled"
     if importlib.util.find_spec("ray") is None:
         reason = "Ray is not installed (pip install -r requirements-ray.txt)"
         if os.environ.get("CI") == "true":
