@@ -79,7 +79,8 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        """The README settings, else defaults from this machine's memory, cores and slots."""
+        """The settings (docs/class-server.md), else defaults from this machine's memory,
+        cores and slots."""
         memory = _env_number(MEMORY_ENV)
         draw = _env_number(DRAW_MEMORY_ENV)
         passes = _env_number(PASSES_MEMORY_ENV)

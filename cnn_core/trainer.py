@@ -75,7 +75,8 @@ class TrainConfig:
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """SGD with momentum, or Adam with torch's fused kernel (one pass over all parameters:
-    faster where a big linear layer makes the update step costly; README has the figures)."""
+    faster where a big linear layer makes the update step costly; docs/benchmarks.md has the
+    figures)."""
     params = list(model.parameters())
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum)
@@ -111,7 +112,8 @@ def prepare(spec: ArchitectureSpec, cfg: TrainConfig,
 
 
 def memory_format(cfg: TrainConfig, device: torch.device) -> torch.memory_format:
-    """channels_last on a CPU: oneDNN's convolutions run faster in it (README has the figures)."""
+    """channels_last on a CPU: oneDNN's convolutions run faster in it (figures:
+    docs/benchmarks.md)."""
     cpu = device.type == "cpu"
     return torch.channels_last if cfg.speedups and cpu else torch.contiguous_format
 
@@ -122,7 +124,7 @@ def describe_speedups(cfg: TrainConfig, device: torch.device) -> str:
         return "none (the plain eager loop)"
     layout = ("channels_last memory format" if device.type == "cpu"
               else "digits kept on the device, metrics read back in groups")
-    # torch.compile stays off: slower per step than eager on a CPU (README has the figures).
+    # torch.compile stays off: slower per step than eager on a CPU (docs/benchmarks.md).
     return f"{layout}; torch.compile: off (no faster per step on this hardware)"
 
 
