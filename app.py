@@ -20,7 +20,7 @@ from ui.app_state import (
     sync_url,
 )
 from ui.page_guard import preload_torch, torch_ready
-from ui.streamlit_internals import install_upload_bounds
+from ui.streamlit_internals import install_upload_bounds, quiet_animations_css
 
 LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).
@@ -114,10 +114,7 @@ def quiet_live_updates() -> None:
     """No animation on what a timed fragment redraws (progress bars' slide, the stale fade
     of ``live_…`` elements): at two updates a second they never stop, and their browser CPU
     is taken from a training on the same machine."""
-    live = f"[class*='st-key-{LIVE_KEY_PREFIX}']"
-    st.html("<style>[data-testid='stProgress'] * { transition: none !important; } "
-            f"{live}, {live} [data-testid='stElementContainer'] "
-            "{ opacity: 1 !important; transition: none !important; }</style>")
+    st.html(quiet_animations_css(LIVE_KEY_PREFIX))
 
 
 quiet_live_updates()

@@ -48,3 +48,18 @@ def test_pages_and_the_shell_run_heavy_passes_only_through_admission():
                 names |= {a.name for a in node.names}
         assert not names & UNADMITTED, f"{path.relative_to(ROOT)} imports " \
                                        f"{sorted(names & UNADMITTED)}: use cnn_core.passes"
+
+
+# Streamlit's private modules and the DOM names it gives its elements (not an API).
+PRIVATE_STREAMLIT = ("streamlit.runtime", "streamlit.web", "PagesManager", "Runtime.instance",
+                     "get_script_run_ctx", "data-testid", "st-key-", "ast.parse")
+
+
+def test_private_streamlit_names_live_in_one_module():
+    allowed = ROOT / "ui" / "streamlit_internals.py"
+    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"),
+                 *ROOT.glob("cnn_core/**/*.py")]:
+        if path == allowed:
+            continue
+        found = [name for name in PRIVATE_STREAMLIT if name in path.read_text()]
+        assert not found, f"{path.relative_to(ROOT)} uses {found}: see ui/streamlit_internals.py"

@@ -218,14 +218,9 @@ def this_session_connected() -> Callable[[], bool] | None:
     """A check, safe from any thread, that this browser session's connection is up: a hidden
     tab keeps it up (its page timers may sleep), a closed tab or a reload ends it. None where
     no server runs (AppTest): the page's reruns are then the job's only heartbeats."""
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from ui.streamlit_internals import session_connection
 
-    ctx = get_script_run_ctx()
-    if ctx is None or not Runtime.exists():
-        return None
-    runtime, session_id = Runtime.instance(), ctx.session_id
-    return lambda: runtime.is_active_session(session_id)
+    return session_connection()
 
 
 @dataclass(frozen=True)
@@ -289,9 +284,9 @@ def _released_when_this_tab_goes() -> bool:
 def sweep_when_this_tab_goes() -> None:
     """Call on every run. When the session's tab disconnects, Streamlit lets go of the
     sessions kept past their reconnect time, and a sweep gives back what they held."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from ui.streamlit_internals import in_script_run
 
-    if get_script_run_ctx() is not None:  # bare mode (a spawned process's import): no tab
+    if in_script_run():  # bare mode (a spawned process's import): no tab
         _released_when_this_tab_goes()
 
 

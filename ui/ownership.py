@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from cnn_core.runs import TeacherKey, new_owner_token, owner_hash
+from ui.streamlit_internals import hidden_css
 
 if TYPE_CHECKING:
     from cnn_core.runner import Training
@@ -77,7 +78,7 @@ def remember_owner_in_browser() -> None:
         return
     secure = '(location.protocol === "https:" ? "; Secure" : "")'
     with st.container(key="owner_cookie"):  # hidden: no gap at the top of the page
-        st.html("<style>.st-key-owner_cookie { display: none; }</style>")
+        st.html(hidden_css("owner_cookie"))
         st.html(f'<script>document.cookie = "{OWNER_COOKIE}={token}; path=/; '
                 f'max-age={OWNER_COOKIE_MAX_AGE_S}; SameSite=Strict" + {secure};</script>',
                 unsafe_allow_javascript=True)

@@ -8,11 +8,12 @@ loads PyTorch in the background (``preload_torch``), so that the pages that do n
 
 from __future__ import annotations
 
-import ast
 import importlib
 import threading
 
 import streamlit as st
+
+from ui.streamlit_internals import end_pages_folder_mode, serialize_ast_parse
 
 # Everything heavy the pages import, in the order they are needed: what the Design page's
 # table and plots use first (a student opening it meanwhile waits for these, not for torch),
@@ -37,12 +38,7 @@ def require_frame() -> None:
     and reruns, through ``app.py``: before loading torch, so the raw file list shows only for
     milliseconds.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    # Private flag: Streamlit 1.67 has no public switch for the pages/ mode (its docs: only
-    # running st.navigation ends it), and the folder's name is part of the product's layout.
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    if end_pages_folder_mode():  # the folder's name is part of the product's layout
         st.rerun()
 
 
@@ -58,24 +54,6 @@ def _preload() -> None:
         importlib.import_module(name)
 
 
-def _serialize_ast_parse() -> None:
-    """One thread at a time in ``ast.parse``. Python 3.11's AST builder counts its recursion
-    depth per interpreter, not per thread, and torch's import parses source (``inspect``,
-    ``torch.jit``) while a session's first run of a page parses that page (Streamlit's
-    magic): one of the two then fails with "SystemError: AST constructor recursion depth
-    mismatch" (seen in the tests; CPython gh-106905)."""
-    if getattr(ast.parse, "serialized", False):
-        return
-    original, lock = ast.parse, threading.Lock()
-
-    def parse(*args, **kwargs):
-        with lock:
-            return original(*args, **kwargs)
-
-    parse.serialized = True
-    ast.parse = parse
-
-
 def preload_torch() -> None:
     """Start importing PyTorch in a background thread, once per server process. ``app.py``
     calls it after drawing the first page: Streamlit runs no app code before the first
@@ -83,7 +61,7 @@ def preload_torch() -> None:
     global _loader
     with _loader_lock:
         if _loader is None:
-            _serialize_ast_parse()
+            serialize_ast_parse()
             _loader = threading.Thread(target=_preload, name="preload-torch", daemon=True)
             _loader.start()
 

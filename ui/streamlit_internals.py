@@ -1,14 +1,109 @@
-"""Every use of Streamlit's private APIs, in one place (Streamlit 1.67), each with its reason.
+"""Every use of Streamlit's private APIs and of its page's DOM, in one place, each with its
+reason and, where there is one, the upstream issue it works around.
 
-When Streamlit changes, this is the module to check; the rest of the app uses public APIs.
+When Streamlit changes, this is the module to check (and ``TESTED_WITH``); the rest of the
+app uses public APIs. The server log says so at start when another version is installed.
 """
 
 from __future__ import annotations
 
+import ast
+import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import streamlit
+
+TESTED_WITH = "1.67.0"  # requirements.txt pins it; every use below was checked against it
+LOG = logging.getLogger("cnn_explainer")
+if streamlit.__version__ != TESTED_WITH:
+    LOG.warning("Streamlit %s is installed; ui/streamlit_internals.py was checked against %s: "
+                "check each private use in it", streamlit.__version__, TESTED_WITH)
+
+
+# ---- the page's DOM: classes and test ids Streamlit gives its elements ------------------
+# Not an API: Streamlit gives a keyed element the class st-key-<key>, and its elements
+# data-testid names; CSS and the live chart's script find elements by them.
+def keyed(key: str) -> str:
+    """The CSS selector of the element made with ``key=key``."""
+    return f".st-key-{key}"
+
+
+def component_frame(key: str) -> str:
+    """The CSS selector of the iframe a component made with ``key=key`` renders in."""
+    return f"{keyed(key)} iframe"
+
+
+def quiet_animations_css(key_prefix: str) -> str:
+    """No progress bars' slide, and no stale fade of elements keyed ``key_prefix…``."""
+    live = f"[class*='st-key-{key_prefix}']"
+    return ("<style>[data-testid='stProgress'] * { transition: none !important; } "
+            f"{live}, {live} [data-testid='stElementContainer'] "
+            "{ opacity: 1 !important; transition: none !important; }</style>")
+
+
+def hidden_css(key: str) -> str:
+    """Takes the keyed element out of the layout (no gap where it would be)."""
+    return f"<style>{keyed(key)} {{ display: none; }}</style>"
+
+
+# ---- sessions and script runs -------------------------------------------------------------
+# Private: get_script_run_ctx and Runtime.instance(). Streamlit has no public way to ask,
+# from any thread, whether a session's tab is still connected, or whether code runs inside a
+# session's script run (bare mode: a process torch spawns imports app.py).
+def in_script_run() -> bool:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx() is not None
+
+
+def session_connection() -> Callable[[], bool] | None:
+    """A check, safe from any thread, that this session's tab is connected; None where no
+    server runs (AppTest)."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session_id)
+
+
+# ---- the pages/ folder -----------------------------------------------------------------------
+def end_pages_folder_mode() -> bool:
+    """End Streamlit's legacy multipage mode, which a folder named ``pages/`` starts and only
+    a run of ``st.navigation`` ends (so a page URL opened on a fresh server runs that file
+    alone). True when it was on: the caller reruns, through ``app.py``."""
+    # Private flag PagesManager.uses_pages_directory: no public switch (streamlit/streamlit
+    # PR #10276 keeps it "for apps created with the pages directory feature").
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if not PagesManager.uses_pages_directory:
+        return False
+    PagesManager.uses_pages_directory = False
+    return True
+
+
+# ---- ast.parse, shared by torch's import and Streamlit's magic ----------------------------
+def serialize_ast_parse() -> None:
+    """One thread at a time in ``ast.parse``. Python 3.11's AST builder counts its recursion
+    depth per interpreter, not per thread, and torch's import parses source (``inspect``,
+    ``torch.jit``) while a session's first run of a page parses that page (Streamlit's
+    magic): one of the two then fails with "SystemError: AST constructor recursion depth
+    mismatch" (CPython gh-106905)."""
+    if getattr(ast.parse, "serialized", False):
+        return
+    original, lock = ast.parse, threading.Lock()
+
+    def parse(*args, **kwargs):
+        with lock:
+            return original(*args, **kwargs)
+
+    parse.serialized = True
+    ast.parse = parse
 
 # ---- uploads: what one session (and the server) can park in memory ------------------------
 # Streamlit keeps every file sent to /_stcore/upload_file/<session>/<file> in memory, in a

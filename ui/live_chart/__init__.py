@@ -40,6 +40,8 @@ import plotly
 import streamlit.components.v1 as components
 from streamlit.delta_generator import DeltaGenerator
 
+from ui.streamlit_internals import component_frame
+
 _FRONTEND = Path(__file__).parent / "frontend"
 _PLOTLY_PACKAGE_DATA = Path(plotly.__file__).parent / "package_data"
 
@@ -71,14 +73,14 @@ def stream_to_live_chart(slot: DeltaGenerator, figure: dict[str, Any], *, key: s
 
     Within one run Streamlit allows one call of a component per key, so a run that keeps
     going (a fragment streaming updates) cannot call ``live_plotly_chart`` again. The script
-    in the slot finds the chart's frame by the ``st-key-<key>`` class Streamlit gives keyed
-    elements and posts it the same arguments a Streamlit render would carry. The data is
+    in the slot finds the chart's frame by its key (``streamlit_internals.component_frame``)
+    and posts it the same arguments a Streamlit render would carry. The data is
     this app's own numbers and labels; ``<`` is escaped all the same, so that no text in it
     can close the script.
     """
     args = json.dumps(_chart_args(figure, config, progress, progress_text),
                       separators=(",", ":")).replace("<", "\\u003c")
-    selector = json.dumps(f".st-key-{key} iframe")
+    selector = json.dumps(component_frame(key))
     slot.html(f"<script>(() => {{ const frame = document.querySelector({selector}); "
               f"if (frame) frame.contentWindow.postMessage({{type: \"live-chart:update\", "
               f"args: {args}}}, window.location.origin); }})();</script>",
