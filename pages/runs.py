@@ -35,14 +35,12 @@ from ui.app_state import (
     use_model,
 )
 from ui.streamlit_internals import drop_uploads, readable_uploads
+from ui.training_form import restore_settings
 
 SORT_NAMES = {"time": "newest", "test_accuracy": "test accuracy", "params": "parameters",
               "macs": "MACs", "duration": "training time"}
 MIME = {"weights": "application/octet-stream", "design": "application/json",
         "script": "text/x-python", "metrics": "text/csv"}
-TRAIN_KEYS = {"epochs": "train_epochs", "batch_size": "train_batch",
-              "optimizer": "train_optimizer", "learning_rate": "train_lr",
-              "device": "train_device"}
 
 
 def runs_table(store: RunStore) -> list:
@@ -233,14 +231,7 @@ def open_design(record) -> None:
 
 def train_again(record) -> None:
     load_design(run_spec(record), record.name)
-    for name, key in TRAIN_KEYS.items():
-        if name in record.settings:
-            st.session_state[key] = record.settings[name]
-    st.session_state["train_seed"] = record.seed
-    data = record.settings.get("data") or {}
-    for name, key in (("dataset", "train_dataset"), ("train", "train_on"), ("test", "test_on")):
-        if name in data:
-            st.session_state[key] = data[name]
+    restore_settings({**record.settings, "seed": record.seed})
     st.session_state["runs_go"] = "pages/train.py"
 
 

@@ -27,7 +27,6 @@ from cnn_core.budget import (
 from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
 from cnn_core.data import MnistSplits, MnistStore, data_dir, offered
 from cnn_core.datasets import DATASETS, output_refusal
-from cnn_core.devices import available_devices, device_name, resolve_device
 from cnn_core.evaluate import MAX_MISCLASSIFIED
 from cnn_core.job import LrChange, Snapshot, active_jobs
 from cnn_core.learning_view import KernelView, enlarge, tile
@@ -35,7 +34,6 @@ from cnn_core.metrics import EpochPoint, StepPoint
 from cnn_core.runner import RunnerError, Training
 from cnn_core.shapes import NetworkReport
 from cnn_core.svg import bar_svg, confusion_svg
-from cnn_core.train_settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
 from cnn_core.trainer import TrainConfig, describe_speedups
 from ui.app_state import (
     class_data,
@@ -55,8 +53,8 @@ from ui.attribution_view import why_panel
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
 from ui.ownership import owns_training
 from ui.progress import progress_text
+from ui.training_form import setting_range, settings_form
 
-BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has the default
 GALLERY = 24  # mistakes shown (of the evaluation's first MAX_MISCLASSIFIED)
 GRID = "rgba(128, 128, 128, 0.2)"
 CHART_KEY = "live_curves"  # live_…: app.py keeps it from fading as stale on each update
@@ -84,54 +82,6 @@ def data_notice(store: MnistStore, splits: MnistSplits) -> None:
     if cols[1].button("Try the download again", width="stretch"):
         store.retry()
         st.rerun()
-
-
-def setting_range(name: str, kind: type, value: float | None = None) -> dict[str, Any]:
-    """A number input's bounds and starting value (by default the setting's default), from
-    the one table of training settings."""
-    setting = SETTINGS[name]
-    return {"min_value": kind(setting.minimum), "max_value": kind(setting.maximum),
-            "value": kind(setting.default if value is None else value)}
-
-
-def hyperparameters(splits: MnistSplits) -> TrainConfig | None:
-    """The controls; returns None (with the reasons shown) when a value is unusable."""
-    c = st.columns(3) + st.columns(3)  # two rows: in six columns a projector cut the values
-    kept = {"persist_state": "session"}  # still set when the student comes back to the page
-    epochs = c[0].number_input("Epochs", step=1, key="train_epochs",
-                               **setting_range("epochs", int), **kept)
-    batch = c[1].selectbox("Batch size", BATCH_SIZES, key="train_batch",
-                           index=BATCH_SIZES.index(TrainConfig.batch_size), **kept)
-    optimizer = c[2].selectbox("Optimizer", OPTIMIZERS,
-                               format_func={"adam": "Adam",
-                                            "sgd": f"SGD + momentum {SGD_MOMENTUM:g}"}.get,
-                               key="train_optimizer", **kept)
-    lr = c[3].number_input("Learning rate", step=1e-4, format="%.4f",
-                           help="Adam: about 0.001. SGD: about 0.01 to 0.1.",
-                           key="train_lr", **setting_range("learning_rate", float), **kept)
-    seed = c[4].number_input("Seed", step=1, help="same seed and device → the same curves",
-                             key="train_seed", **setting_range("seed", int), **kept)
-    devices = ["auto", *available_devices()]
-    best = resolve_device()
-    device = c[5].selectbox("Device", devices,
-                            format_func=lambda d: f"auto ({best.type})" if d == "auto" else d,
-                            help=f"auto picks the best here: {device_name(best)}",
-                            key="train_device", **kept)
-    augmented = st.checkbox("Augment the digits", key="train_augment",
-                            help=augment.NOTE, **kept)
-    if augmented:
-        augmentation_preview(splits, int(seed or 0))
-    values = (epochs, lr, seed)
-    if any(v is None for v in values):
-        st.error("Fill in every setting to train.")
-        return None
-    config = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer,
-                         learning_rate=float(lr), seed=int(seed), device=device,
-                         augment=augmented)
-    problems = config.check()
-    for problem in problems:
-        st.error(problem)
-    return None if problems else config
 
 
 def budget_caption(report: NetworkReport, config: TrainConfig, images: int) -> None:
@@ -614,7 +564,7 @@ if job is not None and job.snapshot().active:
     st.caption(f":material/tune: This training: {job.config.describe()}. Stop it to change "
                "the settings.")
 else:
-    config = hyperparameters(splits)
+    config = settings_form(lambda seed: augmentation_preview(splits, seed))
     if config is not None and blocked is None:
         blocked = admit(TrainingRequest(Way.TRAIN_PAGE, report, config.batch_size,
                                         config.optimizer, config.epochs,

@@ -96,6 +96,17 @@ def test_train_again_loads_the_design_and_settings(two_runs):
     assert not at.exception
     assert at.session_state["design_name"] == "LeNet-5"
     assert at.session_state["train_epochs"] == 1 and at.session_state["train_seed"] == 0
+    assert at.session_state["train_augment"] is False  # every setting, augmentation too
+
+
+def test_the_form_covers_every_training_setting():
+    from dataclasses import fields
+
+    from cnn_core.trainer import TrainConfig
+    from ui.training_form import FORM_KEYS
+
+    # momentum is fixed (SGD_MOMENTUM) and speedups off only for checking the loop
+    assert set(FORM_KEYS) == {f.name for f in fields(TrainConfig)} - {"speedups", "momentum"}
 
 
 def test_a_broken_store_is_one_line(tmp_path, monkeypatch):
