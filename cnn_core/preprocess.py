@@ -27,10 +27,10 @@ MIN_INK_PIXELS = 0.0002  # below this fraction of the canvas (16 of 280x280), it
 CANVAS_PX = 280  # the Draw page's canvas is CANVAS_PX x CANVAS_PX
 PNG_DATA_URL_PREFIX = "data:image/png;base64,"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# A browser's canvas PNG holds the image chunks and a few small colour notes; libpng splits
-# the data into IDATs of 8 KiB, so even an incompressible 280x280 RGBA canvas needs ~40.
-PNG_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"sRGB", b"gAMA", b"cHRM",
-                        b"pHYs", b"bKGD", b"tIME", b"sBIT"})
+# A browser's canvas PNG holds the image chunks and a few small notes; libpng splits the
+# data into IDATs of 8 KiB, so even an incompressible 280x280 RGBA canvas needs ~40. No
+# canvas writes compressed text, which PIL inflates up to 64 MB before giving up.
+COMPRESSED_TEXT = frozenset({b"zTXt", b"iTXt"})
 MAX_PNG_CHUNKS = 256
 
 
@@ -84,9 +84,9 @@ def check_chunks(png: bytes) -> None:
     while offset + 8 <= len(png):
         length, kind = struct.unpack(">I4s", png[offset:offset + 8])
         count += 1
-        if kind not in PNG_CHUNKS:
-            raise CanvasImageError(f"the drawing holds a {kind!r} chunk, which a canvas "
-                                   "never writes")
+        if kind in COMPRESSED_TEXT:
+            raise CanvasImageError(f"the drawing holds compressed text ({kind.decode()}), "
+                                   "which a canvas never writes")
         if count > MAX_PNG_CHUNKS:
             raise CanvasImageError(f"the drawing has more than {MAX_PNG_CHUNKS} PNG chunks; "
                                    "a canvas writes a few dozen")

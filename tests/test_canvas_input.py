@@ -135,7 +135,8 @@ def test_a_real_drawing_in_chromium_passes_the_check(page, app_url, tmp_path):
 
 @pytest.mark.parametrize("extra, said", [
     ([png_chunk(b"zTXt", b"comment\0\0" + zlib.compress(bytes(1 << 20)))], "zTXt"),
-    ([png_chunk(b"tEXt", b"comment\0hello")] * 3, "tEXt"),
+    ([png_chunk(b"iTXt", b"comment\0\1\0\0\0" + zlib.compress(bytes(1 << 20)))], "iTXt"),
+    ([png_chunk(b"tEXt", b"comment\0hello")] * 5000, "more than 256 PNG chunks"),
     ([png_chunk(b"IDAT", b"")] * 5000, "more than 256 PNG chunks"),
 ])
 def test_chunks_no_canvas_writes_are_refused_before_pil_reads_them(extra, said):
@@ -156,6 +157,6 @@ def test_a_browser_style_png_in_8_kib_idats_is_read():
     idats = b"".join(png_chunk(b"IDAT", data[i:i + 8192]) for i in range(0, len(data), 8192))
     ihdr = struct.pack(">IIBBBBB", CANVAS_PX, CANVAS_PX, 8, 6, 0, 0, 0)
     png = (preprocess.PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"sRGB", b"\0")
-           + idats + png_chunk(b"IEND", b""))
+           + png_chunk(b"tEXt", b"Software\0a browser") + idats + png_chunk(b"IEND", b""))
     assert png.count(b"IDAT") > 30
     np.testing.assert_array_equal(canvas_png_to_rgba(data_url(png)), noise)
