@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,3 +116,40 @@ def wait_until(read: Callable[[], T], ok: Callable[[T], bool], timeout_s: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"still {value!r} after {timeout_s:.0f} s")
         time.sleep(0.25)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def set_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True).first
+    field.fill(str(value))
+    field.press("Enter")
+    wait_idle(page)
+
+
+
+def draw(page, points: list[tuple[float, float]]) -> None:
+    canvas = page.locator(CANVAS).first
+    box = canvas.bounding_box()
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x, y0 + y, steps=4)
+    page.mouse.up()
+    page.wait_for_timeout(800)
+    wait_idle(page)
+
+
+
+def url_param(page, name: str) -> str | None:
+    """A query parameter of the address bar (``page.url`` lags behind Streamlit's
+    ``history.replaceState``; ``location`` does not)."""
+    match = re.search(rf"[?&]{name}=([^&]+)", page.evaluate("() => location.search"))
+    return match.group(1) if match else None
+

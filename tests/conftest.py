@@ -57,6 +57,19 @@ def bundled():
     return load_bundled()
 
 
+@pytest.fixture
+def fresh_class_set(tmp_path, monkeypatch):
+    """An empty class set for this test (the app keeps one per server). Only the class set
+    moves: the app's run store, cached for the process, stays where CNN_EXPLAINER_RUNS
+    (set above) put it."""
+    from ui.app_state import class_data
+
+    monkeypatch.setattr("cnn_core.class_data.runs_dir", lambda: tmp_path / "runs")
+    class_data.clear()
+    yield tmp_path / "runs"
+    class_data.clear()
+
+
 @pytest.fixture(scope="session")
 def app_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("server") / "streamlit.log"

@@ -11,9 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from helpers import import_design, on_page, wait_data
 from hostile_designs import MEMORY_BOMB
-from test_budget import import_design
-from test_pages import on_page, wait_data
 
 from cnn_core import admission, budget
 from cnn_core.admission import (

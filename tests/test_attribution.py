@@ -135,7 +135,7 @@ def heatmaps(at: AppTest) -> list[tuple[str, str]]:
 
 @pytest.mark.slow  # an AppTest of a whole page
 def test_draw_page_explains_the_answer_and_why_not(trained, bundled):
-    from test_pages import canvas_state
+    from helpers import canvas_state
 
     from ui.app_state import TrainedModel
 
@@ -166,7 +166,7 @@ def test_draw_page_explains_the_answer_and_why_not(trained, bundled):
 
 @pytest.mark.slow  # an AppTest of a whole page
 def test_train_page_explains_a_mistake_on_request(trained_job):
-    from test_pages import wait_data
+    from helpers import wait_data
 
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.run()

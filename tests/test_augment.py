@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from test_cli import ROOT
+from helpers import ROOT
 
 from cnn_core.augment import augment, augment_none, preview_grid
 from cnn_core.evaluate import predict_logits
@@ -160,7 +160,7 @@ def test_augmentation_halves_what_a_thick_pen_costs(bundled):
 
 # ---- the Train page --------------------------------------------------------------------------
 def test_train_page_previews_augmentation_and_records_it():
-    from test_pages import on_page, wait_data
+    from helpers import on_page, wait_data
 
     from cnn_core.augment import NOTE
 

@@ -12,15 +12,17 @@ import time
 
 import pytest
 from browser_helpers import (
-    CANVAS,
     CHART_KEY,
     EXCEPTION,
     PAGE_TITLES,
+    choose,
+    draw,
     live_chart_points,
     live_chart_updates,
     live_progress,
     open_page,
     screenshot,
+    set_number,
     sidebar_while_loading,
     wait_idle,
     wait_until,
@@ -28,20 +30,6 @@ from browser_helpers import (
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the Streamlit selectbox labelled ``label``."""
-    page.get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
-
-
-def set_number(page, label: str, value: int) -> None:
-    field = page.get_by_label(label, exact=True).first
-    field.fill(str(value))
-    field.press("Enter")
-    wait_idle(page)
 
 
 def test_direct_link_gets_the_full_frame(fresh_app_url, page_for, tmp_path):
@@ -136,19 +124,6 @@ def test_training_the_small_preset(page, app_url, tmp_path):
     assert value > 95, value
     page.get_by_text("Digits it got wrong").scroll_into_view_if_needed()
     print(screenshot(page, tmp_path, "training-done"))
-
-
-def draw(page, points: list[tuple[float, float]]) -> None:
-    canvas = page.locator(CANVAS).first
-    box = canvas.bounding_box()
-    x0, y0 = box["x"], box["y"]
-    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(x0 + x, y0 + y, steps=4)
-    page.mouse.up()
-    page.wait_for_timeout(800)
-    wait_idle(page)
 
 
 def test_drawing_a_one_and_a_zero(page, app_url, tmp_path):

@@ -7,9 +7,8 @@ from urllib.parse import urljoin
 
 import numpy as np
 import pytest
-from browser_helpers import open_page, screenshot, wait_idle, wait_until
+from browser_helpers import draw, open_page, screenshot, set_number, wait_idle, wait_until
 from PIL import Image
-from test_browser import draw, set_number
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

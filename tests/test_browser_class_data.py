@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from browser_helpers import open_page, screenshot, wait_idle
-from test_browser import choose, draw, set_number
+from browser_helpers import choose, draw, open_page, screenshot, set_number, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

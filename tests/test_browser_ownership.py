@@ -11,11 +11,11 @@ from browser_helpers import (
     live_chart_points,
     open_page,
     screenshot,
+    set_number,
+    url_param,
     wait_idle,
     wait_until,
 )
-from test_browser import set_number
-from test_browser_runs import url_param
 
 from ui.ownership import OWNER_COOKIE
 

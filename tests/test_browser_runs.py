@@ -3,20 +3,10 @@ link opens the same design in another browser."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from browser_helpers import open_page, screenshot, wait_idle, wait_until
-from test_browser import set_number
+from browser_helpers import open_page, screenshot, set_number, url_param, wait_idle, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def url_param(page, name: str) -> str | None:
-    """A query parameter of the address bar (``page.url`` lags behind Streamlit's
-    ``history.replaceState``; ``location`` does not)."""
-    match = re.search(rf"[?&]{name}=([^&]+)", page.evaluate("() => location.search"))
-    return match.group(1) if match else None
 
 
 def test_a_reload_keeps_the_run_and_a_link_shares_the_design(page, page_for, app_url,

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import import_design, on_page, wait_data
 from hostile_designs import MEMORY_BOMB
-from test_pages import on_page, open_design_panels, wait_data
 
 from cnn_core import budget
 from cnn_core.admission import PassRequest, Way, admit
@@ -213,11 +213,6 @@ def test_the_background_preload_loads_torch_then_captum():
 
 
 # ---- the pages ------------------------------------------------------------------------------
-def import_design(at, spec: ArchitectureSpec):
-    open_design_panels(at)
-    at.text_area(key="import_text").set_value(spec.to_json_text()).run()
-    next(b for b in at.button if b.label == "Import").click().run()
-    assert not at.exception, at.exception
 
 
 def test_design_page_shows_the_limits_before_train_is_pressed(monkeypatch):

@@ -121,8 +121,7 @@ def test_the_draw_page_refuses_a_crafted_drawing_and_stays_up(bomb):
 def test_a_real_drawing_in_chromium_passes_the_check(page, app_url, tmp_path):
     """The page reads the drawing from the canvas's session state: a real stroke in a real
     browser arrives there, passes the check and is prepared (no model is needed for that)."""
-    from browser_helpers import open_page, screenshot
-    from test_browser import draw
+    from browser_helpers import draw, open_page, screenshot
 
     open_page(page, app_url, "draw")
     page.get_by_text("Draw a digit on the canvas.").wait_for(timeout=60_000)

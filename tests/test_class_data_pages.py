@@ -9,32 +9,10 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
+from helpers import canvas_state, idx_bytes, on, wait_data
 from streamlit.testing.v1 import AppTest
-from test_datasets import idx_bytes
-from test_pages import canvas_state, wait_data
 
 from cnn_core.preprocess import digit_to_canvas
-
-
-@pytest.fixture
-def fresh_class_set(tmp_path, monkeypatch):
-    """An empty class set for this test (the app keeps one per server). Only the class set
-    moves: the app's run store, cached for the process, stays where conftest put it."""
-    from ui.app_state import class_data
-
-    monkeypatch.setattr("cnn_core.class_data.runs_dir", lambda: tmp_path / "runs")
-    class_data.clear()
-    yield tmp_path / "runs"
-    class_data.clear()
-
-
-def on(page: str) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def add(at: AppTest, rgba: np.ndarray | None, label: int | None) -> list[str]:

@@ -6,15 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
+from hostile_designs import HOSTILE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_spec import HOSTILE
 
 from cnn_core.__main__ import build_parser, main
 from cnn_core.presets import PYTORCH_TUTORIAL
 from cnn_core.spec import MAX_MESSAGE_CHARS
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args, stdin=None, timeout=120):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from helpers import idx_bytes
 
 from cnn_core.data import (
     DATASETS,
@@ -24,13 +25,6 @@ from cnn_core.data import (
     offered,
     raw_dir,
 )
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An unsigned-byte IDX file, as MNIST's are: magic 0x0000080N, sizes, then the bytes."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape)
-    return header + array.astype(np.uint8).tobytes()
 
 
 def fixture_files(seed: int, train: int = 60, test: int = 12, classes: int = 10

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import input_shapes, layers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_shapes_property import input_shapes, layers
 
 from cnn_core.design_code import MAX_CODE_LENGTH, decode_design, encode_design
 from cnn_core.presets import PRESETS, PYTORCH_TUTORIAL

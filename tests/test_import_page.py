@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
+from helpers import open_design_panels
+from hostile_designs import HOSTILE
 from streamlit.testing.v1 import AppTest
-from test_pages import open_design_panels
-from test_spec import HOSTILE
 
 SORRY = "Sorry, something went wrong"
 

@@ -9,8 +9,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported
 
 import keras
 import pytest
+from helpers import input_shapes, layers
 from hypothesis import HealthCheck, assume, given, settings
-from test_shapes_property import input_shapes, layers
 
 from cnn_core.codegen import keras_code, keras_refusals
 from cnn_core.presets import PRESETS

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import open_design_panels
 from streamlit.testing.v1 import AppTest
-from test_pages import open_design_panels
 from torch import nn
 
 from cnn_core.__main__ import summary_table

@@ -104,7 +104,7 @@ def scroll_through(page) -> None:
 def runs_on_the_server(app_url):
     """Runs in the server's store (the folder conftest names), so that the Runs page shows its
     table, a run and the scatter whichever tests ran before."""
-    from test_runs import record
+    from helpers import record
 
     from cnn_core.runs import RunStore
 

@@ -1,46 +1,17 @@
 """Every page through Streamlit's AppTest: real widgets, real models, no exceptions."""
 
-import base64
-import io
 import json
 import threading
 import time
 
 import pytest
-from PIL import Image
+from helpers import by_label, canvas_state, live_chart_args, on_page, open_design_panels, wait_data
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.activations import predict_with_maps
 from cnn_core.devices import available_devices
 from cnn_core.preprocess import digit_to_canvas
 from cnn_core.presets import LENET5
-
-
-def app() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def on_page(page: str) -> AppTest:
-    at = app()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-DESIGN_PANELS = ("design_link_open", "design_json_open", "design_code_open")
-
-
-def open_design_panels(at: AppTest) -> AppTest:
-    """Open the Design page's three expanders (link, JSON, code): they draw only when open."""
-    for key in DESIGN_PANELS:
-        at.session_state[key] = True
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def table(at: AppTest):
@@ -50,10 +21,6 @@ def table(at: AppTest):
 def row(at: AppTest, index: int) -> dict:
     df = table(at)
     return df[df["#"] == index].iloc[0].to_dict()
-
-
-def by_label(elements, label: str):
-    return next(e for e in elements if e.label == label)
 
 
 def errors(at: AppTest) -> list[str]:
@@ -185,21 +152,6 @@ def test_an_empty_design_cannot_be_trained():
 
 
 # ---- Train ----------------------------------------------------------------------------------
-def wait_data(at: AppTest):
-    for _ in range(100):
-        if any(b.label == "Train" for b in at.button):
-            return
-        time.sleep(0.2)
-        at.run()
-    raise AssertionError("MNIST never became ready")
-
-
-def live_chart_args(at: AppTest) -> dict:
-    """What the Train page hands its live chart component."""
-    charts = [e for e in at.get("component_instance")
-              if e.proto.component_name == "ui.live_chart.chart"]
-    assert len(charts) == 1, "one live chart on the Train page"
-    return json.loads(charts[0].proto.json_args)
 
 
 def live_chart_figure(at: AppTest):
@@ -302,12 +254,6 @@ def test_the_widgets_hold_trainconfigs_limits_and_defaults():
 
 
 # ---- Draw -----------------------------------------------------------------------------------
-def canvas_state(rgba) -> dict:
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
-    data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": [], "background": "#000000"}, "data": data},
-            "backgroundFit": None}
 
 
 @pytest.mark.slow

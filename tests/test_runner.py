@@ -212,7 +212,7 @@ def test_ray_a_killed_worker_fails_the_training(ray_runner, bundled):
 
 @pytest.mark.slow
 def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch):
-    from test_pages import by_label, live_chart_args, on_page, wait_data
+    from helpers import by_label, live_chart_args, on_page, wait_data
 
     from cnn_core.ray_runner import RayTraining
     from ui import app_state

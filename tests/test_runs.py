@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import record, start
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as safetensors_save
@@ -33,7 +34,6 @@ from cnn_core.runs import (
     MIGRATIONS,
     NotAllowed,
     RunNotFound,
-    RunStart,
     RunStore,
     StoreError,
     TeacherKey,
@@ -43,21 +43,6 @@ from cnn_core.trainer import TrainConfig
 from cnn_core.weights import MAX_WEIGHTS_BYTES, WeightsError, load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def start(name: str = "net", owner: str | None = None, params: int = 100) -> RunStart:
-    return RunStart(name=name, design=SMALL_FAST.to_json(), settings={"epochs": 1}, seed=0,
-                    data_source="bundled", train_size=800, val_size=200, test_size=200,
-                    device="CPU", params=params, macs=params * 10, owner_token=owner)
-
-
-def record(store: RunStore, accuracy: float | None = 0.5, owner: str | None = None,
-           params: int = 100, weights: dict | None = None) -> int:
-    run_id = store.begin(start(owner=owner, params=params))
-    store.finish(run_id, "finished", "done", test_accuracy=accuracy, duration_s=1.0,
-                 epochs=[{"epoch": 1, "val_accuracy": accuracy or 0.0, "val_loss": 1.0}],
-                 state_dict=weights)
-    return run_id
 
 
 def bundled_small():
@@ -268,7 +253,7 @@ DISK_FULL = """
 import resource, signal, sys, torch
 from cnn_core.runs import RunStore, StoreError
 store = RunStore(sys.argv[1])
-run_id = store.begin(__import__("tests.test_runs", fromlist=["start"]).start())
+run_id = store.begin(__import__("tests.helpers", fromlist=["start"]).start())
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail, as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
 try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from helpers import runs_page
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.job import TrainingJob
@@ -30,15 +31,6 @@ def two_runs(bundled):
         job.join()
         ids.append(recorder.run_id)
     return store, ids
-
-
-def runs_page() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    at.switch_page("pages/runs.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_compare_two_runs_and_use_one_on_the_draw_page(two_runs):

@@ -9,36 +9,12 @@ that layer (and not before).
 import warnings
 
 import torch
+from helpers import input_shapes, layers
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from torch import nn
 
 from cnn_core.shapes import analyze
 from cnn_core.spec import ArchitectureSpec, Layer
-
-
-def sizes(lo, hi):
-    one = st.integers(lo, hi)
-    return st.one_of(one, st.lists(one, min_size=2, max_size=2))
-
-
-conv = st.fixed_dictionaries(
-    {"type": st.just("conv2d"), "out_channels": st.integers(1, 4), "kernel_size": sizes(0, 7)},
-    optional={"stride": sizes(0, 4), "padding": st.one_of(sizes(-1, 4),
-                                                          st.sampled_from(["same", "valid"])),
-              "dilation": sizes(0, 3)})
-pool = st.fixed_dictionaries(
-    {"type": st.sampled_from(["maxpool2d", "avgpool2d"]), "kernel_size": sizes(0, 6)},
-    optional={"stride": sizes(0, 4), "padding": sizes(-1, 3)})
-simple = st.fixed_dictionaries({"type": st.sampled_from(
-    ["relu", "sigmoid", "tanh", "batchnorm2d", "flatten"])})
-leaky = st.fixed_dictionaries({"type": st.just("leaky_relu")},
-                              optional={"negative_slope": st.floats(0, 1)})
-dropout = st.fixed_dictionaries({"type": st.just("dropout"), "p": st.floats(-0.5, 1.5)})
-linear = st.fixed_dictionaries({"type": st.just("linear"), "out_features": st.integers(1, 12)})
-layers = st.lists(st.one_of(conv, conv, pool, pool, simple, leaky, dropout, linear),
-                  min_size=1, max_size=7)
-input_shapes = st.tuples(st.integers(1, 3), st.integers(1, 24), st.integers(1, 24))
 
 
 def _tuple(v):

@@ -164,7 +164,7 @@ def click(at, label: str) -> None:
 
 @pytest.mark.slow
 def test_train_page_learning_view_and_steering():
-    from test_pages import by_label, live_chart_args, on_page, wait_data
+    from helpers import by_label, live_chart_args, on_page, wait_data
 
     at = on_page("pages/train.py")
     wait_data(at)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as safetensors_save
-from test_class_data_pages import fresh_class_set, on  # noqa: F401 (a fixture)
 from zip_bombs import MIB, Raw, bomb, torch_bomb, upload_peak, zip_of
 
 from cnn_core.build import build_model
@@ -305,7 +305,7 @@ def test_the_class_data_page_refuses_a_bomb_and_imports_a_big_set_with_the_teach
 
 
 def test_the_runs_page_refuses_a_pt_bomb_in_one_line(hostile):
-    from test_runs_page import runs_page
+    from helpers import runs_page
 
     at = runs_page()
     at.file_uploader(key="runs_upload").set_value(

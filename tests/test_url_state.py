@@ -76,7 +76,7 @@ def following(at: AppTest) -> bool:
 
 
 def test_a_link_to_a_training_follows_it_and_hands_over_nothing(monkeypatch):
-    from test_pages import by_label, on_page, wait_data
+    from helpers import by_label, on_page, wait_data
 
     import ui.ownership
 

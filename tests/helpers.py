@@ -1,0 +1,150 @@
+"""What several test files share: opening pages in AppTest, files and runs to test with, and
+random designs. One module, so that no test file imports another (browser helpers live in
+browser_helpers.py, hostile designs in hostile_designs.py, shared fixtures in conftest.py)."""
+
+import base64
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from hypothesis import strategies as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.presets import SMALL_FAST
+from cnn_core.runs import RunStart, RunStore
+from cnn_core.spec import ArchitectureSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---- pages in AppTest ("../app.py" is relative to this file, as AppTest reads it) ------------
+def app() -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def on_page(page: str) -> AppTest:
+    at = app()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def on(page: str) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def runs_page() -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+DESIGN_PANELS = ("design_link_open", "design_json_open", "design_code_open")
+
+
+def open_design_panels(at: AppTest) -> AppTest:
+    """Open the Design page's three expanders (link, JSON, code): they draw only when open."""
+    for key in DESIGN_PANELS:
+        at.session_state[key] = True
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def import_design(at, spec: ArchitectureSpec):
+    open_design_panels(at)
+    at.text_area(key="import_text").set_value(spec.to_json_text()).run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception, at.exception
+
+
+def by_label(elements, label: str):
+    return next(e for e in elements if e.label == label)
+
+
+def wait_data(at: AppTest):
+    for _ in range(100):
+        if any(b.label == "Train" for b in at.button):
+            return
+        time.sleep(0.2)
+        at.run()
+    raise AssertionError("MNIST never became ready")
+
+
+def live_chart_args(at: AppTest) -> dict:
+    """What the Train page hands its live chart component."""
+    charts = [e for e in at.get("component_instance")
+              if e.proto.component_name == "ui.live_chart.chart"]
+    assert len(charts) == 1, "one live chart on the Train page"
+    return json.loads(charts[0].proto.json_args)
+
+
+def canvas_state(rgba) -> dict:
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": [], "background": "#000000"}, "data": data},
+            "backgroundFit": None}
+
+
+# ---- files and runs ----------------------------------------------------------------------
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An unsigned-byte IDX file, as MNIST's are: magic 0x0000080N, sizes, then the bytes."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def start(name: str = "net", owner: str | None = None, params: int = 100) -> RunStart:
+    return RunStart(name=name, design=SMALL_FAST.to_json(), settings={"epochs": 1}, seed=0,
+                    data_source="bundled", train_size=800, val_size=200, test_size=200,
+                    device="CPU", params=params, macs=params * 10, owner_token=owner)
+
+
+def record(store: RunStore, accuracy: float | None = 0.5, owner: str | None = None,
+           params: int = 100, weights: dict | None = None) -> int:
+    run_id = store.begin(start(owner=owner, params=params))
+    store.finish(run_id, "finished", "done", test_accuracy=accuracy, duration_s=1.0,
+                 epochs=[{"epoch": 1, "val_accuracy": accuracy or 0.0, "val_loss": 1.0}],
+                 state_dict=weights)
+    return run_id
+
+
+# ---- random designs for hypothesis: raw JSON layers, many of them impossible ---------------
+def sizes(lo, hi):
+    one = st.integers(lo, hi)
+    return st.one_of(one, st.lists(one, min_size=2, max_size=2))
+
+
+conv = st.fixed_dictionaries(
+    {"type": st.just("conv2d"), "out_channels": st.integers(1, 4), "kernel_size": sizes(0, 7)},
+    optional={"stride": sizes(0, 4), "padding": st.one_of(sizes(-1, 4),
+                                                          st.sampled_from(["same", "valid"])),
+              "dilation": sizes(0, 3)})
+pool = st.fixed_dictionaries(
+    {"type": st.sampled_from(["maxpool2d", "avgpool2d"]), "kernel_size": sizes(0, 6)},
+    optional={"stride": sizes(0, 4), "padding": sizes(-1, 3)})
+simple = st.fixed_dictionaries({"type": st.sampled_from(
+    ["relu", "sigmoid", "tanh", "batchnorm2d", "flatten"])})
+leaky = st.fixed_dictionaries({"type": st.just("leaky_relu")},
+                              optional={"negative_slope": st.floats(0, 1)})
+dropout = st.fixed_dictionaries({"type": st.just("dropout"), "p": st.floats(-0.5, 1.5)})
+linear = st.fixed_dictionaries({"type": st.just("linear"), "out_features": st.integers(1, 12)})
+layers = st.lists(st.one_of(conv, conv, pool, pool, simple, leaky, dropout, linear),
+                  min_size=1, max_size=7)
+input_shapes = st.tuples(st.integers(1, 3), st.integers(1, 24), st.integers(1, 24))
