@@ -2,6 +2,7 @@
 share) and cnn_core (all logic, no Streamlit); imports only go downwards."""
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +64,13 @@ def test_private_streamlit_names_live_in_one_module():
             continue
         found = [name for name in PRIVATE_STREAMLIT if name in path.read_text()]
         assert not found, f"{path.relative_to(ROOT)} uses {found}: see ui/streamlit_internals.py"
+
+
+def test_test_files_share_helpers_only_through_helper_modules():
+    """A test file imports helpers (helpers.py, browser_helpers.py, conftest's fixtures),
+    never another test file: running or moving one test file must not break another."""
+    for path in ROOT.glob("tests/*.py"):
+        bad = {n for n in imported(path)
+               if n.split(".")[0].startswith("test_") or n.startswith("tests.test_")}
+        bad |= set(re.findall(r"tests\.test_\w+", path.read_text()))  # __import__ in a script
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: use tests/helpers.py"
