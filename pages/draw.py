@@ -57,6 +57,13 @@ def quick_model_progress() -> None:
                                     f"{snap.images_per_second:,.0f} images/s")
 
 
+def start_quick_model() -> None:
+    try:
+        quick_model().start()
+    except NotAdmitted as exc:  # told to the student who pressed, this once
+        st.session_state["quick_refusal"] = str(exc)
+
+
 def model_banner() -> TrainedModel | None:
     record = trained_model()
     job = current_job()
@@ -70,11 +77,11 @@ def model_banner() -> TrainedModel | None:
         else:
             if state == "failed":
                 st.error(f"The quick model failed: {quick.job.snapshot().message}")
-            if quick.refusal:
-                st.error(f"The quick model was not trained: {quick.refusal}.",
+            if refusal := st.session_state.pop("quick_refusal", None):
+                st.error(f"The quick model was not trained: {refusal}.",
                          icon=":material/block:")
             st.button("Train a quick model", icon=":material/bolt:", type="primary",
-                      on_click=quick.start)
+                      on_click=start_quick_model)
         return None
     accuracy = f", test accuracy {record.test_accuracy:.1%}" if record.test_accuracy else ""
     st.caption(f":material/psychology: Answering: **{record.name}**{accuracy} ({record.source}).")

@@ -124,11 +124,11 @@ class QuickModel:
 
     def __init__(self) -> None:
         self.job: TrainingJob | None = None
-        self.refusal: str | None = None  # why the server would not train it, when it would not
         self._starting = threading.Lock()  # students who press at once start one training
 
-    def start(self) -> TrainingJob | None:
-        from cnn_core.admission import NotAdmitted, Way
+    def start(self) -> TrainingJob:
+        """Start it unless it runs or has trained; ``NotAdmitted`` when the server says no."""
+        from cnn_core.admission import Way
         from cnn_core.job import TrainingJob
         from cnn_core.runner import InProcessRunner, RunnerError
         from cnn_core.trainer import TrainConfig
@@ -140,16 +140,10 @@ class QuickModel:
                 except RunnerError:  # the Ray cluster is away: this server trains it alone
                     runner = None
                 slots = runner.slots if isinstance(runner, InProcessRunner) else None
-                try:
-                    self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
-                                           slots=slots, name="quick model",
-                                           orphan_timeout_s=float("inf"),
-                                           way=Way.QUICK_MODEL,
-                                           recorder=recorder("quick model", mine=False))
-                except NotAdmitted as exc:
-                    self.refusal = str(exc)
-                    return None
-                self.refusal = None
+                self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
+                                       slots=slots, name="quick model",
+                                       orphan_timeout_s=float("inf"), way=Way.QUICK_MODEL,
+                                       recorder=recorder("quick model", mine=False))
                 self.job.start()
             return self.job
 
