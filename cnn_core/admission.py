@@ -27,6 +27,7 @@ from cnn_core.budget import (
     format_bytes,
     kept_bytes,
     largest_values,
+    layer_values,
     training_refusal,
 )
 from cnn_core.datasets import Dataset
@@ -125,7 +126,7 @@ def _pass_refusal(request: PassRequest, limits: Limits) -> str | None:
     what = "feature maps for one drawing need" if request.feature_maps else (
         f"pass over {request.images:,} image{'s' * (request.images != 1)}"
         + (" and back" if request.backward else "") + " needs")
-    largest = max(report.layers, key=lambda r: _numel(r.output_shape or ()), default=None)
+    largest = max(report.layers, key=layer_values, default=None)
     costliest = (f"; the largest is {largest.label}, {format_shape(largest.output_shape)} "
                  "values per image: fewer channels or a smaller map there would fit"
                  if largest is not None and largest.output_shape else "")
@@ -133,12 +134,6 @@ def _pass_refusal(request: PassRequest, limits: Limits) -> str | None:
             f"{format_bytes(limits.draw_memory_bytes)} {request.way} may use on this "
             f"server{costliest}")
 
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-    return total
 
 
 def pass_memory(request: PassRequest) -> int:

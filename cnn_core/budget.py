@@ -154,10 +154,11 @@ class MemoryEstimate:
 
 def kept_bytes(layer: LayerReport) -> int:
     """Bytes one image's pass through ``layer`` keeps for the backward pass."""
-    return KEPT_BYTES.get(layer.type, FLOAT) * _values(layer)
+    return KEPT_BYTES.get(layer.type, FLOAT) * layer_values(layer)
 
 
-def _values(layer: LayerReport) -> int:
+def layer_values(layer: LayerReport) -> int:
+    """Values one image's output of ``layer`` holds."""
     total = 1
     for dim in layer.output_shape or ():
         total *= dim
@@ -166,7 +167,7 @@ def _values(layer: LayerReport) -> int:
 
 def largest_values(report: NetworkReport) -> int:
     """The most values any single tensor of one image's forward pass holds."""
-    return max([_numel(report.input_shape), *(_values(r) for r in report.layers)])
+    return max([_numel(report.input_shape), *(layer_values(r) for r in report.layers)])
 
 
 def eval_batch_size(largest: int) -> int:
@@ -234,8 +235,8 @@ def layer_work(layer: LayerReport) -> int:
         return layer.macs
     if layer_type(layer.type).rule == "pool":
         kernel_h, kernel_w = layer.settings.get("kernel_size", (1, 1))
-        return (POOL_BASE_MACS + POOL_ELEMENT_MACS * kernel_h * kernel_w) * _values(layer)
-    return VALUE_COST_MACS.get(layer.type, DEFAULT_VALUE_COST) * _values(layer)
+        return (POOL_BASE_MACS + POOL_ELEMENT_MACS * kernel_h * kernel_w) * layer_values(layer)
+    return VALUE_COST_MACS.get(layer.type, DEFAULT_VALUE_COST) * layer_values(layer)
 
 
 def work_per_image(report: NetworkReport) -> int:
@@ -285,7 +286,7 @@ def training_refusal(report: NetworkReport, batch_size: int, optimizer: str, epo
 def drawing_memory(report: NetworkReport) -> int:
     """Peak memory of one drawing's pass with its feature maps: the weights, the two tensors
     alive at each step, and a copy of every conv and pool output (the maps shown)."""
-    maps = sum(_values(r) for r in report.layers
+    maps = sum(layer_values(r) for r in report.layers
                if layer_type(r.type).rule in ("conv", "pool"))
     return int(OVERHEAD * FLOAT * (report.total_params + 2 * largest_values(report) + maps))
 

@@ -64,32 +64,22 @@ def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int
 def parking_folder() -> Path:
     """``paused/`` beside the runs, on disk (a tmpfs /tmp would keep the bytes in memory);
     files a process left behind when it died go the first time a process parks."""
-    from cnn_core.runs import runs_dir
+    from cnn_core.runs import process_alive, runs_dir
 
     folder = runs_dir() / "paused"
     folder.mkdir(parents=True, exist_ok=True)
     global _swept
     if not _swept:
         _swept = True
-        for left in folder.glob("*.pt"):
-            pid = left.name.split("-", 1)[0]
-            if pid.isascii() and pid.isdigit() and not _alive(int(pid)):
+        for left in folder.glob("*.pt"):  # named by the run store's process id, then "~"
+            if not process_alive(left.name.split(PROCESS_END, 1)[0]):
                 with contextlib.suppress(OSError):
                     left.unlink()
     return folder
 
 
 _swept = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):
-        return True  # someone else's, or not ours to judge: leave it
-    return True
+PROCESS_END = "~"  # no host name holds it
 
 
 class ParkedOptimizer:
@@ -104,8 +94,11 @@ class ParkedOptimizer:
         """Move the state to disk; False when it is there already."""
         if self.path is not None:
             return False
+        from cnn_core.runs import process_id
+
         folder = parking_folder()
-        handle, path = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".pt", dir=folder)
+        handle, path = tempfile.mkstemp(prefix=process_id() + PROCESS_END, suffix=".pt",
+                                        dir=folder)
         os.close(handle)
         torch.save(optimizer.state_dict(), path)
         optimizer.state.clear()

@@ -223,7 +223,7 @@ RETURNING id"""
 CAPPED = "they were removed to keep the runs folder under its size limit (pin a run to keep them)"
 
 
-def _process_id() -> str:
+def process_id() -> str:
     """This process, as "host:pid:start" (start in clock ticks since boot, where Linux says),
     so a later process can tell whether a "running" run's trainer is still alive."""
     return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid())}"
@@ -237,7 +237,7 @@ def _start_ticks(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat: starttime
 
 
-def _process_alive(process: str) -> bool:
+def process_alive(process: str) -> bool:
     host, _, rest = process.partition(":")
     pid_text, _, ticks = rest.partition(":")
     if host != socket.gethostname() or not (pid_text.isascii() and pid_text.isdigit()):
@@ -264,7 +264,7 @@ class RunStore:
         self.weights_dir = self.root / "weights"
         self.db_path = self.root / DB_NAME
         self.max_bytes = max_weights_bytes() if max_bytes is None else max_bytes
-        self._process = _process_id()
+        self._process = process_id()
         try:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -287,7 +287,7 @@ class RunStore:
     def _mark_interrupted(self) -> None:
         """Runs left "running" by a process that is gone (a server restart) are interrupted."""
         rows = self._read("SELECT id, process FROM runs WHERE status = 'running'")
-        dead = [run_id for run_id, process in rows if not _process_alive(str(process))]
+        dead = [run_id for run_id, process in rows if not process_alive(str(process))]
         if dead:
             with self._write() as conn:
                 conn.executemany(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from cnn_core import budget
-from cnn_core.runs import _process_alive
+from cnn_core.runs import process_alive
 from cnn_core.url_state import MAX_LINK_CODE, MAX_RUN_ID_DIGITS, read_design, read_run_id
 from cnn_core.weights import WeightsError, check_state_dict
 from ui.app_state import job_tokens
@@ -103,7 +103,7 @@ def test_weights_named_by_a_unicode_or_huge_number_are_refused_in_one_line(head)
 def test_a_run_whose_process_is_not_a_pid_is_not_alive(pid):
     """The runs database names the server process of a running run; a damaged one may hold
     anything there (``int("²")`` raised, ``os.kill`` overflowed)."""
-    assert _process_alive(f"{socket.gethostname()}:{pid}:") is False
+    assert process_alive(f"{socket.gethostname()}:{pid}:") is False
 
 
 def test_a_container_limit_in_other_digits_is_no_limit(tmp_path, monkeypatch):
