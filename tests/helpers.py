@@ -36,22 +36,11 @@ def on_page(page: str) -> AppTest:
     return at
 
 
-def on(page: str) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+on = on_page  # the name some files use
 
 
 def runs_page() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    at.switch_page("pages/runs.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return on_page("pages/runs.py")
 
 
 DESIGN_PANELS = ("design_link_open", "design_json_open", "design_code_open")

@@ -6,6 +6,7 @@ sessions, a student's and the teacher's, sharing the server's one key."""
 from __future__ import annotations
 
 import pytest
+from helpers import runs_page
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.teacher_key import (
@@ -114,15 +115,6 @@ def empty_store(tmp_path, monkeypatch):
     monkeypatch.undo()
     run_store.clear()
     teacher_keys.clear()
-
-
-def runs_page() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    at.switch_page("pages/runs.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def clear_board(at: AppTest, key: str) -> str:
