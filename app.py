@@ -11,7 +11,7 @@ import os
 
 import streamlit as st
 
-from cnn_core.shapes import format_shape
+from cnn_core.design.shapes import format_shape
 from ui.app_state import (
     current_job,
     current_report,
@@ -90,7 +90,7 @@ def _live_indicator() -> None:
 def training_device() -> str:
     if not torch_ready():  # this frame draws without torch (see page_guard)
         return "shown once PyTorch has loaded"
-    from cnn_core.devices import device_name, resolve_device
+    from cnn_core.training.devices import device_name, resolve_device
 
     return device_name(resolve_device("auto"))
 

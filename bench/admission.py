@@ -16,14 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core import budget
-from cnn_core.data import load_bundled
-from cnn_core.job import TrainingJob
-from cnn_core.presets import LENET5, PYTORCH_TUTORIAL, SMALL_FAST
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
-from cnn_core.trainer import TrainConfig
+from cnn_core.data.mnist import load_bundled
+from cnn_core.design.presets import LENET5, PYTORCH_TUTORIAL, SMALL_FAST
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
+from cnn_core.training import budget
+from cnn_core.training.job import TrainingJob
+from cnn_core.training.trainer import TrainConfig
 
 WIDE_POOL = ArchitectureSpec((L("conv2d", out_channels=8, kernel_size=3, padding=1),
                               L("maxpool2d", kernel_size=9, stride=1, padding=4), L("relu"),
@@ -45,9 +45,10 @@ def one_epoch(spec: ArchitectureSpec, splits) -> float:
 def ig_peak(splits) -> None:
     """Integrated Gradients on a wide design, batched to fit a pass: estimate against the
     real peak (the process's high-water mark, reset just before)."""
-    from cnn_core import admission, passes
-    from cnn_core.admission import PassRequest, Way
-    from cnn_core.build import build_model
+    from cnn_core import passes
+    from cnn_core.design.build import build_model
+    from cnn_core.training import admission
+    from cnn_core.training.admission import PassRequest, Way
 
     spec = ArchitectureSpec((L("conv2d", out_channels=256, kernel_size=3, padding=1),
                              *[x for _ in range(6) for x in (L("batchnorm2d"), L("relu"))],

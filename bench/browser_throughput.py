@@ -34,7 +34,7 @@ from browser_helpers import (  # noqa: E402
 from common import plain_loop, training_splits  # noqa: E402
 from digits import first_digits  # noqa: E402
 
-from cnn_core.presets import PYTORCH_TUTORIAL  # noqa: E402
+from cnn_core.design.presets import PYTORCH_TUTORIAL  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 

@@ -16,11 +16,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.build import build_model
-from cnn_core.data import MNIST_MEAN, MNIST_STD, MnistSplits, load_bundled, normalize
-from cnn_core.job import TrainingJob
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig, make_optimizer
+from cnn_core.data.mnist import MNIST_MEAN, MNIST_STD, MnistSplits, load_bundled, normalize
+from cnn_core.design.build import build_model
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.training.job import TrainingJob
+from cnn_core.training.trainer import TrainConfig, make_optimizer
 
 BATCH = 64
 

@@ -24,9 +24,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from common import BATCH, training_splits
 
-from cnn_core import distributed
-from cnn_core.presets import LENET5
-from cnn_core.trainer import TrainConfig, prepare, train_steps
+from cnn_core.design.presets import LENET5
+from cnn_core.training import distributed
+from cnn_core.training.trainer import TrainConfig, prepare, train_steps
 
 CONFIG = TrainConfig(epochs=1, batch_size=BATCH, seed=0)
 DEVICE = torch.device("cpu")

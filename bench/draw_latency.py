@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # dig
 
 from digits import first_digits
 
-from cnn_core.activations import predict_with_maps
-from cnn_core.data import load_bundled
-from cnn_core.job import train_to_completion
-from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
-from cnn_core.presets import PYTORCH_TUTORIAL
-from cnn_core.trainer import TrainConfig
+from cnn_core.data.mnist import load_bundled
+from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
+from cnn_core.design.presets import PYTORCH_TUTORIAL
+from cnn_core.explain.activations import predict_with_maps
+from cnn_core.training.job import train_to_completion
+from cnn_core.training.trainer import TrainConfig
 
 
 def main() -> None:

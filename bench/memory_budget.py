@@ -23,14 +23,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from hostile_designs import MEMORY_BOMB  # noqa: E402
 
-from cnn_core.budget import (  # noqa: E402
+from cnn_core.design.presets import PRESETS  # noqa: E402
+from cnn_core.design.shapes import analyze  # noqa: E402
+from cnn_core.training.budget import (  # noqa: E402
     eval_batch_size,
     format_bytes,
     largest_values,
     training_memory,
 )
-from cnn_core.presets import PRESETS  # noqa: E402
-from cnn_core.shapes import analyze  # noqa: E402
 
 DESIGNS = {**PRESETS, "memory bomb": MEMORY_BOMB}
 CASES = [(name, 64, "adam") for name in PRESETS] + [
@@ -52,9 +52,9 @@ def measure(name: str, batch: int, optimizer: str) -> list[int]:
     each time (the first also pays torch's one-time costs: thread pools, kernels)."""
     import torch
 
-    from cnn_core.data import MnistSplits, load_bundled
-    from cnn_core.job import TrainingJob
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.data.mnist import MnistSplits, load_bundled
+    from cnn_core.training.job import TrainingJob
+    from cnn_core.training.trainer import TrainConfig
 
     torch.set_num_threads(2)
     digits = load_bundled()

@@ -30,11 +30,27 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.class_data import MAX_DRAWINGS, ClassDataError, idx_bytes, parse_idx, parse_import
-from cnn_core.design_code import MAX_CODE_LENGTH, decode_design
-from cnn_core.preprocess import CANVAS_PX, PNG_DATA_URL_PREFIX, PNG_SIGNATURE, canvas_png_to_rgba
-from cnn_core.spec import MAX_TEXT_BYTES, MAX_TEXT_CHARS, SpecFormatError, spec_from_json_text
-from cnn_core.url_state import MAX_LINK_CODE, read_design
+from cnn_core.data.class_data import (
+    MAX_DRAWINGS,
+    ClassDataError,
+    idx_bytes,
+    parse_idx,
+    parse_import,
+)
+from cnn_core.data.preprocess import (
+    CANVAS_PX,
+    PNG_DATA_URL_PREFIX,
+    PNG_SIGNATURE,
+    canvas_png_to_rgba,
+)
+from cnn_core.design.design_code import MAX_CODE_LENGTH, decode_design
+from cnn_core.design.spec import (
+    MAX_TEXT_BYTES,
+    MAX_TEXT_CHARS,
+    SpecFormatError,
+    spec_from_json_text,
+)
+from cnn_core.design.url_state import MAX_LINK_CODE, read_design
 
 REPEATS = 5
 EXPECTED = (SpecFormatError, ClassDataError, ValueError)  # refusals (IdxError, CanvasImageError)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.shapes import SummaryRow, analyze, summary_rows
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
+from cnn_core.design.shapes import SummaryRow, analyze, summary_rows
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
 
 
 def twenty_layers() -> ArchitectureSpec:

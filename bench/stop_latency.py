@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 from common import training_splits
 
-from cnn_core.presets import SMALL_FAST
-from cnn_core.runner import Runner, Training, runner_from_env
-from cnn_core.trainer import TrainConfig
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.training.runner import Runner, Training, runner_from_env
+from cnn_core.training.trainer import TrainConfig
 
 FIRST_START_S = 240  # a Ray worker's first start imports torch
 

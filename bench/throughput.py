@@ -21,8 +21,8 @@ import time
 import torch
 from common import app_trainer, plain_loop, training_splits, tutorial_loop
 
-from cnn_core.devices import device_name, resolve_device
-from cnn_core.presets import LENET5, PYTORCH_TUTORIAL
+from cnn_core.design.presets import LENET5, PYTORCH_TUTORIAL
+from cnn_core.training.devices import device_name, resolve_device
 
 NETS = (("convnet", PYTORCH_TUTORIAL, 8000, 1, 3), ("lenet", LENET5, 8000, 3, 5))  # digits,
 # epochs, rounds

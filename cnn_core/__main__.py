@@ -4,8 +4,8 @@
 JSON). ``python -m cnn_core train (ARCH.json | --preset NAME) [--device cuda] ...`` trains it
 on MNIST with the app's trainer and prints each epoch and the test accuracy (the same code the
 Train page runs, for scripts and for trying a GPU machine); started by ``torchrun``, it trains
-one model on all of torchrun's processes (``cnn_core.distributed``). An invalid design or
-setting, or a design that cannot train on the data (``cnn_core.trainable``), exits with status
+one model on all of torchrun's processes (``training.distributed``). An invalid design or
+setting, or a design that cannot train on the data (``training.trainable``), exits with status
 2 and one line on stderr naming the problem, before any data or torch is loaded.
 """
 
@@ -16,15 +16,20 @@ import json
 import sys
 from pathlib import Path
 
-from cnn_core.admission import NotAdmitted, TrainingRequest, Way, admit
-from cnn_core.datasets import DATASETS
-from cnn_core.devices import DEVICE_CHOICES
-from cnn_core.presets import PRESET_TABLE, preset_by_slug
-from cnn_core.runs import StoreError
-from cnn_core.runs_cli import OneLineParser, add_runs_dir, add_runs_parser, runs_command
-from cnn_core.shapes import NetworkReport, analyze, format_shape, summary_rows
-from cnn_core.spec import MAX_TEXT_BYTES, ArchitectureSpec, SpecFormatError, spec_from_json_text
-from cnn_core.train_settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS
+from cnn_core.data.datasets import DATASETS
+from cnn_core.design.presets import PRESET_TABLE, preset_by_slug
+from cnn_core.design.shapes import NetworkReport, analyze, format_shape, summary_rows
+from cnn_core.design.spec import (
+    MAX_TEXT_BYTES,
+    ArchitectureSpec,
+    SpecFormatError,
+    spec_from_json_text,
+)
+from cnn_core.runs.cli import OneLineParser, add_runs_dir, add_runs_parser, runs_command
+from cnn_core.runs.store import StoreError
+from cnn_core.training.admission import NotAdmitted, TrainingRequest, Way, admit
+from cnn_core.training.devices import DEVICE_CHOICES
+from cnn_core.training.settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS
 
 TRAIN_DATASET = DATASETS["mnist"]  # what `train` trains on (MnistStore's default)
 
@@ -58,12 +63,12 @@ def summary_json(report: NetworkReport) -> dict:
 
 def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     """Train with the app's trainer, printing each epoch as it ends; 0 when it finished."""
-    from cnn_core import distributed
-    from cnn_core.data import MnistStore
-    from cnn_core.distributed import Launch
-    from cnn_core.job import TrainingJob
-    from cnn_core.recording import Recorder, open_store
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.data.mnist import MnistStore
+    from cnn_core.runs.recording import Recorder, open_store
+    from cnn_core.training import distributed
+    from cnn_core.training.distributed import Launch
+    from cnn_core.training.job import TrainingJob
+    from cnn_core.training.trainer import TrainConfig
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                          optimizer=args.optimizer, learning_rate=args.learning_rate,
@@ -137,7 +142,7 @@ def read_spec(path: str) -> ArchitectureSpec | str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line's options; the training settings' defaults and ranges come from
-    ``cnn_core.train_settings``, as the Train page's do."""
+    ``cnn_core.training.settings``, as the Train page's do."""
     parser = OneLineParser(prog="python -m cnn_core",
                                      description="Inspect and train CNN designs written as JSON.")
     sub = parser.add_subparsers(dest="command", required=True)

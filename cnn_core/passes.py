@@ -1,5 +1,5 @@
 """The heavy passes outside trainings, as the pages run them: each is admitted first and holds
-its memory in the pool every student's passes share (``cnn_core.admission``).
+its memory in the pool every student's passes share (``cnn_core.training.admission``).
 
 The maths lives in ``activations``, ``attribution`` and ``evaluate``; pages call these instead,
 so no page can run a pass the server has not agreed to. Each raises ``NotAdmitted`` (one sentence).
@@ -11,8 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_core.activations import Prediction, predict_with_maps
-from cnn_core.admission import (
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.explain.activations import Prediction, predict_with_maps
+from cnn_core.explain.attribution import IG_STEPS, Attribution, Method, attribute
+from cnn_core.training.admission import (
     NotAdmitted,
     PassRequest,
     Way,
@@ -21,10 +24,7 @@ from cnn_core.admission import (
     evaluation_request,
     heavy_pass,
 )
-from cnn_core.attribution import IG_STEPS, Attribution, Method, attribute
-from cnn_core.evaluate import Evaluation, evaluate
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec
+from cnn_core.training.evaluate import Evaluation, evaluate
 
 
 def predict_drawing(model: nn.Sequential, spec: ArchitectureSpec,

@@ -13,7 +13,29 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cnn_core.budget import (
+from cnn_core.data.datasets import outputs_note
+from cnn_core.design.codegen import keras_code, keras_refusals, pytorch_code
+from cnn_core.design.layers import LAYERS, FieldSpec, layer_type
+from cnn_core.design.presets import PRESET_TABLE, PRESETS
+from cnn_core.design.shapes import (
+    FIX_INSERT_FLATTEN,
+    OUTPUT_SIZE_FORMULA,
+    LayerReport,
+    NetworkReport,
+    analyze,
+    format_shape,
+    summary_rows,
+)
+from cnn_core.design.spec import (
+    MAX_LAYERS,
+    MAX_TEXT_CHARS,
+    ArchitectureSpec,
+    SpecFormatError,
+    spec_from_json_text,
+)
+from cnn_core.design.url_state import design_link
+from cnn_core.explain.svg import volume_svg
+from cnn_core.training.budget import (
     DEFAULT_BATCH_SIZE,
     FULL_TRAIN_IMAGES,
     MAX_BATCH_SIZE,
@@ -26,28 +48,6 @@ from cnn_core.budget import (
     training_memory,
     training_seconds,
 )
-from cnn_core.codegen import keras_code, keras_refusals, pytorch_code
-from cnn_core.datasets import outputs_note
-from cnn_core.layers import LAYERS, FieldSpec, layer_type
-from cnn_core.presets import PRESET_TABLE, PRESETS
-from cnn_core.shapes import (
-    FIX_INSERT_FLATTEN,
-    OUTPUT_SIZE_FORMULA,
-    LayerReport,
-    NetworkReport,
-    analyze,
-    format_shape,
-    summary_rows,
-)
-from cnn_core.spec import (
-    MAX_LAYERS,
-    MAX_TEXT_CHARS,
-    ArchitectureSpec,
-    SpecFormatError,
-    spec_from_json_text,
-)
-from cnn_core.svg import volume_svg
-from cnn_core.url_state import design_link
 from ui.app_state import (
     current_spec,
     design_layers,

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from cnn_core.class_data import (
+from cnn_core.data.class_data import (
     CLASSES,
     MAX_SHARE,
     THIN_BELOW,

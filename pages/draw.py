@@ -13,19 +13,19 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn_core.activations import first_conv_kernels
-from cnn_core.admission import NotAdmitted, Way
-from cnn_core.class_data import ClassDataError, Refused
-from cnn_core.learning_view import framed, tile
-from cnn_core.passes import predict_drawing
-from cnn_core.preprocess import (
+from cnn_core.data.class_data import ClassDataError, Refused
+from cnn_core.data.preprocess import (
     CANVAS_PX,
     PNG_DATA_URL_PREFIX,
     CanvasImageError,
     canvas_png_to_rgba,
     canvas_to_mnist,
 )
-from cnn_core.svg import probability_svg
+from cnn_core.explain.activations import first_conv_kernels
+from cnn_core.explain.learning_view import framed, tile
+from cnn_core.explain.svg import probability_svg
+from cnn_core.passes import predict_drawing
+from cnn_core.training.admission import NotAdmitted, Way
 from ui.app_state import (
     TrainedModel,
     class_data,

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnn_core.activations import first_conv_kernels
-from cnn_core.stepping import (
+from cnn_core.explain.activations import first_conv_kernels
+from cnn_core.explain.stepping import (
     KERNEL_NOTES,
     Geometry,
     PoolKind,
@@ -29,7 +29,7 @@ from cnn_core.stepping import (
     pool_step,
     relu,
 )
-from cnn_core.svg import grid_svg, value_range
+from cnn_core.explain.svg import grid_svg, value_range
 from ui.app_state import bundled_digits, trained_model
 
 KERNEL_CELL_PX = 48

@@ -10,10 +10,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from cnn_core.admission import NotAdmitted
-from cnn_core.class_data import ClassDataError, describe_run_data
+from cnn_core.data.class_data import ClassDataError, describe_run_data
 from cnn_core.passes import check_uploaded
-from cnn_core.run_compare import (
+from cnn_core.runs.compare import (
     MAX_COMPARED,
     MIN_COMPARED,
     curve_rows,
@@ -21,9 +20,17 @@ from cnn_core.run_compare import (
     run_label,
     table_rows,
 )
-from cnn_core.run_files import NoWeights, downloads, run_model, run_spec
-from cnn_core.runs import PAGE_SIZE, SORT_COLUMNS, NotAllowed, RunNotFound, RunStore, StoreError
-from cnn_core.weights import WeightsError, load_weights
+from cnn_core.runs.files import NoWeights, downloads, run_model, run_spec
+from cnn_core.runs.store import (
+    PAGE_SIZE,
+    SORT_COLUMNS,
+    NotAllowed,
+    RunNotFound,
+    RunStore,
+    StoreError,
+)
+from cnn_core.runs.weights import WeightsError, load_weights
+from cnn_core.training.admission import NotAdmitted
 from ui.app_state import (
     TrainedModel,
     class_data,

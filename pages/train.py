@@ -15,26 +15,26 @@ from typing import Any
 
 import streamlit as st
 
-from cnn_core import augment
-from cnn_core.admission import TrainingRequest, Way, admit
-from cnn_core.budget import (
+from cnn_core.data import augment
+from cnn_core.data.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
+from cnn_core.data.datasets import DATASETS, output_refusal
+from cnn_core.data.mnist import MnistSplits, MnistStore, data_dir, offered
+from cnn_core.design.shapes import NetworkReport
+from cnn_core.explain.learning_view import KernelView, enlarge, tile
+from cnn_core.explain.svg import bar_svg, confusion_svg
+from cnn_core.training.admission import TrainingRequest, Way, admit
+from cnn_core.training.budget import (
     Limits,
     format_bytes,
     format_seconds,
     training_memory,
     training_seconds,
 )
-from cnn_core.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
-from cnn_core.data import MnistSplits, MnistStore, data_dir, offered
-from cnn_core.datasets import DATASETS, output_refusal
-from cnn_core.evaluate import MAX_MISCLASSIFIED
-from cnn_core.job import LrChange, Snapshot, active_jobs
-from cnn_core.learning_view import KernelView, enlarge, tile
-from cnn_core.metrics import EpochPoint, StepPoint
-from cnn_core.runner import RunnerError, Training
-from cnn_core.shapes import NetworkReport
-from cnn_core.svg import bar_svg, confusion_svg
-from cnn_core.trainer import TrainConfig, describe_speedups
+from cnn_core.training.evaluate import MAX_MISCLASSIFIED
+from cnn_core.training.job import LrChange, Snapshot, active_jobs
+from cnn_core.training.metrics import EpochPoint, StepPoint
+from cnn_core.training.runner import RunnerError, Training
+from cnn_core.training.trainer import TrainConfig, describe_speedups
 from ui.app_state import (
     class_data,
     current_job,

@@ -52,7 +52,7 @@ def strict_app_tests(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def bundled():
-    from cnn_core.data import load_bundled
+    from cnn_core.data.mnist import load_bundled
 
     return load_bundled()
 
@@ -64,7 +64,7 @@ def fresh_class_set(tmp_path, monkeypatch):
     (set above) put it."""
     from ui.app_state import class_data
 
-    monkeypatch.setattr("cnn_core.class_data.runs_dir", lambda: tmp_path / "runs")
+    monkeypatch.setattr("cnn_core.data.class_data.runs_dir", lambda: tmp_path / "runs")
     class_data.clear()
     yield tmp_path / "runs"
     class_data.clear()

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.presets import SMALL_FAST
-from cnn_core.runs import RunStart, RunStore
-from cnn_core.spec import ArchitectureSpec
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.runs.store import RunStart, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

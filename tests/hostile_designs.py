@@ -2,8 +2,8 @@
 
 import json
 
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
 
 # Issue #20, case 1: within every design limit (94 layers, 73,738 parameters, 813k MACs) but
 # 285,387 KiB of activations per image: about 22 GB to train at batch 64.

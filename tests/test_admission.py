@@ -14,8 +14,12 @@ import torch
 from helpers import import_design, on_page, wait_data
 from hostile_designs import MEMORY_BOMB
 
-from cnn_core import admission, budget
-from cnn_core.admission import (
+from cnn_core.design.build import build_model
+from cnn_core.design.presets import LENET5, SMALL_FAST
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.training import admission, budget
+from cnn_core.training.admission import (
     REFUSED,
     MemoryPool,
     NotAdmitted,
@@ -24,13 +28,9 @@ from cnn_core.admission import (
     admit,
     attribution_batch,
 )
-from cnn_core.build import build_model
-from cnn_core.job import TrainingJob, train_to_completion
-from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.shapes import analyze
-from cnn_core.slots import TrainingSlots
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig
+from cnn_core.training.job import TrainingJob, train_to_completion
+from cnn_core.training.slots import TrainingSlots
+from cnn_core.training.trainer import TrainConfig
 
 # Low enough that the quick model's fixed design is over too; MEMORY_BOMB is over everywhere.
 TRAINING_MB, PASS_MB = "100", "4"
@@ -82,7 +82,7 @@ def cli(_bundled, tmp_path, capsys) -> str:
 def torchrun(_bundled, monkeypatch, capsys) -> str:
     import socket
 
-    from cnn_core import distributed
+    from cnn_core.training import distributed
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,7 +95,7 @@ def torchrun(_bundled, monkeypatch, capsys) -> str:
 
 
 def ray(bundled) -> str:
-    from cnn_core.ray_runner import RayRunner
+    from cnn_core.training.ray_runner import RayRunner
 
     runner = object.__new__(RayRunner)  # refused before it ever reaches a cluster
     with pytest.raises(NotAdmitted) as refused:
@@ -174,7 +174,7 @@ def test_a_training_stops_itself_at_its_time_limit_with_the_reason(monkeypatch, 
 
 
 def test_the_clock_leaves_pauses_out():
-    from cnn_core.run_limits import RunClock, forecast, over_time
+    from cnn_core.training.limits import RunClock, forecast, over_time
 
     clock = RunClock()
     clock.go()
@@ -243,7 +243,7 @@ def test_a_paused_trainings_memory_keeps_the_next_one_waiting():
 # ---- heavy passes -------------------------------------------------------------------------------
 def test_integrated_gradients_runs_in_batches_that_fit_and_gives_the_same_map(monkeypatch,
                                                                                 bundled):
-    from cnn_core.attribution import attribute
+    from cnn_core.explain.attribution import attribute
 
     model = train_to_completion(SMALL_FAST, first_digits(bundled),
                                 TrainConfig(epochs=1)).model
@@ -276,13 +276,13 @@ def test_heavy_passes_share_one_pool_and_wait_or_are_refused():
 
 def test_pooling_is_costed_by_its_window_and_small_nets_by_their_steps():
     def seconds(*layers) -> float:
-        from cnn_core.spec import layer as L
+        from cnn_core.design.spec import layer as L
 
         spec = ArchitectureSpec((L("conv2d", out_channels=8, kernel_size=3, padding=1),
                                  *layers, L("flatten"), L("linear", out_features=10)))
         return budget.training_seconds(analyze(spec), 8000, 1, 1.5e10)
 
-    from cnn_core.spec import layer as L
+    from cnn_core.design.spec import layer as L
 
     small = seconds(L("maxpool2d", kernel_size=2, stride=1))
     wide = seconds(L("maxpool2d", kernel_size=15, stride=1, padding=7))
@@ -293,8 +293,8 @@ def test_pooling_is_costed_by_its_window_and_small_nets_by_their_steps():
 
 
 def test_admit_is_one_sentence_for_each_kind(tight):
-    from cnn_core.admission import TrainingRequest
-    from cnn_core.datasets import DATASETS
+    from cnn_core.data.datasets import DATASETS
+    from cnn_core.training.admission import TrainingRequest
 
     report = analyze(MEMORY_BOMB)
     training = admit(TrainingRequest(Way.SCRIPT, report, 64, "adam", 1, 8000,
@@ -314,7 +314,7 @@ def test_the_ray_runner_keeps_only_the_latest_datasets_in_the_object_store(monke
     from dataclasses import replace
 
     pytest.importorskip("ray")
-    from cnn_core import ray_runner
+    from cnn_core.training import ray_runner
 
     put = []
     monkeypatch.setattr(ray_runner.ray, "put", lambda value: put.append(value) or len(put))

@@ -9,12 +9,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.attribution import METHODS, Attribution, attribute, baseline_like, overlay
-from cnn_core.data import normalize
-from cnn_core.job import train_to_completion
-from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
-from cnn_core.presets import SMALL_FAST
-from cnn_core.trainer import TrainConfig
+from cnn_core.data.mnist import normalize
+from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.explain.attribution import METHODS, Attribution, attribute, baseline_like, overlay
+from cnn_core.training.job import train_to_completion
+from cnn_core.training.trainer import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import pytest
 import torch
 from helpers import ROOT
 
-from cnn_core.augment import augment, augment_none, preview_grid
-from cnn_core.evaluate import predict_logits
-from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
-from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.trainer import TrainConfig, prepare, train_steps
+from cnn_core.data.augment import augment, augment_none, preview_grid
+from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
+from cnn_core.design.presets import LENET5, SMALL_FAST
+from cnn_core.training.evaluate import predict_logits
+from cnn_core.training.trainer import TrainConfig, prepare, train_steps
 
 
 def seeded(seed: int) -> torch.Generator:
@@ -107,7 +107,7 @@ def test_the_setting_is_checked_and_described():
 
 
 def test_the_setting_is_recorded_with_the_run(bundled):
-    from cnn_core.recording import run_start
+    from cnn_core.runs.recording import run_start
 
     for augmented in (False, True):
         start = run_start(SMALL_FAST, bundled, TrainConfig(augment=augmented), "cpu", "a run",
@@ -162,7 +162,7 @@ def test_augmentation_halves_what_a_thick_pen_costs(bundled):
 def test_train_page_previews_augmentation_and_records_it():
     from helpers import on_page, wait_data
 
-    from cnn_core.augment import NOTE
+    from cnn_core.data.augment import NOTE
 
     at = on_page("pages/train.py")
     wait_data(at)

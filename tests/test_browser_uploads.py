@@ -12,8 +12,8 @@ from app_server import serve_app
 from browser_helpers import open_page, wait_idle
 from zip_bombs import MIB, bomb, zip_of
 
-from cnn_core.class_data import IDX_IMAGES, IDX_LABELS, MAX_IMPORT_BYTES
-from cnn_core.uploads import MAX_UPLOAD_BYTES
+from cnn_core.data.class_data import IDX_IMAGES, IDX_LABELS, MAX_IMPORT_BYTES
+from cnn_core.storage.uploads import MAX_UPLOAD_BYTES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -11,13 +11,13 @@ import pytest
 from helpers import import_design, on_page, wait_data
 from hostile_designs import MEMORY_BOMB
 
-from cnn_core import budget
-from cnn_core.admission import PassRequest, Way, admit
-from cnn_core.budget import Limits, training_memory, training_refusal
-from cnn_core.presets import PRESETS, PYTORCH_TUTORIAL
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
+from cnn_core.design.presets import PRESETS, PYTORCH_TUTORIAL
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
+from cnn_core.training import budget
+from cnn_core.training.admission import PassRequest, Way, admit
+from cnn_core.training.budget import Limits, training_memory, training_refusal
 
 ROOT = Path(__file__).resolve().parent.parent
 GB = 1024 * budget.MB
@@ -134,8 +134,8 @@ def test_evaluation_batches_fit_the_budget(bundled):
     with torch), as the estimate assumes; for the bomb that is far below 1,000."""
     import torch
 
-    from cnn_core.build import build_model
-    from cnn_core.evaluate import largest_output
+    from cnn_core.design.build import build_model
+    from cnn_core.training.evaluate import largest_output
 
     for spec in (*PRESETS.values(), MEMORY_BOMB):
         torch.manual_seed(0)
@@ -190,8 +190,9 @@ def test_summary_answers_without_importing_torch(tmp_path):
 
 
 def test_the_frame_and_design_page_modules_do_not_import_torch():
-    code = ("import sys; import cnn_core.spec, cnn_core.shapes, cnn_core.budget, "
-            "cnn_core.codegen, cnn_core.devices, ui.app_state, ui.page_guard; "
+    code = ("import sys; import cnn_core.design.spec, cnn_core.design.shapes, "
+            "cnn_core.training.budget, "
+            "cnn_core.design.codegen, cnn_core.training.devices, ui.app_state, ui.page_guard; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'torchvision')))")
     assert fresh_python(code).strip() == "[]"

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import preprocess
-from cnn_core.preprocess import (
+from cnn_core.data import preprocess
+from cnn_core.data.preprocess import (
     CANVAS_PX,
     PNG_DATA_URL_PREFIX,
     CanvasImageError,

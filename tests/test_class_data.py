@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnn_core.class_data import (
+from cnn_core.data.class_data import (
     CSV_LABELS,
     IDX_IMAGES,
     IDX_LABELS,
@@ -27,8 +27,8 @@ from cnn_core.class_data import (
     parse_idx,
     parse_import,
 )
-from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
-from cnn_core.runs import TeacherKey
+from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
+from cnn_core.runs.store import TeacherKey
 
 
 def redrawn(digit) -> tuple[np.ndarray, np.ndarray]:
@@ -252,12 +252,12 @@ def test_a_net_trained_on_mnist_reports_its_accuracy_on_our_redrawn_digits(bundl
     """Trained on 2,000 MNIST digits, tested on 40 real digits redrawn on the canvas."""
     import torch
 
-    from cnn_core.evaluate import evaluate
-    from cnn_core.job import train_to_completion
-    from cnn_core.presets import SMALL_FAST
-    from cnn_core.recording import Recorder
-    from cnn_core.runs import RunStore
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.design.presets import SMALL_FAST
+    from cnn_core.runs.recording import Recorder
+    from cnn_core.runs.store import RunStore
+    from cnn_core.training.evaluate import evaluate
+    from cnn_core.training.job import train_to_completion
+    from cnn_core.training.trainer import TrainConfig
 
     store = ClassData(tmp_path)
     for i in range(40):
@@ -294,7 +294,7 @@ def test_a_runs_data_in_words():
 
 
 def test_a_folder_that_cannot_hold_the_set_or_a_damaged_file_is_one_line(tmp_path):
-    from cnn_core.class_data import DB_NAME, ClassDataError
+    from cnn_core.data.class_data import DB_NAME, ClassDataError
 
     (tmp_path / "a file").write_text("not a folder")
     with pytest.raises(ClassDataError, match="cannot create the folder"):

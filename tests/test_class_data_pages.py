@@ -12,7 +12,7 @@ import pytest
 from helpers import canvas_state, idx_bytes, on, wait_data
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.preprocess import digit_to_canvas
+from cnn_core.data.preprocess import digit_to_canvas
 
 
 def add(at: AppTest, rgba: np.ndarray | None, label: int | None) -> list[str]:
@@ -69,7 +69,7 @@ def test_training_on_mnist_and_testing_on_the_class_set(fresh_class_set, bundled
     store, _ = class_data()
     for i in range(12):
         canvas = digit_to_canvas(bundled.val_images[i].numpy())
-        from cnn_core.preprocess import canvas_to_mnist
+        from cnn_core.data.preprocess import canvas_to_mnist
 
         store.add(int(bundled.val_labels[i]), canvas_to_mnist(canvas).image, canvas)
     at = on("pages/train.py")
@@ -139,12 +139,12 @@ def test_emnist_letters_needs_26_outputs_and_train_says_which_layer(emnist_on_di
 def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, bundled):
     from dataclasses import replace
 
-    from cnn_core.evaluate import evaluate
-    from cnn_core.job import train_to_completion
-    from cnn_core.preprocess import canvas_to_mnist
-    from cnn_core.presets import SMALL_FAST
-    from cnn_core.recording import Recorder
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.data.preprocess import canvas_to_mnist
+    from cnn_core.design.presets import SMALL_FAST
+    from cnn_core.runs.recording import Recorder
+    from cnn_core.training.evaluate import evaluate
+    from cnn_core.training.job import train_to_completion
+    from cnn_core.training.trainer import TrainConfig
     from ui.app_state import class_data, run_store
 
     drawings, _ = class_data()
@@ -170,8 +170,8 @@ def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, b
 
 
 def test_import_on_the_class_data_page_adds_all_or_nothing(fresh_class_set, bundled, tmp_path):
-    from cnn_core.class_data import IDX_IMAGES, IDX_LABELS, ClassData
-    from cnn_core.preprocess import canvas_to_mnist
+    from cnn_core.data.class_data import IDX_IMAGES, IDX_LABELS, ClassData
+    from cnn_core.data.preprocess import canvas_to_mnist
     from ui.app_state import class_data
 
     elsewhere = ClassData(tmp_path / "another class")

@@ -13,9 +13,9 @@ from app_server import serve_app, server_rss_bytes
 from browser_helpers import open_page, wait_idle
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from cnn_core.memory import SWEEP_DELAY_S, SWEEP_GAP_S
-from cnn_core.presets import LENET5, PYTORCH_TUTORIAL
-from cnn_core.url_state import DESIGN_PARAM, design_param
+from cnn_core.design.presets import LENET5, PYTORCH_TUTORIAL
+from cnn_core.design.url_state import DESIGN_PARAM, design_param
+from cnn_core.training.memory import SWEEP_DELAY_S, SWEEP_GAP_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MB = 1024 * 1024

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnn_core.__main__ import build_parser, main
-from cnn_core.presets import PYTORCH_TUTORIAL
-from cnn_core.spec import MAX_MESSAGE_CHARS
+from cnn_core.design.presets import PYTORCH_TUTORIAL
+from cnn_core.design.spec import MAX_MESSAGE_CHARS
 
 
 def run_cli(*args, stdin=None, timeout=120):
@@ -37,7 +37,7 @@ def test_table_and_json(tmp_path):
 
 
 def test_train_options_default_to_trainconfig_and_state_its_limits(capsys):
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.training.trainer import TrainConfig
 
     args = build_parser().parse_args(["train", "--preset", "small"])
     default = TrainConfig()
@@ -161,12 +161,12 @@ def test_train_refuses_a_design_that_cannot_fit_the_data_before_starting(tmp_pat
     """They used to load the digits, start, and fail at the first step with torch's words
     (exit 1 after 10 s: "optimizer got an empty parameter list", "Target 3 is out of bounds",
     "expected input[1, 1, 28, 28] to have 16 channels"), recording a failed run."""
-    import cnn_core.data
+    import cnn_core.data.mnist
 
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded")
 
-    monkeypatch.setattr(cnn_core.data, "MnistStore", no_data)
+    monkeypatch.setattr(cnn_core.data.mnist, "MnistStore", no_data)
     path = _write(tmp_path / "design.json", json.dumps(design))
     assert main(["train", str(path), "--batch-size", "32", "--runs-dir",
                  str(tmp_path / "runs")]) == 2  # batch 32: within the memory limit
@@ -176,10 +176,10 @@ def test_train_refuses_a_design_that_cannot_fit_the_data_before_starting(tmp_pat
 
 
 def test_a_design_without_weights_is_refused_by_the_pure_check():
-    from cnn_core.datasets import DATASETS, Dataset
-    from cnn_core.shapes import analyze
-    from cnn_core.spec import spec_from_dict
-    from cnn_core.trainable import trainability_refusal
+    from cnn_core.data.datasets import DATASETS, Dataset
+    from cnn_core.design.shapes import analyze
+    from cnn_core.design.spec import spec_from_dict
+    from cnn_core.training.trainable import trainability_refusal
 
     four = Dataset("four", "Four", "Four", 4, "thing")  # 1x28x28 pooled to 2x2 = 4 values
     design = spec_from_dict({"layers": [{"type": "maxpool2d", "kernel_size": 14},

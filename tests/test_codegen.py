@@ -7,11 +7,11 @@ import sys
 import pytest
 import torch
 
-from cnn_core.codegen import keras_code, keras_refusals, pytorch_code
-from cnn_core.presets import PRESETS
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
+from cnn_core.design.codegen import keras_code, keras_refusals, pytorch_code
+from cnn_core.design.presets import PRESETS
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
 
 ODD = ArchitectureSpec((
     L("conv2d", out_channels=6, kernel_size=[3, 5], stride=[1, 2], padding=[1, 0], dilation=2),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core.data import (
+from cnn_core.data.mnist import (
     BUNDLED_DIR,
     DownloadError,
     MnistStore,
@@ -142,7 +142,7 @@ def test_full_dataset_is_used_when_on_disk(tmp_path, monkeypatch):
     the store loads them through torchvision without downloading."""
     import gzip
 
-    from cnn_core import data
+    from cnn_core.data import mnist as data
 
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)

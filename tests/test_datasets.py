@@ -16,7 +16,7 @@ import torch
 import torchvision
 from helpers import idx_bytes
 
-from cnn_core.data import (
+from cnn_core.data.mnist import (
     DATASETS,
     DownloadError,
     MnistStore,
@@ -152,10 +152,10 @@ def test_each_datasets_output_count_is_torchvisions_class_count(key):
 
 
 def test_emnist_letters_needs_26_outputs_and_says_which_layer(monkeypatch):
-    from cnn_core.datasets import output_refusal, outputs_note
-    from cnn_core.presets import LENET5
-    from cnn_core.shapes import analyze
-    from cnn_core.spec import ArchitectureSpec, Layer
+    from cnn_core.data.datasets import output_refusal, outputs_note
+    from cnn_core.design.presets import LENET5
+    from cnn_core.design.shapes import analyze
+    from cnn_core.design.spec import ArchitectureSpec, Layer
 
     report = analyze(LENET5)
     letters = DATASETS["emnist_letters"]

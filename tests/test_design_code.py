@@ -12,10 +12,10 @@ from helpers import input_shapes, layers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnn_core.design_code import MAX_CODE_LENGTH, decode_design, encode_design
-from cnn_core.presets import PRESETS, PYTORCH_TUTORIAL
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec, Layer, SpecFormatError, spec_from_dict
+from cnn_core.design.design_code import MAX_CODE_LENGTH, decode_design, encode_design
+from cnn_core.design.presets import PRESETS, PYTORCH_TUTORIAL
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec, Layer, SpecFormatError, spec_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,8 +122,8 @@ HOSTILE_CODES = [
 
 CHILD = """
 import json, sys
-from cnn_core.design_code import decode_design
-from cnn_core.spec import SpecFormatError
+from cnn_core.design.design_code import decode_design
+from cnn_core.design.spec import SpecFormatError
 for code in json.load(sys.stdin):
     try:
         decode_design(code)

@@ -17,10 +17,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from app_server import ROOT, free_port
 
-from cnn_core import distributed
-from cnn_core.data import load_bundled
-from cnn_core.presets import LENET5
-from cnn_core.trainer import TrainConfig, prepare, train_steps
+from cnn_core.data.mnist import load_bundled
+from cnn_core.design.presets import LENET5
+from cnn_core.training import distributed
+from cnn_core.training.trainer import TrainConfig, prepare, train_steps
 
 ONE_STEP = TrainConfig(epochs=1, batch_size=64, optimizer="sgd", learning_rate=0.1, seed=5)
 

@@ -269,7 +269,7 @@ def modules(top: str) -> list[Path]:
 
 
 def listed_as(path: Path) -> str:
-    """How docs/modules.md names a module: ``cnn_core/svg.py``, ``ui/live_chart/``."""
+    """How docs/modules.md names a module: ``cnn_core/explain/svg.py``, ``ui/live_chart/``."""
     return rel(path) + ("/" if path.is_dir() else "")
 
 

@@ -12,11 +12,11 @@ import pytest
 from helpers import input_shapes, layers
 from hypothesis import HealthCheck, assume, given, settings
 
-from cnn_core.codegen import keras_code, keras_refusals
-from cnn_core.presets import PRESETS
-from cnn_core.shapes import NetworkReport, analyze
-from cnn_core.spec import ArchitectureSpec, Layer
-from cnn_core.spec import layer as L
+from cnn_core.design.codegen import keras_code, keras_refusals
+from cnn_core.design.presets import PRESETS
+from cnn_core.design.shapes import NetworkReport, analyze
+from cnn_core.design.spec import ArchitectureSpec, Layer
+from cnn_core.design.spec import layer as L
 
 
 def build_keras(report: NetworkReport) -> keras.Sequential:
@@ -72,6 +72,6 @@ def test_the_export_refuses_exactly_what_keras_refuses(stride, dilation):
 
 
 def test_every_registry_entry_names_a_real_keras_layer():
-    from cnn_core.layers import LAYERS
+    from cnn_core.design.layers import LAYERS
 
     assert [t.name for t in LAYERS.values() if not hasattr(keras.layers, t.keras.cls)] == []

@@ -16,13 +16,13 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from cnn_core.__main__ import summary_table
-from cnn_core.build import DesignError, build_model
-from cnn_core.codegen import keras_code, pytorch_code
-from cnn_core.design_code import decode_design, encode_design
-from cnn_core.layers import LAYERS, Code, FieldSpec, LayerType, readme_table, same_names
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec, spec_from_dict
-from cnn_core.spec import layer as L
+from cnn_core.design.build import DesignError, build_model
+from cnn_core.design.codegen import keras_code, pytorch_code
+from cnn_core.design.design_code import decode_design, encode_design
+from cnn_core.design.layers import LAYERS, Code, FieldSpec, LayerType, readme_table, same_names
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec, spec_from_dict
+from cnn_core.design.spec import layer as L
 
 ROOT = Path(__file__).resolve().parent.parent
 ELU = LayerType("elu", (FieldSpec("alpha", "float", 0.0, 10.0, 1.0, short="alpha=",
@@ -43,9 +43,9 @@ def test_the_readme_holds_the_registrys_field_table():
 
 
 def test_the_design_code_format_documents_every_types_word():
-    import cnn_core.design_code
+    import cnn_core.design.design_code
 
-    tokens = " ".join(re.findall(r"``([^`]+)``", cnn_core.design_code.__doc__)).split()
+    tokens = " ".join(re.findall(r"``([^`]+)``", cnn_core.design.design_code.__doc__)).split()
     documented = {re.match(r"[a-z]+", t).group() for t in tokens if re.match(r"[a-z]", t)}
     assert {t.word for t in LAYERS.values()} <= documented
 

@@ -106,7 +106,7 @@ def runs_on_the_server(app_url):
     table, a run and the scatter whichever tests ran before."""
     from helpers import record
 
-    from cnn_core.runs import RunStore
+    from cnn_core.runs.store import RunStore
 
     store = RunStore(os.environ["CNN_EXPLAINER_RUNS"])
     for accuracy, params in ((0.91, 20_490), (0.97, 61_706), (0.96, 3_199_106)):

@@ -7,7 +7,7 @@ import math
 import time
 import weakref
 
-from cnn_core import memory
+from cnn_core.training import memory
 
 
 class Session:

@@ -8,10 +8,10 @@ import pytest
 from helpers import by_label, canvas_state, live_chart_args, on_page, open_design_panels, wait_data
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.activations import predict_with_maps
-from cnn_core.devices import available_devices
-from cnn_core.preprocess import digit_to_canvas
-from cnn_core.presets import LENET5
+from cnn_core.data.preprocess import digit_to_canvas
+from cnn_core.design.presets import LENET5
+from cnn_core.explain.activations import predict_with_maps
+from cnn_core.training.devices import available_devices
 
 
 def table(at: AppTest):
@@ -235,7 +235,7 @@ def test_settings_survive_a_visit_to_another_page():
 
 
 def test_the_widgets_hold_trainconfigs_limits_and_defaults():
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.training.trainer import TrainConfig
 
     at = on_page("pages/train.py")
     wait_data(at)
@@ -357,9 +357,9 @@ def test_explain_play_steps_on_from_the_slider_and_stops_where_it_is():
 
 
 def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypatch):
-    from cnn_core.job import TrainingJob
-    from cnn_core.presets import SMALL_FAST
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.design.presets import SMALL_FAST
+    from cnn_core.training.job import TrainingJob
+    from cnn_core.training.trainer import TrainConfig
     from ui.ownership import teacher_keys
 
     monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "owl-7")

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_core.activations import first_conv_kernels, predict_with_maps
-from cnn_core.evaluate import predict_logits
-from cnn_core.job import train_to_completion
-from cnn_core.preprocess import canvas_to_mnist, digit_to_canvas
-from cnn_core.presets import SMALL_FAST
-from cnn_core.trainer import TrainConfig
+from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.explain.activations import first_conv_kernels, predict_with_maps
+from cnn_core.training.evaluate import predict_logits
+from cnn_core.training.job import train_to_completion
+from cnn_core.training.trainer import TrainConfig
 
 DRAWING_STYLES = {
     "large, centred": {"digit_px": 250},

@@ -1,8 +1,8 @@
 """The comparison data: designs layer by layer with the layers that differ marked."""
 
-from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.run_compare import curve_rows, design_diff
-from cnn_core.runs import RunRecord
+from cnn_core.design.presets import LENET5, SMALL_FAST
+from cnn_core.runs.compare import curve_rows, design_diff
+from cnn_core.runs.store import RunRecord
 
 
 def record(run_id: int, name: str, design: dict, epochs: list) -> RunRecord:

@@ -23,13 +23,13 @@ import torch
 from app_server import free_port
 from digits import first_digits
 
-from cnn_core.evaluate import predict_logits
-from cnn_core.job import TrainingJob
-from cnn_core.presets import SMALL_FAST
-from cnn_core.runner import RAY_ADDRESS_ENV, InProcessRunner, runner_from_env
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
-from cnn_core.trainer import TrainConfig
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
+from cnn_core.training.evaluate import predict_logits
+from cnn_core.training.job import TrainingJob
+from cnn_core.training.runner import RAY_ADDRESS_ENV, InProcessRunner, runner_from_env
+from cnn_core.training.trainer import TrainConfig
 
 RAY = Path(sys.executable).parent / "ray"
 FIRST_START_S = 240  # a worker's first start imports torch; on a busy 2-core machine, slow
@@ -100,7 +100,7 @@ def stop_ray_trainings_left_running(request, monkeypatch):
     if "ray_address" not in request.fixturenames:
         yield
         return
-    from cnn_core.ray_runner import RayTraining
+    from cnn_core.training.ray_runner import RayTraining
 
     started, start = [], RayTraining.start
     monkeypatch.setattr(RayTraining, "start", lambda self: started.append(self) or start(self))
@@ -113,7 +113,7 @@ def stop_ray_trainings_left_running(request, monkeypatch):
 
 @pytest.fixture(scope="session")
 def ray_runner(ray_address):
-    from cnn_core.ray_runner import RayRunner
+    from cnn_core.training.ray_runner import RayRunner
 
     return RayRunner(ray_address)
 
@@ -200,7 +200,7 @@ def test_ray_a_diverging_loss_fails_with_the_explanation(ray_runner, bundled):
 @pytest.mark.slow
 def test_ray_a_killed_worker_fails_the_training(ray_runner, bundled):
     """How soon: bench/stop_latency.py on Ray prints lost_worker_s; 30 s bounds a hang."""
-    from cnn_core.ray_runner import LOST_MESSAGE
+    from cnn_core.training.ray_runner import LOST_MESSAGE
 
     job = start_running(ray_runner, SMALL_FAST, bundled, TrainConfig(epochs=50, batch_size=16))
     os.kill(job.worker_pid, signal.SIGKILL)
@@ -214,7 +214,7 @@ def test_ray_a_killed_worker_fails_the_training(ray_runner, bundled):
 def test_ray_the_train_page_trains_through_the_cluster(ray_address, monkeypatch):
     from helpers import by_label, live_chart_args, on_page, wait_data
 
-    from cnn_core.ray_runner import RayTraining
+    from cnn_core.training.ray_runner import RayTraining
     from ui import app_state
 
     monkeypatch.setenv(RAY_ADDRESS_ENV, ray_address)

@@ -24,13 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as safetensors_save
 
-from cnn_core.build import build_model
-from cnn_core.evaluate import evaluate
-from cnn_core.job import TrainingJob
-from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.recording import Recorder, open_store
-from cnn_core.run_files import NoWeights, downloads, export_run, run_model
-from cnn_core.runs import (
+from cnn_core.design.build import build_model
+from cnn_core.design.presets import LENET5, SMALL_FAST
+from cnn_core.runs.files import NoWeights, downloads, export_run, run_model
+from cnn_core.runs.recording import Recorder, open_store
+from cnn_core.runs.store import (
     MIGRATIONS,
     NotAllowed,
     RunNotFound,
@@ -39,14 +37,16 @@ from cnn_core.runs import (
     TeacherKey,
     new_owner_token,
 )
-from cnn_core.trainer import TrainConfig
-from cnn_core.weights import MAX_WEIGHTS_BYTES, WeightsError, load_weights
+from cnn_core.runs.weights import MAX_WEIGHTS_BYTES, WeightsError, load_weights
+from cnn_core.training.evaluate import evaluate
+from cnn_core.training.job import TrainingJob
+from cnn_core.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def bundled_small():
-    from cnn_core.data import load_bundled
+    from cnn_core.data.mnist import load_bundled
 
     b = load_bundled()
     return replace(b, train_images=b.train_images[:100], train_labels=b.train_labels[:100])
@@ -197,7 +197,7 @@ def test_a_runs_folder_that_cannot_be_written(tmp_path):
 
 READ_ONLY = """
 import os, sys
-from cnn_core.runs import RunStart, RunStore, StoreError
+from cnn_core.runs.store import RunStart, RunStore, StoreError
 root = sys.argv[1]
 start = RunStart("net", {"layers": []}, {}, 0, "bundled", 1, 1, 1, "CPU", 1, 1)
 store = RunStore(root)
@@ -251,7 +251,7 @@ def test_a_locked_database(tmp_path):
 
 DISK_FULL = """
 import resource, signal, sys, torch
-from cnn_core.runs import RunStore, StoreError
+from cnn_core.runs.store import RunStore, StoreError
 store = RunStore(sys.argv[1])
 run_id = store.begin(__import__("tests.helpers", fromlist=["start"]).start())
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail, as on a full disk

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnn_core.__main__ import main
-from cnn_core.presets import SMALL_FAST
-from cnn_core.runs import RunStart, RunStore
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.runs.store import RunStart, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,7 +230,7 @@ def test_a_runs_database_linked_to_an_empty_file_elsewhere_is_refused(tmp_path, 
 @pytest.mark.parametrize("taken", ["run-1.py", "run-1-metrics.csv", "run-1.safetensors"])
 def test_an_export_into_a_folder_holding_one_of_its_files_writes_nothing(tmp_path, capsys,
                                                                           taken):
-    from cnn_core.build import build_model
+    from cnn_core.design.build import build_model
 
     store = RunStore(tmp_path / "runs")
     run_id = store.begin(RunStart("net", SMALL_FAST.to_json(), {}, 0, "bundled", 1, 1, 1,

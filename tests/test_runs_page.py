@@ -9,11 +9,11 @@ import pytest
 from helpers import runs_page
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.job import TrainingJob
-from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.recording import Recorder
-from cnn_core.runs import RunStore, runs_dir
-from cnn_core.trainer import TrainConfig
+from cnn_core.design.presets import LENET5, SMALL_FAST
+from cnn_core.runs.recording import Recorder
+from cnn_core.runs.store import RunStore, runs_dir
+from cnn_core.training.job import TrainingJob
+from cnn_core.training.trainer import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_train_again_loads_the_design_and_settings(two_runs):
 def test_the_form_covers_every_training_setting():
     from dataclasses import fields
 
-    from cnn_core.trainer import TrainConfig
+    from cnn_core.training.trainer import TrainConfig
     from ui.training_form import FORM_KEYS
 
     # momentum is fixed (SGD_MOMENTUM) and speedups off only for checking the loop
@@ -136,7 +136,7 @@ def test_uploaded_weights_answer_on_the_draw_page_and_bad_files_change_nothing(t
 
     import torch
 
-    from cnn_core.build import build_model
+    from cnn_core.design.build import build_model
 
     class Payload:
         def __reduce__(self):

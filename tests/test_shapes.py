@@ -2,9 +2,9 @@
 
 import torch
 
-from cnn_core.build import build_model
-from cnn_core.presets import PRESETS, PYTORCH_TUTORIAL
-from cnn_core.shapes import (
+from cnn_core.design.build import build_model
+from cnn_core.design.presets import PRESETS, PYTORCH_TUTORIAL
+from cnn_core.design.shapes import (
     FIX_INSERT_FLATTEN,
     analyze,
     effective_kernel,
@@ -12,8 +12,8 @@ from cnn_core.shapes import (
     summary_rows,
     window_output,
 )
-from cnn_core.spec import ArchitectureSpec, spec_from_dict
-from cnn_core.spec import layer as L
+from cnn_core.design.spec import ArchitectureSpec, spec_from_dict
+from cnn_core.design.spec import layer as L
 
 
 def one(*layers, input_shape=(1, 28, 28)):

@@ -13,8 +13,8 @@ from helpers import input_shapes, layers
 from hypothesis import HealthCheck, given, settings
 from torch import nn
 
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec, Layer
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec, Layer
 
 
 def _tuple(v):

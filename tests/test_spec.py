@@ -5,9 +5,9 @@ import json
 import pytest
 from hostile_designs import HOSTILE, conv
 
-from cnn_core.presets import PRESETS
-from cnn_core.shapes import analyze
-from cnn_core.spec import (
+from cnn_core.design.presets import PRESETS
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import (
     MAX_LAYERS,
     MAX_MESSAGE_CHARS,
     ArchitectureSpec,

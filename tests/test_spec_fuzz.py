@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, event, find, given, settings
 from hypothesis import strategies as st
 
-from cnn_core.layers import LAYERS, FieldSpec
-from cnn_core.shapes import analyze
-from cnn_core.spec import (
+from cnn_core.design.layers import LAYERS, FieldSpec
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import (
     MAX_MESSAGE_CHARS,
     ArchitectureSpec,
     SpecFormatError,

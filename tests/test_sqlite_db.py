@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnn_core.class_data import ClassData, ClassDataError
-from cnn_core.runs import RunStore, StoreError
-from cnn_core.sqlite_db import CREATING_S, Database, Names
+from cnn_core.data.class_data import ClassData, ClassDataError
+from cnn_core.runs.store import RunStore, StoreError
+from cnn_core.storage.sqlite_db import CREATING_S, Database, Names
 
 NAMES = Names(StoreError, "the test database", "the test folder")
 MIGRATIONS = ("CREATE TABLE t (x INTEGER)", "ALTER TABLE t ADD COLUMN y TEXT DEFAULT 'y'")

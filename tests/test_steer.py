@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from cnn_core.job import TrainingJob, train_to_completion
-from cnn_core.learning_view import framed, mosaic, tile
-from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.trainer import TrainConfig
+from cnn_core.design.presets import LENET5, SMALL_FAST
+from cnn_core.explain.learning_view import framed, mosaic, tile
+from cnn_core.training.job import TrainingJob, train_to_completion
+from cnn_core.training.trainer import TrainConfig
 
 
 @pytest.fixture

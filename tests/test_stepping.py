@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnn_core.stepping import (
+from cnn_core.explain.stepping import (
     Geometry,
     conv_step,
     convolve,

@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from cnn_core.presets import PRESETS
-from cnn_core.shapes import analyze
-from cnn_core.svg import (
+from cnn_core.design.presets import PRESETS
+from cnn_core.design.shapes import analyze
+from cnn_core.explain.svg import (
     BAR_AREA,
     BLUES,
     CONFUSION_CELL,

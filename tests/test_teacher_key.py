@@ -9,7 +9,7 @@ import pytest
 from helpers import runs_page
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.teacher_key import (
+from cnn_core.storage.teacher_key import (
     FORGET_AFTER_S,
     MAX_KEY_LOCKOUT_S,
     SERVER_WRONG_PER_MIN,

@@ -9,13 +9,13 @@ import pytest
 import torch
 from digits import first_digits
 
-from cnn_core.job import TRAINING_NICE, TrainingJob, active_jobs, train_to_completion
-from cnn_core.metrics import MAX_STEP_POINTS, LossDiverged, Metrics, StepTally
-from cnn_core.presets import LENET5, SMALL_FAST
-from cnn_core.slots import TrainingSlots
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
-from cnn_core.trainer import TrainConfig
+from cnn_core.design.presets import LENET5, SMALL_FAST
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
+from cnn_core.training.job import TRAINING_NICE, TrainingJob, active_jobs, train_to_completion
+from cnn_core.training.metrics import MAX_STEP_POINTS, LossDiverged, Metrics, StepTally
+from cnn_core.training.slots import TrainingSlots
+from cnn_core.training.trainer import TrainConfig
 
 
 def wait_for(predicate, timeout=60.0):
@@ -84,12 +84,13 @@ def test_speedups_keep_the_accuracy_of_the_eager_loop(bundled):
 
 
 def test_every_trainer_runs_the_one_loop():
-    """``loss.backward()`` is written once in the app (the loop in ``cnn_core/trainer.py``);
+    """``loss.backward()`` is written once in the app (the loop in
+    ``cnn_core/training/trainer.py``);
     ``bench/common.py`` holds the two reference loops the benchmark compares it with."""
     sources = [*ROOT.glob("cnn_core/**/*.py"), *ROOT.glob("bench/*.py")]
     counts = {str(p.relative_to(ROOT)): p.read_text().count(".backward(") for p in sources}
     assert {path: n for path, n in counts.items() if n} == {
-        "cnn_core/trainer.py": 1, "bench/common.py": 2}
+        "cnn_core/training/trainer.py": 1, "bench/common.py": 2}
 
 
 def test_same_seed_gives_the_same_curves(bundled):

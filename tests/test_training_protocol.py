@@ -19,11 +19,11 @@ import pytest
 import torch
 from digits import first_digits
 
-from cnn_core.job import Snapshot, TrainingJob
-from cnn_core.presets import SMALL_FAST
-from cnn_core.runner import Training
-from cnn_core.slots import TrainingSlots
-from cnn_core.trainer import TrainConfig
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.training.job import Snapshot, TrainingJob
+from cnn_core.training.runner import Training
+from cnn_core.training.slots import TrainingSlots
+from cnn_core.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_NAMES = {"job", "new_job"}  # what pages and the shell call the training they hold
@@ -44,7 +44,7 @@ def ray_training_class():
         if os.environ.get("CI") == "true":
             pytest.fail(f"the Ray training must be checked in CI: {reason}")
         pytest.skip(reason)
-    from cnn_core.ray_runner import RayTraining
+    from cnn_core.training.ray_runner import RayTraining
 
     return RayTraining
 

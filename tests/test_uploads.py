@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save as safetensors_save
 from zip_bombs import MIB, Raw, bomb, torch_bomb, upload_peak, zip_of
 
-from cnn_core.build import build_model
-from cnn_core.class_data import (
+from cnn_core.data.class_data import (
     IDX_IMAGES,
     IDX_LABELS,
     MAX_DRAWINGS,
@@ -32,10 +31,12 @@ from cnn_core.class_data import (
     files_from_upload,
     idx_bytes,
 )
-from cnn_core.presets import SMALL_FAST
-from cnn_core.runs import TeacherKey
-from cnn_core.spec import MAX_PARAMS, spec_from_dict
-from cnn_core.uploads import (
+from cnn_core.design.build import build_model
+from cnn_core.design.presets import SMALL_FAST
+from cnn_core.design.spec import MAX_PARAMS, spec_from_dict
+from cnn_core.runs.store import TeacherKey
+from cnn_core.runs.weights import WeightsError, load_weights
+from cnn_core.storage.uploads import (
     CHUNK_BYTES,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_MB,
@@ -44,7 +45,6 @@ from cnn_core.uploads import (
     read_entries,
     zip_directory,
 )
-from cnn_core.weights import WeightsError, load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 BOMB_BYTES = 80 * MIB  # what each bomb unpacks to: past every limit, quick to build
@@ -76,7 +76,7 @@ def test_the_servers_upload_limit_is_the_codes_and_fits_the_largest_exports():
 
 
 def test_the_largest_weights_the_app_exports_load_back(tmp_path):
-    from cnn_core.runs import RunStart, RunStore
+    from cnn_core.runs.store import RunStart, RunStore
 
     hidden = (MAX_PARAMS - 10) // (28 * 28 + 1 + 10) - 1  # the widest net under the limit
     spec = spec_from_dict({"input_shape": [1, 28, 28], "layers": [
@@ -191,7 +191,7 @@ def test_each_method_reads_back_exactly_and_a_lie_is_refused(method):
 def test_a_bomb_is_refused_after_the_limit_plus_one_chunk(monkeypatch):
     """Counted where it happens: no decompression call returns more than one chunk, and the
     reader stops at the first that passes the limit."""
-    import cnn_core.uploads as uploads
+    import cnn_core.storage.uploads as uploads
 
     entry = bomb("images", B, 64 * MIB, 1_000)
     archive = zip_of([entry])

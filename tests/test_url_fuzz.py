@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cnn_core import budget
-from cnn_core.runs import process_alive
-from cnn_core.url_state import MAX_LINK_CODE, MAX_RUN_ID_DIGITS, read_design, read_run_id
-from cnn_core.weights import WeightsError, check_state_dict
+from cnn_core.design.url_state import MAX_LINK_CODE, MAX_RUN_ID_DIGITS, read_design, read_run_id
+from cnn_core.runs.store import process_alive
+from cnn_core.runs.weights import WeightsError, check_state_dict
+from cnn_core.training import budget
 from ui.app_state import job_tokens
 
 FUZZ = settings(max_examples=1000, deadline=None,

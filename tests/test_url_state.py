@@ -9,9 +9,9 @@ import weakref
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.design_code import encode_design
-from cnn_core.presets import LENET5, PYTORCH_TUTORIAL
-from cnn_core.url_state import design_link, read_design, read_run_id
+from cnn_core.design.design_code import encode_design
+from cnn_core.design.presets import LENET5, PYTORCH_TUTORIAL
+from cnn_core.design.url_state import design_link, read_design, read_run_id
 
 
 @pytest.mark.parametrize(("value", "note"), [

@@ -104,13 +104,13 @@ def hwm():
     return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
 
 if kind == "class":
-    from cnn_core.class_data import ClassData, files_from_upload
+    from cnn_core.data.class_data import ClassData, files_from_upload
     store = ClassData(scratch)
     def handle(name, data):  # what the Class data page's Import does
         return store.import_idx(*files_from_upload({name: data}))
 else:
-    from cnn_core.presets import SMALL_FAST
-    from cnn_core.weights import load_weights
+    from cnn_core.design.presets import SMALL_FAST
+    from cnn_core.runs.weights import load_weights
     def handle(name, data):  # what the Runs page's upload does
         return load_weights(SMALL_FAST, data, name)
 with open(sys.argv[5], "rb") as f:  # a small good upload first: every lazy import is done

@@ -18,13 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from cnn_core import memory
-from cnn_core.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
-from cnn_core.recording import Recorder, open_store
-from cnn_core.runs import RunStore
-from cnn_core.shapes import NetworkReport, analyze
-from cnn_core.spec import ArchitectureSpec, Layer
-from cnn_core.url_state import (
+from cnn_core.design.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
+from cnn_core.design.shapes import NetworkReport, analyze
+from cnn_core.design.spec import ArchitectureSpec, Layer
+from cnn_core.design.url_state import (
     DESIGN_PARAM,
     JOB_PARAM,
     RUN_PARAM,
@@ -32,6 +29,9 @@ from cnn_core.url_state import (
     read_design,
     read_run_id,
 )
+from cnn_core.runs.recording import Recorder, open_store
+from cnn_core.runs.store import RunStore
+from cnn_core.training import memory
 from ui.ownership import owner_token, remember_owner_in_browser
 from ui.ownership import teacher_key as teacher_key  # re-exported: pages import it from here
 
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from cnn_core.class_data import ClassData
-    from cnn_core.data import MnistSplits, MnistStore
-    from cnn_core.job import TrainingJob
-    from cnn_core.runner import Runner, Training
+    from cnn_core.data.class_data import ClassData
+    from cnn_core.data.mnist import MnistSplits, MnistStore
+    from cnn_core.training.job import TrainingJob
+    from cnn_core.training.runner import Runner, Training
 
 _uids = itertools.count(1)
 DIGITS = tuple("0123456789")
@@ -52,7 +52,7 @@ DIGITS = tuple("0123456789")
 @st.cache_resource(show_spinner=False)
 def mnist_store() -> MnistStore:
     """The server's one copy of MNIST (downloaded once, or the bundled set offline)."""
-    from cnn_core.data import MnistStore
+    from cnn_core.data.mnist import MnistStore
 
     store = MnistStore()
     store.start()
@@ -61,10 +61,10 @@ def mnist_store() -> MnistStore:
 
 @st.cache_resource(show_spinner=False)
 def dataset_store(key: str) -> MnistStore:
-    """The server's one copy of a dataset (``cnn_core.datasets``), loaded on first use."""
+    """The server's one copy of a dataset (``cnn_core.data.datasets``), loaded on first use."""
     if key == "mnist":
         return mnist_store()
-    from cnn_core.data import MnistStore
+    from cnn_core.data.mnist import MnistStore
 
     store = MnistStore(dataset=key)
     store.start()
@@ -74,7 +74,7 @@ def dataset_store(key: str) -> MnistStore:
 @st.cache_resource(show_spinner=False)
 def class_data() -> tuple[ClassData | None, str | None]:
     """The class's drawings, kept beside the runs, or None and why not."""
-    from cnn_core.class_data import ClassData, ClassDataError
+    from cnn_core.data.class_data import ClassData, ClassDataError
 
     try:
         return ClassData(), None
@@ -85,7 +85,7 @@ def class_data() -> tuple[ClassData | None, str | None]:
 @st.cache_resource(show_spinner=False)
 def bundled_digits() -> MnistSplits:
     """The 10,000 real digits shipped with the app (for the Draw and Explain pages)."""
-    from cnn_core.data import load_bundled
+    from cnn_core.data.mnist import load_bundled
 
     return load_bundled()
 
@@ -94,7 +94,7 @@ def bundled_digits() -> MnistSplits:
 def training_runner() -> Runner:
     """Where the Train page's trainings run: this server, or the Ray cluster named by
     ``CNN_EXPLAINER_RAY_ADDRESS`` (``RunnerError``, not cached, when it cannot be used)."""
-    from cnn_core.runner import runner_from_env
+    from cnn_core.training.runner import runner_from_env
 
     return runner_from_env()
 
@@ -128,10 +128,10 @@ class QuickModel:
 
     def start(self) -> TrainingJob:
         """Start it unless it runs or has trained; ``NotAdmitted`` when the server says no."""
-        from cnn_core.admission import Way
-        from cnn_core.job import TrainingJob
-        from cnn_core.runner import InProcessRunner, RunnerError
-        from cnn_core.trainer import TrainConfig
+        from cnn_core.training.admission import Way
+        from cnn_core.training.job import TrainingJob
+        from cnn_core.training.runner import InProcessRunner, RunnerError
+        from cnn_core.training.trainer import TrainConfig
 
         with self._starting:
             if self.job is None or self.job.snapshot().state in ("failed", "stopped"):
@@ -326,9 +326,9 @@ def restore_from_url() -> None:
 
 
 def _use_run_from_link(run_id: int) -> str | None:
-    from cnn_core.run_files import NoWeights, run_model, run_spec
-    from cnn_core.runs import RunNotFound, StoreError
-    from cnn_core.weights import WeightsError
+    from cnn_core.runs.files import NoWeights, run_model, run_spec
+    from cnn_core.runs.store import RunNotFound, StoreError
+    from cnn_core.runs.weights import WeightsError
 
     store, problem = run_store()
     if store is None:

@@ -1,5 +1,6 @@
 """The "why this answer?" panel the Draw and Train pages share: a method choice, a digit
-picker and the attribution heatmap over the digit (the maths is in ``cnn_core.attribution``)."""
+picker and the attribution heatmap over the digit (the maths is in
+``cnn_core.explain.attribution``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from cnn_core.admission import NotAdmitted, Way
-from cnn_core.attribution import BASELINE_NOTE, METHODS, Attribution, Method, overlay
-from cnn_core.learning_view import enlarge
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.explain.attribution import BASELINE_NOTE, METHODS, Attribution, Method, overlay
+from cnn_core.explain.learning_view import enlarge
 from cnn_core.passes import explain
-from cnn_core.spec import ArchitectureSpec
+from cnn_core.training.admission import NotAdmitted, Way
 
 ANSWER = "answer"  # the picker's first option: whatever digit the network answered
 OVERLAY_SCALE = 10  # 28 px -> 280 px, each pixel a square block

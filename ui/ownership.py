@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from cnn_core.runs import TeacherKey, new_owner_token, owner_hash
+from cnn_core.runs.store import TeacherKey, new_owner_token, owner_hash
 from ui.streamlit_internals import hidden_css
 
 if TYPE_CHECKING:
-    from cnn_core.runner import Training
+    from cnn_core.training.runner import Training
 
 
 @st.cache_resource(show_spinner=False)

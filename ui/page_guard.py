@@ -18,9 +18,10 @@ from ui.streamlit_internals import end_pages_folder_mode, serialize_ast_parse
 # Everything heavy the pages import, in the order they are needed: what the Design page's
 # table and plots use first (a student opening it meanwhile waits for these, not for torch),
 # then torch, torchvision (via the data module) and the trainer.
-HEAVY_MODULES = ("pandas", "pyarrow", "plotly.graph_objects", "torch", "cnn_core.data",
-                 "cnn_core.trainer", "cnn_core.job", "cnn_core.activations", "cnn_core.build",
-                 "cnn_core.devices")
+HEAVY_MODULES = ("pandas", "pyarrow", "plotly.graph_objects", "torch", "cnn_core.data.mnist",
+                 "cnn_core.training.trainer", "cnn_core.training.job",
+                 "cnn_core.explain.activations", "cnn_core.design.build",
+                 "cnn_core.training.devices")
 # Loaded after those, without anyone waiting: the Draw page's "why this answer" panel (Captum
 # loads matplotlib, ~1.2 s), which would otherwise hold up the server's first drawing.
 LATER_MODULES = ("captum.attr",)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnn_core.job import Snapshot
+from cnn_core.training.job import Snapshot
 
 
 def progress_text(snap: Snapshot) -> str:

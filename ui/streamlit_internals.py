@@ -116,7 +116,7 @@ UPLOAD_KEEP_S = 120.0  # a file younger than this is not evicted for another ses
 
 def _limits() -> tuple[int, int]:
     """Per session: one largest upload (78 MiB); the server: three of them."""
-    from cnn_core.uploads import MAX_UPLOAD_BYTES
+    from cnn_core.storage.uploads import MAX_UPLOAD_BYTES
 
     return MAX_UPLOAD_BYTES, 3 * MAX_UPLOAD_BYTES
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import streamlit as st
 
-from cnn_core import augment
-from cnn_core.devices import available_devices, device_name, resolve_device
-from cnn_core.train_settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
-from cnn_core.trainer import TrainConfig
+from cnn_core.data import augment
+from cnn_core.training.devices import available_devices, device_name, resolve_device
+from cnn_core.training.settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
+from cnn_core.training.trainer import TrainConfig
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has the default
 # Each TrainConfig field's widget, and the data choices' (a run's settings["data"]).

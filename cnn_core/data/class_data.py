@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnn_core.runs import TeacherKey, owner_hash, runs_dir
-from cnn_core.sqlite_db import Database, Names
-from cnn_core.uploads import MAX_ZIP_ENTRIES, UploadRefused, read_entries, zip_directory
+from cnn_core.runs.store import TeacherKey, owner_hash, runs_dir
+from cnn_core.storage.sqlite_db import Database, Names
+from cnn_core.storage.uploads import MAX_ZIP_ENTRIES, UploadRefused, read_entries, zip_directory
 
 if TYPE_CHECKING:
-    from cnn_core.data import MnistSplits
+    from cnn_core.data.mnist import MnistSplits
 
 DB_NAME = "class_data.sqlite3"
 CLASSES = 10  # the class draws digits
@@ -349,7 +349,7 @@ def files_from_upload(files: dict[str, bytes]) -> tuple[bytes, bytes]:
     """The images and labels IDX files among uploaded files (a zip as exported, or the two
     files themselves, told apart by ``images``/``labels`` in their names). A zip's directory
     is bounded before it is parsed, and only those two entries are read, in chunks, against
-    ``MAX_IMPORT_BYTES`` each (``cnn_core.uploads``), whatever their headers say."""
+    ``MAX_IMPORT_BYTES`` each (``cnn_core.storage.uploads``), whatever their headers say."""
     if len(files) == 1:
         name, data = next(iter(files.items()))
         if data[:4] == b"PK\x03\x04":
@@ -446,7 +446,7 @@ def mix(base: MnistSplits, store: ClassData | None, train: str, test: str) -> Mi
 
 def describe_run_data(settings: dict, data_source: str) -> str:
     """What a recorded run trained and was tested on, in words (older runs: MNIST)."""
-    from cnn_core.data import DATASETS
+    from cnn_core.data.mnist import DATASETS
 
     data = settings.get("data") or {}
     dataset = DATASETS.get(data.get("dataset", "mnist"), DATASETS["mnist"])

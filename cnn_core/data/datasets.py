@@ -1,11 +1,11 @@
 """The 28x28 datasets the app can train on, as facts that need no torch (the Design page
-shows them before torch has loaded); ``cnn_core.data`` loads them through torchvision."""
+shows them before torch has loaded); ``cnn_core.data.mnist`` loads them through torchvision."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnn_core.shapes import NetworkReport, format_shape
+from cnn_core.design.shapes import NetworkReport, format_shape
 
 INPUT_SHAPE = (1, 28, 28)
 

@@ -29,11 +29,11 @@ import torch
 from torchvision.datasets import EMNIST, KMNIST, MNIST, FashionMNIST
 from torchvision.datasets.utils import USER_AGENT, check_integrity, extract_archive
 
-from cnn_core.datasets import DATASETS, Dataset
+from cnn_core.data.datasets import DATASETS, Dataset
 
 DATA_DIR_ENV = "CNN_EXPLAINER_DATA"
 OFFLINE_ENV = "CNN_EXPLAINER_OFFLINE"  # "1": never try to download (classrooms, tests)
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled_mnist"
 DOWNLOAD_TIMEOUT_S = 15.0
 CHUNK_BYTES = 1 << 16

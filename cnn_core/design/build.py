@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from cnn_core.layers import LAYERS, arguments, layer_type
-from cnn_core.shapes import LayerReport, NetworkReport, analyze
-from cnn_core.spec import ArchitectureSpec
+from cnn_core.design.layers import LAYERS, arguments, layer_type
+from cnn_core.design.shapes import LayerReport, NetworkReport, analyze
+from cnn_core.design.spec import ArchitectureSpec
 
 
 class DesignError(ValueError):
@@ -27,7 +27,7 @@ def build_model(spec: ArchitectureSpec, report: NetworkReport | None = None) -> 
 
 def build_layer(report: LayerReport) -> nn.Module:
     """One torch module from a layer's resolved settings (in_channels/in_features inferred),
-    as the layer registry (``cnn_core.layers``) says."""
+    as the layer registry (``cnn_core.design.layers``) says."""
     kind = layer_type(report.type)
     cls = getattr(nn, kind.torch.cls, None)
     if cls is None:

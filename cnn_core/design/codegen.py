@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnn_core.layers import Code, LayerType, arguments, layer_type
-from cnn_core.shapes import LayerReport, NetworkReport, format_shape
+from cnn_core.design.layers import Code, LayerType, arguments, layer_type
+from cnn_core.design.shapes import LayerReport, NetworkReport, format_shape
 
 
 def _literal(value: Any) -> str:

@@ -32,8 +32,8 @@ import math
 import re
 from typing import Any
 
-from cnn_core.layers import LAYERS, layer_type
-from cnn_core.spec import (
+from cnn_core.design.layers import LAYERS, layer_type
+from cnn_core.design.spec import (
     MAX_NUMBER_CHARS,
     MNIST_INPUT_SHAPE,
     ArchitectureSpec,

@@ -76,7 +76,7 @@ class LayerType:
     rule: ShapeRule
     torch: Code  # a class of torch.nn
     keras: Code  # a class of keras.layers
-    word: str  # its word in a design code (``cnn_core.design_code``)
+    word: str  # its word in a design code (``cnn_core.design.design_code``)
     new_layer: dict[str, Any] = field(default_factory=dict)  # the Design page's starting values
     summary: Callable[[dict[str, Any]], str] | None = None  # else each field with its ``short``
     keras_refusal: Callable[[dict[str, Any]], str | None] | None = None  # what Keras refuses
@@ -186,7 +186,7 @@ def layer_type(name: str) -> LayerType:
     try:
         return LAYERS[name]
     except KeyError:
-        raise KeyError(f"no layer type {name!r} in cnn_core.layers.LAYERS") from None
+        raise KeyError(f"no layer type {name!r} in cnn_core.design.layers.LAYERS") from None
 
 
 def arguments(kind: LayerType, code: Code, settings: dict[str, Any], *, in_text: bool = False

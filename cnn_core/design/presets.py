@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.spec import layer as L
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.design.spec import layer as L
 
 KERAS_TUTORIAL = ArchitectureSpec((
     L("conv2d", out_channels=64, kernel_size=3), L("relu"),

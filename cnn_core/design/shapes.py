@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnn_core.layers import layer_type
-from cnn_core.spec import (
+from cnn_core.design.layers import layer_type
+from cnn_core.design.spec import (
     MAX_MACS,
     MAX_PARAMS,
     MNIST_CLASSES,

@@ -6,7 +6,7 @@ each value the type its field expects. Each layer keeps the values the user gave
 out of range can be shown on its own layer while the others keep theirs); ``resolve_layer``
 turns them into checked, normalised settings. Field names are torch's own
 (``out_channels``, ``kernel_size``, ``stride``, ``padding``, ``dilation``, ...); each layer
-type's fields are described once, in ``cnn_core.layers.LAYERS``.
+type's fields are described once, in ``cnn_core.design.layers.LAYERS``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnn_core.layers import LAYERS, FieldSpec
+from cnn_core.design.layers import LAYERS, FieldSpec
 
 MAX_LAYERS = 100
 MAX_PARAMS = 20_000_000

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_core.build import window_classes
-from cnn_core.data import normalize
+from cnn_core.data.mnist import normalize
+from cnn_core.design.build import window_classes
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_core.data import normalize
+from cnn_core.data.mnist import normalize
 
 Method = Literal["integrated_gradients", "saliency"]
 METHODS: dict[Method, tuple[str, str]] = {

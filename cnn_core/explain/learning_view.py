@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_core.data import normalize
+from cnn_core.data.mnist import normalize
 
 EVERY_S = 2.0  # besides each epoch's end, a view at most this often during an epoch
 MAX_SHOWN = 16  # kernels and maps shown (the first ones)

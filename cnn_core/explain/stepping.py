@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from cnn_core.shapes import effective_kernel, size_formula, window_output
+from cnn_core.design.shapes import effective_kernel, size_formula, window_output
 
 PoolKind = Literal["max", "avg"]
 

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from cnn_core.runs import (
+from cnn_core.runs.store import (
     PAGE_SIZE,
     SORT_COLUMNS,
     RunNotFound,
@@ -27,7 +27,7 @@ from cnn_core.runs import (
     StoreError,
     runs_dir,
 )
-from cnn_core.sqlite_db import MAX_INT
+from cnn_core.storage.sqlite_db import MAX_INT
 
 MAX_PAGE = 10**9  # times the largest page size, still within SQLite's 64-bit OFFSET
 MAX_LIMIT = 1000
@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> str:
     if args.runs_command == "show":
         record = store.get(args.id)
         return json.dumps(_public(record), indent=2) if args.json else describe(record)
-    from cnn_core.run_files import export_run  # imports torch: only where it is needed
+    from cnn_core.runs.files import export_run  # imports torch: only where it is needed
 
     if args.dir.exists() and not args.dir.is_dir():
         raise StoreError(f"{args.dir} is not a folder; export to an empty folder")
@@ -162,7 +162,7 @@ def runs_table(runs: list[RunSummary], total: int) -> str:
 
 
 def describe(r: RunRecord) -> str:
-    from cnn_core.class_data import describe_run_data
+    from cnn_core.data.class_data import describe_run_data
 
     settings = ", ".join(f"{k} {v}" for k, v in r.settings.items() if k != "data")
     lines = [f"run {r.id}: {r.name}" + (f" · {r.label}" if r.label else ""),

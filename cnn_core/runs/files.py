@@ -14,11 +14,11 @@ from pathlib import Path
 
 from torch import nn
 
-from cnn_core.codegen import pytorch_code
-from cnn_core.runs import RunRecord, RunStore
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec, spec_from_dict
-from cnn_core.weights import load_weights
+from cnn_core.design.codegen import pytorch_code
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec, spec_from_dict
+from cnn_core.runs.store import RunRecord, RunStore
+from cnn_core.runs.weights import load_weights
 
 METRICS_COLUMNS = ("epoch", "elapsed_s", "train_loss", "train_accuracy", "val_loss",
                    "val_accuracy", "test_accuracy")

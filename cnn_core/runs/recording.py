@@ -8,14 +8,14 @@ import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from cnn_core.runs import RunStart, RunStore, StoreError
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.runs.store import RunStart, RunStore, StoreError
 
 if TYPE_CHECKING:  # the sidebar opens the store before torch has loaded
     from torch import nn
 
-    from cnn_core.data import MnistSplits
+    from cnn_core.data.mnist import MnistSplits
 
 NOT_KEPT = "Runs are not being kept"
 LOG = logging.getLogger("cnn_explainer")

@@ -1,7 +1,7 @@
 """The run store: every training kept as a record (SQLite) and its weights (``.safetensors``).
 
 ``RunStore(root)`` opens ``runs.sqlite3`` in ``root`` (``$CNN_EXPLAINER_RUNS`` or ``runs/`` in
-the project) through ``cnn_core.sqlite_db`` (WAL, one connection per thread, schema versions).
+the project) through ``storage.sqlite_db`` (WAL, one connection per thread, schema versions).
 A training calls ``begin(...)`` when it starts and ``finish(...)`` when it ends; both take plain
 data, so the store knows nothing of the trainer. Weights go to ``weights/<id>.safetensors``,
 written under a temporary name and renamed in the transaction that records them, so a
@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cnn_core.sqlite_db import Database, Names, within_sqlite
-from cnn_core.teacher_key import TeacherKey  # re-exported: stores take it
+from cnn_core.storage.sqlite_db import Database, Names, within_sqlite
+from cnn_core.storage.teacher_key import TeacherKey  # re-exported: stores take it
 
 if TYPE_CHECKING:  # torch loads only when weights are written: `runs list` stays quick
     import torch
 
 RUNS_DIR_ENV = "CNN_EXPLAINER_RUNS"
 MAX_MB_ENV = "CNN_EXPLAINER_RUNS_MAX_MB"
-DEFAULT_RUNS_DIR = Path(__file__).resolve().parent.parent / "runs"
+DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"
 DEFAULT_MAX_MB = 200
 DB_NAME = "runs.sqlite3"
 MAX_CURVE_POINTS = 200  # a stored step curve stays this small however long the training
@@ -632,7 +632,7 @@ def _shaped(value: Any, shape: Any) -> bool:
 
 
 def _check_design(run_id: int, design: dict[str, Any]) -> None:
-    from cnn_core.spec import SpecFormatError, spec_from_dict
+    from cnn_core.design.spec import SpecFormatError, spec_from_dict
 
     try:
         spec_from_dict(design)

@@ -3,7 +3,7 @@
 ``.safetensors`` files hold only tensors; ``.pt``/``.pth`` files are read with
 ``torch.load(weights_only=True)``, which unpickles tensors and plain containers only, so a
 pickle that would run code is refused before any of it runs. The sizes either format declares
-are checked against ``MAX_WEIGHTS_BYTES`` before it is read (``cnn_core.uploads``). Weights for
+are checked against ``MAX_WEIGHTS_BYTES`` before it is read (``storage.uploads``). Weights for
 another design are refused naming the first layer that differs. Every refusal is one plain
 sentence of ours: torch's own messages (terminal escapes, advice to load unsafely) are not
 passed on.
@@ -22,10 +22,10 @@ import torch
 from safetensors.torch import load as safetensors_load
 from torch import nn
 
-from cnn_core.build import DesignError, build_model
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.uploads import (
+from cnn_core.design.build import DesignError, build_model
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.storage.uploads import (
     MAX_WEIGHTS_BYTES,
     UploadRefused,
     check_safetensors_header,

@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Protocol
 
-from cnn_core.spec import MAX_PARAMS
+from cnn_core.design.spec import MAX_PARAMS
 
 MIB = 1024 * 1024  # Streamlit's "MB" in server.maxUploadSize is a mebibyte
 MAX_WEIGHTS_BYTES = MAX_PARAMS * 4 + 1_000_000  # the largest allowed design in float32 + header

@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cnn_core.budget import (
+from cnn_core.data.datasets import Dataset
+from cnn_core.design.shapes import NetworkReport, format_shape
+from cnn_core.training.budget import (
     FLOAT,
     OVERHEAD,
     Limits,
@@ -30,9 +32,7 @@ from cnn_core.budget import (
     layer_values,
     training_refusal,
 )
-from cnn_core.datasets import Dataset
-from cnn_core.shapes import NetworkReport, format_shape
-from cnn_core.trainable import trainability_refusal
+from cnn_core.training.trainable import trainability_refusal
 
 PASS_WAIT_S = 5.0  # how long a heavy pass waits for others to finish before it is refused
 IG_MAX_BATCH = 64  # Integrated Gradients' steps go through the net in batches of at most this

@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_core.layers import layer_type
-from cnn_core.shapes import LayerReport, NetworkReport, format_shape
-from cnn_core.slots import default_limit
-from cnn_core.train_settings import SETTINGS
+from cnn_core.design.layers import layer_type
+from cnn_core.design.shapes import LayerReport, NetworkReport, format_shape
+from cnn_core.training.settings import SETTINGS
+from cnn_core.training.slots import default_limit
 
 MEMORY_ENV = "CNN_EXPLAINER_TRAINING_MEMORY_MB"
 SECONDS_ENV = "CNN_EXPLAINER_TRAINING_SECONDS"

@@ -23,16 +23,16 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from cnn_core.admission import TrainingRequest, Way, admit
-from cnn_core.budget import Limits
-from cnn_core.data import MnistSplits, MnistStore
-from cnn_core.devices import device_name
-from cnn_core.evaluate import evaluate
-from cnn_core.metrics import LossDiverged, Metrics, StepTally
-from cnn_core.run_limits import RunClock, over_time
-from cnn_core.shapes import analyze
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig, prepare, to_device, train_steps
+from cnn_core.data.mnist import MnistSplits, MnistStore
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.training.admission import TrainingRequest, Way, admit
+from cnn_core.training.budget import Limits
+from cnn_core.training.devices import device_name
+from cnn_core.training.evaluate import evaluate
+from cnn_core.training.limits import RunClock, over_time
+from cnn_core.training.metrics import LossDiverged, Metrics, StepTally
+from cnn_core.training.trainer import TrainConfig, prepare, to_device, train_steps
 
 # A process that stops answering (a lost machine) fails the others' next collective after
 # this long; long enough for the first process on each machine to download MNIST.

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnn_core.budget import eval_batch_size
-from cnn_core.data import normalize
+from cnn_core.data.mnist import normalize
+from cnn_core.training.budget import eval_batch_size
 
 NUM_CLASSES = 10  # the width of an empty set's logits
 

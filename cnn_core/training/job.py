@@ -1,9 +1,9 @@
 """A training as a background job: queued for a slot, run on a worker thread, paused, stopped,
 watched for an orphaned page, and read by anyone through consistent snapshots.
 
-The job drives the one training loop (``cnn_core.trainer.train_steps``): it pauses by not
+The job drives the one training loop (``cnn_core.training.trainer.train_steps``): it pauses by not
 asking for the next step, stops by closing the loop, and hands each step to the bookkeeping
-(``cnn_core.metrics``). Controls are events checked after every step, so they take effect
+(``cnn_core.training.metrics``). Controls are events checked after every step, so they take effect
 within one batch; a paused job gives its slot to the next in the queue and queues again to
 resume. A job stops itself when its owner is gone for ``orphan_timeout_s``: the owner is
 there while ``owner_connected()`` says so (the app passes its browser session's connection,
@@ -29,20 +29,27 @@ from typing import Literal
 import torch
 from torch import nn
 
-from cnn_core.admission import TrainingRequest, Way, require
-from cnn_core.budget import Limits, training_memory
-from cnn_core.data import MnistSplits
-from cnn_core.devices import device_name
-from cnn_core.evaluate import Evaluation, evaluate
-from cnn_core.learning_view import EVERY_S, KernelView, first_conv, fixed_digit, take_view
-from cnn_core.memory import return_freed_memory
-from cnn_core.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
-from cnn_core.recording import Recorder
-from cnn_core.run_limits import ParkedOptimizer, RunClock, forecast, over_time
-from cnn_core.shapes import NetworkReport, analyze
-from cnn_core.slots import TrainingSlots
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import Step, TrainConfig, prepare, to_device, train_steps, trained_model
+from cnn_core.data.mnist import MnistSplits
+from cnn_core.design.shapes import NetworkReport, analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.explain.learning_view import EVERY_S, KernelView, first_conv, fixed_digit, take_view
+from cnn_core.runs.recording import Recorder
+from cnn_core.training.admission import TrainingRequest, Way, require
+from cnn_core.training.budget import Limits, training_memory
+from cnn_core.training.devices import device_name
+from cnn_core.training.evaluate import Evaluation, evaluate
+from cnn_core.training.limits import ParkedOptimizer, RunClock, forecast, over_time
+from cnn_core.training.memory import return_freed_memory
+from cnn_core.training.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
+from cnn_core.training.slots import TrainingSlots
+from cnn_core.training.trainer import (
+    Step,
+    TrainConfig,
+    prepare,
+    to_device,
+    train_steps,
+    trained_model,
+)
 
 JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
 ACTIVE_STATES = ("queued", "running", "paused")

@@ -1,6 +1,7 @@
 """The limits a training keeps while it runs: its time (stopped at the limit, and told early
 when its epochs will not fit), and its memory while long paused (the optimizer's state waits
-on disk). ``cnn_core.job`` calls these; what is allowed to start is ``cnn_core.admission``'s."""
+on disk). ``job`` calls these; what is allowed to start
+is ``admission``'s."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from cnn_core.budget import format_seconds
+from cnn_core.training.budget import format_seconds
 
 FORECAST_AFTER_S = 1.5  # a training that will not fit its time limit says so this soon
 
@@ -64,7 +65,7 @@ def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int
 def parking_folder() -> Path:
     """``paused/`` beside the runs, on disk (a tmpfs /tmp would keep the bytes in memory);
     files a process left behind when it died go the first time a process parks."""
-    from cnn_core.runs import process_alive, runs_dir
+    from cnn_core.runs.store import process_alive, runs_dir
 
     folder = runs_dir() / "paused"
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,7 @@ class ParkedOptimizer:
         """Move the state to disk; False when it is there already."""
         if self.path is not None:
             return False
-        from cnn_core.runs import process_id
+        from cnn_core.runs.store import process_id
 
         folder = parking_folder()
         handle, path = tempfile.mkstemp(prefix=process_id() + PROCESS_END, suffix=".pt",

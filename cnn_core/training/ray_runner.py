@@ -2,7 +2,7 @@
 
 The app only connects to a running cluster (``ray start --head`` on one machine,
 ``ray start --address HEAD:6379`` on the others), once per process. Each training is a
-``TrainingActor`` (``cnn_core.ray_worker``) holding a ``TrainingJob`` on a worker, with its
+``TrainingActor`` (``cnn_core.training.ray_worker``) holding a ``TrainingJob`` on a worker, with its
 own CPUs (and GPU share); ``RayTraining`` here, the job the page holds, satisfies the same
 ``runner.Training`` protocol: it polls the actor for a ``Snapshot`` a few times a second,
 forwards pause, resume, stop and steering, watches for an orphaned page, and when the
@@ -26,24 +26,24 @@ import torch
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 from torch import nn
 
-from cnn_core.admission import Way, require
-from cnn_core.build import build_model
-from cnn_core.data import MnistSplits
-from cnn_core.evaluate import Evaluation
-from cnn_core.job import (
+from cnn_core.data.mnist import MnistSplits
+from cnn_core.design.build import build_model
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.runs.recording import Recorder
+from cnn_core.training.admission import Way, require
+from cnn_core.training.evaluate import Evaluation
+from cnn_core.training.job import (
     ACTIVE_STATES,
     ORPHAN_TIMEOUT_S,
     JobState,
     Snapshot,
     training_request,
 )
-from cnn_core.ray_worker import TrainingActor
-from cnn_core.recording import Recorder
-from cnn_core.runner import RunnerError
-from cnn_core.shapes import analyze
-from cnn_core.slots import TrainingSlots
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig
+from cnn_core.training.ray_worker import TrainingActor
+from cnn_core.training.runner import RunnerError
+from cnn_core.training.slots import TrainingSlots
+from cnn_core.training.trainer import TrainConfig
 
 CPUS_ENV = "CNN_EXPLAINER_RAY_CPUS"  # CPUs each training reserves (default 1)
 GPUS_ENV = "CNN_EXPLAINER_RAY_GPUS"  # GPU share each training reserves (default 0; 0.25 fits 4)
@@ -51,7 +51,7 @@ KEPT_DATASETS = 2  # datasets kept in the object store for the next trainings
 POLL_S = 0.25  # how often the page's copy of the progress is refreshed
 LOST_AFTER_S = 5.0  # a worker that does not answer for this long is lost
 LOST_MESSAGE = "training failed: the worker was lost"
-CNN_CORE = Path(__file__).resolve().parent
+CNN_CORE = Path(__file__).resolve().parents[1]
 
 _connect_lock = threading.Lock()
 

@@ -1,6 +1,6 @@
 """The worker's side of a training on a Ray cluster: one ``TrainingJob`` in an actor.
 
-``cnn_core.ray_runner`` creates one ``TrainingActor`` per training and drives it: every call
+``ray_runner`` creates one ``TrainingActor`` per training and drives it: every call
 here answers at once (an actor answers one call at a time, and the app polls its snapshots
 a few times a second), while the job trains on a thread of the worker.
 """
@@ -13,12 +13,12 @@ import os
 
 import ray
 
-from cnn_core.admission import Way
-from cnn_core.data import MnistSplits
-from cnn_core.evaluate import Evaluation
-from cnn_core.job import Snapshot, TrainingJob
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig
+from cnn_core.data.mnist import MnistSplits
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.training.admission import Way
+from cnn_core.training.evaluate import Evaluation
+from cnn_core.training.job import Snapshot, TrainingJob
+from cnn_core.training.trainer import TrainConfig
 
 
 class TrainingActor:

@@ -4,7 +4,7 @@ The app starts every training through a runner and gets back a ``Training`` that
 (``snapshot``), pauses, steers, resumes, stops and collects (``model``, ``evaluation``) the
 same way wherever it runs. The default runs ``job.TrainingJob`` on a thread of this process, as
 always; with ``CNN_EXPLAINER_RAY_ADDRESS`` set, each training runs on a Ray worker
-(``cnn_core.ray_runner``), and the runner's slots hold as many trainings as the cluster has
+(``cnn_core.training.ray_runner``), and the runner's slots hold as many trainings as the cluster has
 room for.
 """
 
@@ -17,14 +17,14 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from cnn_core.admission import Way
-from cnn_core.data import MnistSplits
-from cnn_core.evaluate import Evaluation
-from cnn_core.job import ORPHAN_TIMEOUT_S, Snapshot, TrainingJob
-from cnn_core.recording import Recorder
-from cnn_core.slots import TrainingSlots
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.trainer import TrainConfig
+from cnn_core.data.mnist import MnistSplits
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.runs.recording import Recorder
+from cnn_core.training.admission import Way
+from cnn_core.training.evaluate import Evaluation
+from cnn_core.training.job import ORPHAN_TIMEOUT_S, Snapshot, TrainingJob
+from cnn_core.training.slots import TrainingSlots
+from cnn_core.training.trainer import TrainConfig
 
 RAY_ADDRESS_ENV = "CNN_EXPLAINER_RAY_ADDRESS"
 
@@ -108,7 +108,7 @@ def runner_from_env() -> Runner:
     if not address:
         return InProcessRunner()
     try:
-        from cnn_core.ray_runner import RayRunner
+        from cnn_core.training.ray_runner import RayRunner
     except ImportError as exc:
         raise RunnerError(f"{RAY_ADDRESS_ENV} is set but Ray is not installed "
                           "(pip install -r requirements-ray.txt)") from exc

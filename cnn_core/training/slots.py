@@ -30,7 +30,7 @@ class TrainingSlots:
     the head of the queue also waits until its memory is free."""
 
     def __init__(self, limit: int | None = None, memory_bytes: int | None = None) -> None:
-        from cnn_core.budget import Limits  # budget reads default_limit from here
+        from cnn_core.training.budget import Limits  # budget reads default_limit from here
 
         self.limit = limit or default_limit()
         self.memory_bytes = memory_bytes or Limits.from_env().memory_bytes * self.limit

@@ -2,9 +2,9 @@
 
 ``train_steps`` shuffles, slices a batch from the in-memory uint8 digits, runs forward, loss,
 backward and the optimizer step, and yields after every step. Whoever drives it decides what
-happens between steps: the job (``cnn_core.job``, which the Train page, the command line,
+happens between steps: the job (``cnn_core.training.job``, which the Train page, the command line,
 Ray's workers and the benchmarks run) publishes metrics, pauses by not asking for the next
-step and stops by closing the generator; ``cnn_core.distributed`` drives it directly.
+step and stops by closing the generator; ``cnn_core.training.distributed`` drives it directly.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from cnn_core.augment import augment
-from cnn_core.build import build_model
-from cnn_core.data import normalize
-from cnn_core.devices import resolve_device
-from cnn_core.spec import ArchitectureSpec
-from cnn_core.train_settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS, SGD_MOMENTUM, Setting
+from cnn_core.data.augment import augment
+from cnn_core.data.mnist import normalize
+from cnn_core.design.build import build_model
+from cnn_core.design.spec import ArchitectureSpec
+from cnn_core.training.devices import resolve_device
+from cnn_core.training.settings import (
+    DEFAULT_OPTIMIZER,
+    OPTIMIZERS,
+    SETTINGS,
+    SGD_MOMENTUM,
+    Setting,
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class TrainConfig:
     seed: int = int(SETTINGS["seed"].default)
     device: str = "auto"
     speedups: bool = True  # False: the plain eager loop, bit for bit (for checking against it)
-    augment: bool = False  # redraw each batch at random (cnn_core.augment)
+    augment: bool = False  # redraw each batch at random (cnn_core.data.augment)
 
     LIMITS: ClassVar[dict[str, Setting]] = SETTINGS
 

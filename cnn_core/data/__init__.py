@@ -1,0 +1,3 @@
+"""Digits in, tensors out: the datasets (``datasets``), MNIST loading and splits (``mnist``), the
+class's own drawings (``class_data``), canvas preprocessing (``preprocess``) and augmentation
+(``augment``)."""
