@@ -21,6 +21,7 @@ from cnn_core.runs.compare import (
     table_rows,
 )
 from cnn_core.runs.files import NoWeights, downloads, run_model, run_spec
+from cnn_core.runs.shares import requested_by
 from cnn_core.runs.store import (
     PAGE_SIZE,
     SORT_COLUMNS,
@@ -66,8 +67,9 @@ def runs_table(store: RunStore) -> list:
         st.info("No runs yet: every training (Train page, quick model, command line) appears "
                 "here.", icon=":material/history:")
         return []
-    rows = pd.DataFrame(table_rows(runs, owner_token()))
-    narrow = {name: st.column_config.Column(width="small") for name in ("run", "mine", "pinned")}
+    rows = pd.DataFrame(table_rows(runs, owner_token(), requested_by(store, owner_token())))
+    narrow = {name: st.column_config.Column(width="small")
+              for name in ("run", "mine", "shared", "pinned")}
     # device and weights are in the one-run panel below: without them the table fits 1280 px
     shown = [c for c in rows.columns if c not in ("device", "weights")]
     st.dataframe(rows, hide_index=True, column_order=shown,
@@ -158,7 +160,9 @@ def one_run(store: RunStore, runs: list) -> None:
                   args=(store, record))
     st.caption(f"{record.status}: {record.message} · "
                f"{describe_run_data(record.settings, record.data_source)} "
-               f"({record.train_size:,} train) · {record.device} · seed {record.seed}")
+               f"({record.train_size:,} train) · {record.device} · seed {record.seed}"
+               + (f" · given to {record.shared} more who asked for the same training"
+                  if record.shared else ""))
     cols = st.columns(4)
     for col, (kind, (name, data)) in zip(cols, downloads(store, record.id).items()):
         col.download_button(f"{kind.capitalize()}", data, file_name=name, mime=MIME[kind],

@@ -53,6 +53,7 @@ from ui.attribution_view import why_panel
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
 from ui.ownership import owns_training
 from ui.progress import progress_text
+from ui.sharing_view import shared, sharing_row, train_anyway
 from ui.training_form import setting_range, settings_form
 
 GALLERY = 24  # mistakes shown (of the evaluation's first MAX_MISCLASSIFIED)
@@ -171,7 +172,8 @@ def start_training(config: TrainConfig, splits: MnistSplits) -> None:
         new_job = training_runner().start(current_spec(), splits, config, name=design_name(),
                                           orphan_timeout_s=disconnect_grace_s(),
                                           owner_connected=this_session_connected(),
-                                          recorder=recorder("train page"), way=Way.TRAIN_PAGE)
+                                          recorder=recorder("train page"), way=Way.TRAIN_PAGE,
+                                          share=True, join=not train_anyway())
     except (ValueError, RunnerError) as exc:  # checked when drawn; the server may have changed
         st.session_state["train_refused"] = str(exc)
         return
@@ -210,7 +212,8 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
         c[3].error(f"Not started: {refused}")
     elif job is not None and job.recorder is not None and job.recorder.problem:
         c[3].warning(job.recorder.problem, icon=":material/history:")
-    if mine and active and snap.state != "queued":
+    sharing_row(job, active)
+    if mine and active and snap.state != "queued" and not shared(job):
         steer(job, snap)
 
 

@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CNN_EXPLAINER_OFFLINE", "1")  # tests never reach for the internet
 # runs the tests record (every training does) go to a temporary folder, not the project's
 os.environ.setdefault("CNN_EXPLAINER_RUNS", tempfile.mkdtemp(prefix="cnn-explainer-runs-"))
+# each test trains what it asks for: identical requests share one training only where a test
+# turns it on (tests/test_sharing.py), or a test's training could be another test's replay
+os.environ.setdefault("CNN_EXPLAINER_SHARE", "0")
 # Ray reads these once, when first imported, and several test files import it: the test head
 # (tests/test_runner.py) runs without token auth, on loopback only. Set before any import.
 os.environ["RAY_AUTH_MODE"] = "disabled"

@@ -18,13 +18,16 @@ def run_label(run: RunSummary) -> str:
     return f"#{run.id} {run.name}" + (f" · {run.label}" if run.label else "")
 
 
-def table_rows(runs: list[RunSummary], owner_token: str | None) -> list[dict[str, Any]]:
-    """The runs table, one dict per run (the page shows it as a dataframe)."""
+def table_rows(runs: list[RunSummary], owner_token: str | None,
+               given: set[int] | frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+    """The runs table, one dict per run (the page shows it as a dataframe). ``given``: the
+    runs this session asked for again and was given (``runs.shares``), "mine" as well;
+    "shared": how many such requests a run answered (one row, however many)."""
     return [{"run": r.id, "design": r.name, "nickname": r.label,
              "status": r.status, "test accuracy": r.test_accuracy, "parameters": r.params,
              "MACs": r.macs, "seconds": r.duration_s, "device": r.device,
-             "mine": r.owned_by(owner_token), "pinned": r.pinned,
-             "weights": r.has_weights} for r in runs]
+             "mine": r.owned_by(owner_token) or r.id in given, "shared": r.shared,
+             "pinned": r.pinned, "weights": r.has_weights} for r in runs]
 
 
 def curve_rows(records: list[RunRecord]) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ not being kept."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,8 @@ class Recorder:
         self.store, self.problem = store, problem
         self.source, self.label, self.owner_token = source, label, owner_token
         self.run_id: int | None = None
+        # called with the run id and last snapshot once it is recorded (a share's key)
+        self.after_finish: Callable[[int, Any], None] | None = None
 
     def begin(self, spec: ArchitectureSpec, splits: MnistSplits, config: Any, device: str,
               name: str) -> int | None:
@@ -95,6 +98,8 @@ class Recorder:
         try:
             self.store.finish(self.run_id, status, snapshot.message,
                               **finish_fields(snapshot, evaluation, model, epoch_seconds))
+            if self.after_finish is not None:
+                self.after_finish(self.run_id, snapshot)
         except Exception as exc:  # as in begin
             self._failed(exc)
 

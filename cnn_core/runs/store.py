@@ -112,6 +112,7 @@ class RunSummary:
     has_weights: bool
     owner_hash: str | None
     weights_note: str = ""  # why a run has no weights, when it lost or never kept them
+    shared: int = 0  # how many times it was asked for again instead of trained again
 
     def owned_by(self, owner_token: str | None) -> bool:
         return owner_token is not None and self.owner_hash == owner_hash(owner_token)
@@ -203,11 +204,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_with_weights ON runs (pinned, id) WHERE weights_bytes IS NOT NULL;
     """,
     "ALTER TABLE runs ADD COLUMN weights_note TEXT NOT NULL DEFAULT ''",
+    # identical trainings run once (cnn_core.runs.shares): the conditions' key of a run that
+    # trained them all, and each student who asked for it again
+    """
+    ALTER TABLE runs ADD COLUMN share_key TEXT;
+    CREATE INDEX runs_by_share_key ON runs (share_key, id) WHERE share_key IS NOT NULL;
+    CREATE TABLE run_shares (
+        run_id INTEGER NOT NULL,
+        owner_hash TEXT,
+        at REAL NOT NULL,
+        UNIQUE (run_id, owner_hash)
+    );
+    CREATE INDEX run_shares_by_owner ON run_shares (owner_hash, run_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SUMMARY_COLUMNS = ("id, started_at, ended_at, status, message, name, label, source, device, "
                    "params, macs, images_per_s, duration_s, test_accuracy, pinned, "
                    "weights_bytes IS NOT NULL, owner_hash, weights_note, "
+                   "(SELECT COUNT(*) FROM run_shares s WHERE s.run_id = runs.id), "
                    "(SELECT json_valid(design) FROM run_details d WHERE d.id = runs.id)")
 # Past the cap, in one statement: unpinned weights other than :keep's, the owner's own first,
 # oldest first, until what they free covers the excess.
@@ -220,6 +235,9 @@ UPDATE runs SET weights_bytes = NULL, weights_note = :note WHERE id IN (
         FROM runs WHERE weights_bytes IS NOT NULL AND pinned = 0 AND id IS NOT :keep)
     WHERE freed - weights_bytes < (SELECT COALESCE(SUM(weights_bytes), 0) FROM runs) - :cap)
 RETURNING id"""
+# "Mine": the runs a session started, and those it asked for again and was given (shares)
+MINE = ("(owner_hash = :owner OR id IN (SELECT run_id FROM run_shares "
+        "WHERE owner_hash = :owner))")
 CAPPED = "they were removed to keep the runs folder under its size limit (pin a run to keep them)"
 
 
@@ -454,8 +472,8 @@ class RunStore:
     def count(self, owner_token: str | None = None) -> int:
         if owner_token is None:
             return self._read("SELECT COUNT(*) FROM runs")[0][0]
-        return self._read("SELECT COUNT(*) FROM runs WHERE owner_hash = ?",
-                          (owner_hash(owner_token),))[0][0]
+        return self._read(f"SELECT COUNT(*) FROM runs WHERE {MINE}",
+                          {"owner": owner_hash(owner_token)})[0][0]
 
     def list_runs(self, sort: str = "time", descending: bool = True,
                   owner_token: str | None = None, limit: int = PAGE_SIZE,
@@ -465,13 +483,14 @@ class RunStore:
         if sort not in SORT_COLUMNS:
             raise ValueError(f"sort by one of {', '.join(SORT_COLUMNS)}, not {sort!r}")
         column, order = SORT_COLUMNS[sort], "DESC" if descending else "ASC"
-        where, args = ("WHERE owner_hash = ?", (owner_hash(owner_token),)) \
-            if owner_token is not None else ("", ())
+        where, args = (f"WHERE {MINE}", {"owner": owner_hash(owner_token)}) \
+            if owner_token is not None else ("", {})
         # SQLite sorts NULL lowest: descending, they come last anyway (and the index serves)
         nulls = f"{column} IS NULL, " if column != "id" and not descending else ""
         rows = self._read(f"SELECT {SUMMARY_COLUMNS} FROM runs {where} "
-                          f"ORDER BY {nulls}{column} {order}, id {order} LIMIT ? OFFSET ?",
-                          (*args, _bounded(limit), _bounded(offset)))
+                          f"ORDER BY {nulls}{column} {order}, id {order} "
+                          "LIMIT :limit OFFSET :offset",
+                          {**args, "limit": _bounded(limit), "offset": _bounded(offset)})
         return [_summary(row) for row in rows]
 
     def scatter_points(self) -> list[tuple[int, int, float, str]]:
@@ -548,6 +567,7 @@ class RunStore:
         with self._write() as conn:
             conn.execute("DELETE FROM runs WHERE id = ?", (summary.id,))
             conn.execute("DELETE FROM run_details WHERE id = ?", (summary.id,))
+            conn.execute("DELETE FROM run_shares WHERE run_id = ?", (summary.id,))
         self.weights_path(summary.id).unlink(missing_ok=True)
 
     def clear(self, teacher: TeacherKey, key: str, keep_pinned: bool = True) -> int:
@@ -560,6 +580,7 @@ class RunStore:
         with self._write() as conn:
             conn.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
             conn.executemany("DELETE FROM run_details WHERE id = ?", [(i,) for i in ids])
+            conn.executemany("DELETE FROM run_shares WHERE run_id = ?", [(i,) for i in ids])
         for run_id in ids:
             self.weights_path(run_id).unlink(missing_ok=True)
         return len(ids)
@@ -573,7 +594,7 @@ MAX_ROWS = 2**63 - 1  # what SQLite's LIMIT and OFFSET take
 SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)  # one column each, in order
 OPTIONAL = (float, type(None))
 SUMMARY_TYPES = (int, float, OPTIONAL, str, str, str, str, str, str, int, int, OPTIONAL,
-                 OPTIONAL, OPTIONAL, int, int, (str, type(None)), str)
+                 OPTIONAL, OPTIONAL, int, int, (str, type(None)), str, int)
 
 
 def _mb(size: int) -> str:

@@ -41,7 +41,8 @@ from cnn_core.training.job import (
     training_request,
 )
 from cnn_core.training.ray_worker import TrainingActor
-from cnn_core.training.runner import RunnerError
+from cnn_core.training.runner import RunnerError, Training
+from cnn_core.training.shared import join_or_start
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import TrainConfig
 
@@ -112,13 +113,23 @@ class RayRunner:
     def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
               name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
               owner_connected: Callable[[], bool] | None = None,
-              recorder: Recorder | None = None, way: Way = Way.RAY) -> RayTraining:
+              recorder: Recorder | None = None, way: Way = Way.RAY, share: bool = False,
+              join: bool = True) -> Training:
         # Checked here, before anything reaches the cluster; the worker checks again.
         require(training_request(Way.RAY, analyze(spec), config, splits))
-        training = RayTraining(self, spec, splits, config, name, orphan_timeout_s,
-                               owner_connected, recorder)
-        training.start()
-        return training
+
+        def start(connected: Callable[[], bool] | None) -> RayTraining:
+            training = RayTraining(self, spec, splits, config, name, orphan_timeout_s,
+                                   connected, recorder)
+            training.start()
+            return training
+
+        if not share:
+            return start(owner_connected)
+        # the same lookup as this server's: a worker's device type and CPUs are the runner's
+        device_type = f"ray-{'cuda' if self.gpus else 'cpu'}"
+        return join_or_start(start, spec, splits, config, device_type, owner_connected,
+                             recorder, join, threads=int(self.cpus))
 
 
 class RayTraining:

@@ -23,6 +23,7 @@ from cnn_core.runs.recording import Recorder
 from cnn_core.training.admission import Way
 from cnn_core.training.evaluate import Evaluation
 from cnn_core.training.job import ORPHAN_TIMEOUT_S, Snapshot, TrainingJob
+from cnn_core.training.shared import join_or_start
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import TrainConfig
 
@@ -71,10 +72,13 @@ class Runner(Protocol):
     def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
               name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
               owner_connected: Callable[[], bool] | None = None,
-              recorder: Recorder | None = None, way: Way = Way.TRAIN_PAGE) -> Training:
+              recorder: Recorder | None = None, way: Way = Way.TRAIN_PAGE,
+              share: bool = False, join: bool = True) -> Training:
         """Queue a training and return it; ``ValueError`` (``Refused``: what ``admit`` said)
         for one that cannot or may not run. ``owner_connected`` and ``recorder``: as for
-        ``TrainingJob``."""
+        ``TrainingJob``. ``share``: an identical training, live or recorded, is given instead
+        unless not ``join`` ("train it anyway"), and this one is given to those who come
+        later (``cnn_core.training.shared``)."""
         ...
 
 
@@ -89,12 +93,19 @@ class InProcessRunner:
     def start(self, spec: ArchitectureSpec, splits: MnistSplits, config: TrainConfig,
               name: str = "Custom", orphan_timeout_s: float = ORPHAN_TIMEOUT_S,
               owner_connected: Callable[[], bool] | None = None,
-              recorder: Recorder | None = None, way: Way = Way.TRAIN_PAGE) -> TrainingJob:
-        job = TrainingJob(spec, splits, config, slots=self.slots, name=name,
-                          orphan_timeout_s=orphan_timeout_s, owner_connected=owner_connected,
-                          recorder=recorder, way=way)
-        job.start()
-        return job
+              recorder: Recorder | None = None, way: Way = Way.TRAIN_PAGE,
+              share: bool = False, join: bool = True) -> Training:
+        def start(connected: Callable[[], bool] | None) -> TrainingJob:
+            job = TrainingJob(spec, splits, config, slots=self.slots, name=name,
+                              orphan_timeout_s=orphan_timeout_s, owner_connected=connected,
+                              recorder=recorder, way=way)
+            job.start()
+            return job
+
+        if not share:
+            return start(owner_connected)
+        return join_or_start(start, spec, splits, config, config.resolved_device().type,
+                             owner_connected, recorder, join)
 
 
 class RunnerError(RuntimeError):
