@@ -385,8 +385,9 @@ def test_an_older_schema_is_upgraded_in_place_and_keeps_its_runs(tmp_path):
     store = RunStore(tmp_path)
     run_id = record(store, weights=kb(1))
     assert store.get(run_id).has_weights and store.get(run_id).weights_note == ""
+    assert store.get(run_id).shared == 0  # shares came with the third version
     with sqlite3.connect(tmp_path / "runs.sqlite3") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
 
 
 def test_delete_own_runs_teacher_key_and_slowing_wrong_keys(tmp_path):
