@@ -212,14 +212,14 @@ def test_a_recorded_key_finds_its_run(tmp_path):
 @pytest.mark.slow
 def test_two_sessions_on_the_train_page_share_one_training(monkeypatch):
     monkeypatch.setenv(sharing.SHARE_ENV, "1")
-    sessions = []
-    for _ in range(2):
+    def session():
         at = on_page("pages/train.py")
         wait_data(at)
         at.number_input(key="train_epochs").set_value(1)
         at.number_input(key="train_seed").set_value(987_654)  # no earlier test's run
-        at.run()
-        sessions.append(at)
+        return at.run()
+
+    sessions = [session(), session()]
     for at in sessions:
         next(b for b in at.button if b.label == "Train").click().run()
     first, second = (at.session_state["job"] for at in sessions)
@@ -233,6 +233,18 @@ def test_two_sessions_on_the_train_page_share_one_training(monkeypatch):
     accuracies = [by_label(at.metric, "Test accuracy").value for at in sessions]
     assert accuracies[0] == accuracies[1]
     assert same_net(second.model, first.model)
+
+    late = session()  # after it finished: the recorded run, replayed, or skipped to its end
+    next(b for b in late.button if b.label == "Train").click().run()
+    assert isinstance(late.session_state["job"], ReplayedTraining)
+    assert any("The same training ran at " in i.value for i in late.info)
+    next(b for b in late.button if b.label == "Skip to the end").click().run()
+    assert by_label(late.metric, "Test accuracy").value == accuracies[0]
+
+    anyway = session()
+    anyway.checkbox(key="train_anyway").check().run()
+    next(b for b in anyway.button if b.label == "Train").click().run()
+    assert isinstance(anyway.session_state["job"], TrainingJob)
 
 
 def test_the_runs_page_lists_a_shared_run_once_with_its_count():
