@@ -26,7 +26,7 @@ from cnn_core.design.spec import (
     spec_from_json_text,
 )
 from cnn_core.runs.cli import OneLineParser, add_runs_dir, add_runs_parser, runs_command
-from cnn_core.runs.store import StoreError
+from cnn_core.runs.records import StoreError
 from cnn_core.training.admission import NotAdmitted, TrainingRequest, Way, admit
 from cnn_core.training.devices import DEVICE_CHOICES
 from cnn_core.training.settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS

@@ -21,14 +21,8 @@ from cnn_core.runs.compare import (
     table_rows,
 )
 from cnn_core.runs.files import NoWeights, downloads, run_model, run_spec
-from cnn_core.runs.store import (
-    PAGE_SIZE,
-    SORT_COLUMNS,
-    NotAllowed,
-    RunNotFound,
-    RunStore,
-    StoreError,
-)
+from cnn_core.runs.records import NotAllowed, RunNotFound, StoreError
+from cnn_core.runs.store import PAGE_SIZE, SORT_COLUMNS, RunStore
 from cnn_core.runs.weights import WeightsError, load_weights
 from cnn_core.training.admission import NotAdmitted
 from ui.app_state import (

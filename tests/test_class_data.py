@@ -28,7 +28,7 @@ from cnn_core.data.class_data import (
     parse_import,
 )
 from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
-from cnn_core.runs.store import TeacherKey
+from cnn_core.storage.teacher_key import TeacherKey
 
 
 def redrawn(digit) -> tuple[np.ndarray, np.ndarray]:

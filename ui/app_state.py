@@ -327,7 +327,7 @@ def restore_from_url() -> None:
 
 def _use_run_from_link(run_id: int) -> str | None:
     from cnn_core.runs.files import NoWeights, run_model, run_spec
-    from cnn_core.runs.store import RunNotFound, StoreError
+    from cnn_core.runs.records import RunNotFound, StoreError
     from cnn_core.runs.weights import WeightsError
 
     store, problem = run_store()

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cnn_core.runs.store import TeacherKey, owner_hash, runs_dir
+from cnn_core.storage.owners import owner_hash
+from cnn_core.storage.places import runs_dir
+from cnn_core.storage.teacher_key import TeacherKey
 from cnn_core.storage.sqlite_db import Database, Names
 from cnn_core.storage.uploads import MAX_ZIP_ENTRIES, UploadRefused, read_entries, zip_directory
 

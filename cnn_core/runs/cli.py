@@ -17,16 +17,9 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from cnn_core.runs.store import (
-    PAGE_SIZE,
-    SORT_COLUMNS,
-    RunNotFound,
-    RunRecord,
-    RunStore,
-    RunSummary,
-    StoreError,
-    runs_dir,
-)
+from cnn_core.runs.records import RunNotFound, RunRecord, RunSummary, StoreError
+from cnn_core.runs.store import PAGE_SIZE, SORT_COLUMNS, RunStore
+from cnn_core.storage.places import runs_dir
 from cnn_core.storage.sqlite_db import MAX_INT
 
 MAX_PAGE = 10**9  # times the largest page size, still within SQLite's 64-bit OFFSET
