@@ -63,7 +63,7 @@ def summary_json(report: NetworkReport) -> dict:
 
 def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     """Train with the app's trainer, printing each epoch as it ends; 0 when it finished."""
-    from cnn_core.data.mnist import MnistStore
+    from cnn_core.data.dataset_store import MnistStore
     from cnn_core.runs.recording import Recorder, open_store
     from cnn_core.training import distributed
     from cnn_core.training.distributed import Launch

@@ -10,7 +10,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from cnn_core.data.class_data import ClassDataError, describe_run_data
+from cnn_core.data.class_data import ClassDataError
+from cnn_core.data.mixing import describe_run_data
 from cnn_core.passes import check_uploaded
 from cnn_core.runs.compare import (
     MAX_COMPARED,

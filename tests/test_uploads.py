@@ -20,17 +20,10 @@ from hypothesis import strategies as st
 from safetensors.torch import save as safetensors_save
 from zip_bombs import MIB, Raw, bomb, torch_bomb, upload_peak, zip_of
 
-from cnn_core.data.class_data import (
-    IDX_IMAGES,
-    IDX_LABELS,
-    MAX_DRAWINGS,
-    MAX_IMPORT_BYTES,
-    MAX_SHARE,
-    ClassData,
-    Refused,
-    files_from_upload,
-    idx_bytes,
-)
+from cnn_core.data.class_data import MAX_SHARE, ClassData
+from cnn_core.data.class_files import IDX_IMAGES, IDX_LABELS, MAX_IMPORT_BYTES, files_from_upload
+from cnn_core.data.drawings import MAX_DRAWINGS, Refused
+from cnn_core.data.idx import idx_bytes
 from cnn_core.design.build import build_model
 from cnn_core.design.presets import SMALL_FAST
 from cnn_core.design.spec import MAX_PARAMS, spec_from_dict

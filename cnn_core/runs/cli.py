@@ -155,7 +155,7 @@ def runs_table(runs: list[RunSummary], total: int) -> str:
 
 
 def describe(r: RunRecord) -> str:
-    from cnn_core.data.class_data import describe_run_data
+    from cnn_core.data.mixing import describe_run_data
 
     settings = ", ".join(f"{k} {v}" for k, v in r.settings.items() if k != "data")
     lines = [f"run {r.id}: {r.name}" + (f" · {r.label}" if r.label else ""),

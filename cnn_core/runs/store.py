@@ -36,7 +36,7 @@ from cnn_core.runs.records import (
 )
 from cnn_core.runs.schema import DB_NAME, DETAIL_COLUMNS, MIGRATIONS, SUMMARY_COLUMNS
 from cnn_core.runs.weights_folder import WeightsFolder
-from cnn_core.storage.owners import change_refusal, key_refusal, owner_hash
+from cnn_core.storage.owners import change_refusal, kept_hash, key_refusal, owner_hash
 from cnn_core.storage.places import max_weights_bytes, runs_dir
 from cnn_core.storage.processes import process_alive, process_id
 from cnn_core.storage.sqlite_db import Database, Names, within_sqlite
@@ -96,7 +96,7 @@ class RunStore:
     # ---- recording a training
     def begin(self, start: RunStart) -> int:
         """Record a training that starts now; its run id."""
-        owner = owner_hash(start.owner_token) if start.owner_token else None
+        owner = kept_hash(start.owner_token)
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO runs (started_at, status, name, label, source, owner_hash, process, "
@@ -146,7 +146,7 @@ class RunStore:
         """Past the cap, drop the weights of the oldest unpinned runs (never ``keep``'s), the
         owner's own first. Returns the runs that lost their weights."""
         return self.weights_folder.enforce_cap(
-            keep, owner_hash(owner_token) if owner_token else None)
+            keep, kept_hash(owner_token))
 
     # ---- reading
     def weights_path(self, run_id: int) -> Path:

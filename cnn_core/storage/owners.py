@@ -14,6 +14,11 @@ def owner_hash(owner_token: str) -> str:
     return hashlib.sha256(owner_token.encode()).hexdigest()
 
 
+def kept_hash(owner_token: str | None) -> str | None:
+    """What a row keeps of its maker: the secret's hash, or None when no session made it."""
+    return owner_hash(owner_token) if owner_token else None
+
+
 def new_owner_token() -> str:
     return secrets.token_urlsafe(24)
 

@@ -1,13 +1,17 @@
-"""Where the runs and the class set are kept on disk, and how much of it weights may take."""
+"""Where things are kept on disk: the runs and the class set (and how much of it weights may
+take), and the full datasets."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+PROJECT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "CNN_EXPLAINER_RUNS"
 MAX_MB_ENV = "CNN_EXPLAINER_RUNS_MAX_MB"
-DEFAULT_RUNS_DIR = Path(__file__).resolve().parents[2] / "runs"
+DATA_DIR_ENV = "CNN_EXPLAINER_DATA"
+DEFAULT_RUNS_DIR = PROJECT / "runs"
+DEFAULT_DATA_DIR = PROJECT / "data"
 DEFAULT_MAX_MB = 200
 
 
@@ -24,3 +28,8 @@ def max_weights_bytes() -> int:
     except ValueError:
         mb = DEFAULT_MAX_MB
     return int(max(mb, 0) * 1_000_000)
+
+
+def data_dir() -> Path:
+    """Where the full datasets live: ``$CNN_EXPLAINER_DATA`` or ``data/`` in the project."""
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
