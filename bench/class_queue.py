@@ -38,7 +38,8 @@ from cnn_core.data.mnist import MnistStore
 from cnn_core.design.presets import LENET5
 from cnn_core.design.spec import ArchitectureSpec, Layer
 from cnn_core.runs.recording import Recorder
-from cnn_core.runs.store import RunStore, new_owner_token
+from cnn_core.runs.store import RunStore
+from cnn_core.storage.owners import new_owner_token
 from cnn_core.training.admission import Way
 from cnn_core.training.budget import Limits
 from cnn_core.training.replay import ReplayedTraining

@@ -30,13 +30,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.data.class_data import (
-    MAX_DRAWINGS,
-    ClassDataError,
-    idx_bytes,
-    parse_idx,
-    parse_import,
-)
+from cnn_core.data.class_data import ClassDataError
+from cnn_core.data.class_files import parse_import
+from cnn_core.data.drawings import MAX_DRAWINGS
+from cnn_core.data.idx import idx_bytes, parse_idx
 from cnn_core.data.preprocess import (
     CANVAS_PX,
     PNG_DATA_URL_PREFIX,
@@ -119,11 +116,11 @@ def idx_inputs() -> dict[str, Callable[[], object]]:
     labels = idx_bytes(rng.integers(0, 10, MAX_DRAWINGS, dtype=np.uint8))
     shape = (0, 28, 28)
     return {
-        "raw_20000": lambda: parse_idx(raw, "images", shape),
-        "gzip_random_20000": lambda: parse_idx(zipped_random, "images", shape),
-        "gzip_zeros_20000": lambda: parse_idx(zipped_zeros, "images", shape),
-        "gzip_bomb_64MiB": lambda: parse_idx(bomb, "images", shape),
-        "count_lies": lambda: parse_idx(liar, "images", shape),
+        "raw_20000": lambda: parse_idx(raw, "images", shape, MAX_DRAWINGS),
+        "gzip_random_20000": lambda: parse_idx(zipped_random, "images", shape, MAX_DRAWINGS),
+        "gzip_zeros_20000": lambda: parse_idx(zipped_zeros, "images", shape, MAX_DRAWINGS),
+        "gzip_bomb_64MiB": lambda: parse_idx(bomb, "images", shape, MAX_DRAWINGS),
+        "count_lies": lambda: parse_idx(liar, "images", shape, MAX_DRAWINGS),
         "import_pair_20000": lambda: parse_import(raw, labels),
     }
 

@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cnn_core.design.presets import LENET5
-from cnn_core.runs.store import PAGE_SIZE, RunStart, RunStore
+from cnn_core.runs.records import RunStart
+from cnn_core.runs.store import PAGE_SIZE, RunStore
 
 RUNS = 10_000
 

@@ -26,7 +26,7 @@ from cnn_core.design.spec import (
     spec_from_json_text,
 )
 from cnn_core.runs.cli import OneLineParser, add_runs_dir, add_runs_parser, runs_command
-from cnn_core.runs.store import StoreError
+from cnn_core.runs.records import StoreError
 from cnn_core.training.admission import NotAdmitted, TrainingRequest, Way, admit
 from cnn_core.training.devices import DEVICE_CHOICES
 from cnn_core.training.settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS
@@ -63,7 +63,7 @@ def summary_json(report: NetworkReport) -> dict:
 
 def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
     """Train with the app's trainer, printing each epoch as it ends; 0 when it finished."""
-    from cnn_core.data.mnist import MnistStore
+    from cnn_core.data.dataset_store import MnistStore
     from cnn_core.runs.recording import Recorder, open_store
     from cnn_core.training import distributed
     from cnn_core.training.distributed import Launch

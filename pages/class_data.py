@@ -11,16 +11,9 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from cnn_core.data.class_data import (
-    CLASSES,
-    MAX_SHARE,
-    THIN_BELOW,
-    ClassData,
-    ClassDataError,
-    Refused,
-    files_from_upload,
-    thin_digits,
-)
+from cnn_core.data.class_data import MAX_SHARE, ClassData, ClassDataError
+from cnn_core.data.class_files import files_from_upload
+from cnn_core.data.drawings import CLASSES, THIN_BELOW, Refused, thin_digits
 from ui.app_state import class_data, digit_image_bytes, owner_token, teacher_key
 from ui.streamlit_internals import drop_uploads, readable_uploads
 

@@ -13,7 +13,8 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn_core.data.class_data import ClassDataError, Refused
+from cnn_core.data.class_data import ClassDataError
+from cnn_core.data.drawings import Refused
 from cnn_core.data.preprocess import (
     CANVAS_PX,
     PNG_DATA_URL_PREFIX,

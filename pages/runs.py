@@ -10,7 +10,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from cnn_core.data.class_data import ClassDataError, describe_run_data
+from cnn_core.data.class_data import ClassDataError
+from cnn_core.data.mixing import describe_run_data
 from cnn_core.passes import check_uploaded
 from cnn_core.runs.compare import (
     MAX_COMPARED,
@@ -21,15 +22,9 @@ from cnn_core.runs.compare import (
     table_rows,
 )
 from cnn_core.runs.files import NoWeights, downloads, run_model, run_spec
+from cnn_core.runs.records import NotAllowed, RunNotFound, StoreError
 from cnn_core.runs.shares import requested_by
-from cnn_core.runs.store import (
-    PAGE_SIZE,
-    SORT_COLUMNS,
-    NotAllowed,
-    RunNotFound,
-    RunStore,
-    StoreError,
-)
+from cnn_core.runs.store import PAGE_SIZE, SORT_COLUMNS, RunStore
 from cnn_core.runs.weights import WeightsError, load_weights
 from cnn_core.training.admission import NotAdmitted
 from ui.app_state import (

@@ -16,12 +16,15 @@ from typing import Any
 import streamlit as st
 
 from cnn_core.data import augment
-from cnn_core.data.class_data import TEST_CHOICES, TRAIN_CHOICES, ClassDataError, mix
+from cnn_core.data.class_data import ClassDataError
+from cnn_core.data.dataset_store import MnistStore, offered
 from cnn_core.data.datasets import DATASETS, output_refusal
-from cnn_core.data.mnist import MnistSplits, MnistStore, data_dir, offered
+from cnn_core.data.mixing import TEST_CHOICES, TRAIN_CHOICES, mix
+from cnn_core.data.mnist import MnistSplits
 from cnn_core.design.shapes import NetworkReport
 from cnn_core.explain.learning_view import KernelView, enlarge, tile
 from cnn_core.explain.svg import bar_svg, confusion_svg
+from cnn_core.storage.places import data_dir
 from cnn_core.training.admission import TrainingRequest, Way, admit
 from cnn_core.training.budget import (
     Limits,

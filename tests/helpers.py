@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core.design.presets import SMALL_FAST
 from cnn_core.design.spec import ArchitectureSpec
-from cnn_core.runs.store import RunStart, RunStore
+from cnn_core.runs.records import RunStart
+from cnn_core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from app_server import serve_app
 from browser_helpers import open_page, wait_idle
 from zip_bombs import MIB, bomb, zip_of
 
-from cnn_core.data.class_data import IDX_IMAGES, IDX_LABELS, MAX_IMPORT_BYTES
+from cnn_core.data.class_files import IDX_IMAGES, IDX_LABELS, MAX_IMPORT_BYTES
 from cnn_core.storage.uploads import MAX_UPLOAD_BYTES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -12,23 +12,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnn_core.data.class_data import (
+from cnn_core.data.class_data import ClassData
+from cnn_core.data.class_files import (
     CSV_LABELS,
     IDX_IMAGES,
     IDX_LABELS,
-    ClassData,
-    IdxError,
-    Refused,
-    describe_run_data,
     files_from_upload,
-    idx_bytes,
-    is_held_out,
-    mix,
-    parse_idx,
     parse_import,
 )
+from cnn_core.data.drawings import MAX_DRAWINGS, Refused, is_held_out
+from cnn_core.data.idx import IdxError, idx_bytes, parse_idx
+from cnn_core.data.mixing import describe_run_data, mix
 from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
-from cnn_core.runs.store import TeacherKey
+from cnn_core.storage.teacher_key import TeacherKey
 
 
 def redrawn(digit) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +171,7 @@ def test_bad_imports_are_refused_with_the_reason_and_change_nothing(filled):
 def test_the_idx_parser_refuses_random_bytes_with_one_line(data):
     for shape in ((0, 28, 28), (0,)):
         try:
-            array = parse_idx(data, "the file", shape)
+            array = parse_idx(data, "the file", shape, MAX_DRAWINGS)
         except IdxError as exc:
             assert "\n" not in str(exc) and len(str(exc)) < 200
         else:

@@ -170,7 +170,8 @@ def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, b
 
 
 def test_import_on_the_class_data_page_adds_all_or_nothing(fresh_class_set, bundled, tmp_path):
-    from cnn_core.data.class_data import IDX_IMAGES, IDX_LABELS, ClassData
+    from cnn_core.data.class_data import ClassData
+    from cnn_core.data.class_files import IDX_IMAGES, IDX_LABELS
     from cnn_core.data.preprocess import canvas_to_mnist
     from ui.app_state import class_data
 

@@ -161,12 +161,12 @@ def test_train_refuses_a_design_that_cannot_fit_the_data_before_starting(tmp_pat
     """They used to load the digits, start, and fail at the first step with torch's words
     (exit 1 after 10 s: "optimizer got an empty parameter list", "Target 3 is out of bounds",
     "expected input[1, 1, 28, 28] to have 16 channels"), recording a failed run."""
-    import cnn_core.data.mnist
+    import cnn_core.data.dataset_store
 
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded")
 
-    monkeypatch.setattr(cnn_core.data.mnist, "MnistStore", no_data)
+    monkeypatch.setattr(cnn_core.data.dataset_store, "MnistStore", no_data)
     path = _write(tmp_path / "design.json", json.dumps(design))
     assert main(["train", str(path), "--batch-size", "32", "--runs-dir",
                  str(tmp_path / "runs")]) == 2  # batch 32: within the memory limit

@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core.data.mnist import (
-    BUNDLED_DIR,
-    DownloadError,
-    MnistStore,
-    download_mnist,
-    load_bundled,
-    normalize,
-)
+from cnn_core.data.dataset_store import MnistStore
+from cnn_core.data.download import DownloadError, download_mnist
+from cnn_core.data.mnist import BUNDLED_DIR, load_bundled, normalize
 
 TEST_RESOURCES = [("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
                   ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")]

@@ -16,15 +16,10 @@ import torch
 import torchvision
 from helpers import idx_bytes
 
-from cnn_core.data.mnist import (
-    DATASETS,
-    DownloadError,
-    MnistStore,
-    classes,
-    download_dataset,
-    offered,
-    raw_dir,
-)
+from cnn_core.data.dataset_store import MnistStore, offered
+from cnn_core.data.datasets import DATASETS
+from cnn_core.data.download import DownloadError, download_dataset
+from cnn_core.data.mnist import classes, raw_dir
 
 
 def fixture_files(seed: int, train: int = 60, test: int = 12, classes: int = 10

@@ -75,3 +75,22 @@ def test_test_files_share_helpers_only_through_helper_modules():
                if n.split(".")[0].startswith("test_") or n.startswith("tests.test_")}
         bad |= set(re.findall(r"tests\.test_\w+", path.read_text()))  # __import__ in a script
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: use tests/helpers.py"
+
+
+# cnn_core's packages in order: each imports only from those before it (and from itself).
+PACKAGES = ("design", "storage", "data", "explain", "runs", "training")
+
+
+def test_each_cnn_core_package_imports_only_from_those_before_it():
+    backwards = []
+    for path in sorted(ROOT.glob("cnn_core/*/*.py")):
+        package = path.parent.name
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] == "cnn_core" and len(parts) > 1 and parts[1] in PACKAGES and \
+                        PACKAGES.index(parts[1]) > PACKAGES.index(package):
+                    backwards.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {module}")
+    assert not backwards, "imports against the package order: " + "; ".join(backwards)

@@ -2,7 +2,7 @@
 
 from cnn_core.design.presets import LENET5, SMALL_FAST
 from cnn_core.runs.compare import curve_rows, design_diff
-from cnn_core.runs.store import RunRecord
+from cnn_core.runs.records import RunRecord
 
 
 def record(run_id: int, name: str, design: dict, epochs: list) -> RunRecord:

@@ -28,16 +28,12 @@ from cnn_core.design.build import build_model
 from cnn_core.design.presets import LENET5, SMALL_FAST
 from cnn_core.runs.files import NoWeights, downloads, export_run, run_model
 from cnn_core.runs.recording import Recorder, open_store
-from cnn_core.runs.store import (
-    MIGRATIONS,
-    NotAllowed,
-    RunNotFound,
-    RunStore,
-    StoreError,
-    TeacherKey,
-    new_owner_token,
-)
+from cnn_core.runs.records import NotAllowed, RunNotFound, StoreError
+from cnn_core.runs.schema import MIGRATIONS
+from cnn_core.runs.store import RunStore
 from cnn_core.runs.weights import MAX_WEIGHTS_BYTES, WeightsError, load_weights
+from cnn_core.storage.owners import new_owner_token
+from cnn_core.storage.teacher_key import TeacherKey
 from cnn_core.training.evaluate import evaluate
 from cnn_core.training.job import TrainingJob
 from cnn_core.training.trainer import TrainConfig
@@ -197,7 +193,8 @@ def test_a_runs_folder_that_cannot_be_written(tmp_path):
 
 READ_ONLY = """
 import os, sys
-from cnn_core.runs.store import RunStart, RunStore, StoreError
+from cnn_core.runs.records import RunStart, StoreError
+from cnn_core.runs.store import RunStore
 root = sys.argv[1]
 start = RunStart("net", {"layers": []}, {}, 0, "bundled", 1, 1, 1, "CPU", 1, 1)
 store = RunStore(root)
@@ -251,7 +248,8 @@ def test_a_locked_database(tmp_path):
 
 DISK_FULL = """
 import resource, signal, sys, torch
-from cnn_core.runs.store import RunStore, StoreError
+from cnn_core.runs.records import StoreError
+from cnn_core.runs.store import RunStore
 store = RunStore(sys.argv[1])
 run_id = store.begin(__import__("tests.helpers", fromlist=["start"]).start())
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail, as on a full disk
@@ -361,7 +359,7 @@ def test_weights_whose_run_was_deleted_mid_write_are_gone_by_the_next_start(tmp_
     run_id = store.begin(start(owner="ada"))
     store.finish(run_id, "finished", "done")
     store.delete(run_id, owner_token="ada")  # while its weights were being written ...
-    store._save_weights(run_id, kb(10))  # ... which end after the delete
+    store.weights_folder.save(run_id, kb(10))  # ... which end after the delete
     assert os.listdir(tmp_path / "weights") == []
     kept = record(store, weights=kb(10))
     lost = record(store, weights=kb(10))

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from cnn_core.__main__ import main
 from cnn_core.design.presets import SMALL_FAST
-from cnn_core.runs.store import RunStart, RunStore
+from cnn_core.runs.records import RunStart
+from cnn_core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

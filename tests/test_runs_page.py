@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core.design.presets import LENET5, SMALL_FAST
 from cnn_core.runs.recording import Recorder
-from cnn_core.runs.store import RunStore, runs_dir
+from cnn_core.runs.store import RunStore
+from cnn_core.storage.places import runs_dir
 from cnn_core.training.job import TrainingJob
 from cnn_core.training.trainer import TrainConfig
 

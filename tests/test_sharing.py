@@ -20,7 +20,9 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.design.presets import SMALL_FAST
 from cnn_core.runs import shares
 from cnn_core.runs.recording import Recorder
-from cnn_core.runs.store import RunStore, new_owner_token, runs_dir
+from cnn_core.runs.store import RunStore
+from cnn_core.storage.owners import new_owner_token
+from cnn_core.storage.places import runs_dir
 from cnn_core.training import sharing
 from cnn_core.training.admission import Way
 from cnn_core.training.job import TrainingJob
@@ -151,6 +153,9 @@ def test_a_follower_trains_its_own_when_the_source_is_stopped(shared_server, dig
     source = press_train(runner, store, digits, config)
     follower = press_train(runner, store, digits, config)
     assert isinstance(follower, FollowedTraining)
+    deadline = time.monotonic() + 30  # a training stopped while queued keeps no run
+    while source.snapshot().state != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
     source.stop()
     source.join(60)
     deadline = time.monotonic() + 30

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from cnn_core.data.class_data import ClassData, ClassDataError
-from cnn_core.runs.store import RunStore, StoreError
+from cnn_core.runs.records import StoreError
+from cnn_core.runs.store import RunStore
 from cnn_core.storage.sqlite_db import CREATING_S, Database, Names
 
 NAMES = Names(StoreError, "the test database", "the test folder")

@@ -20,22 +20,15 @@ from hypothesis import strategies as st
 from safetensors.torch import save as safetensors_save
 from zip_bombs import MIB, Raw, bomb, torch_bomb, upload_peak, zip_of
 
-from cnn_core.data.class_data import (
-    IDX_IMAGES,
-    IDX_LABELS,
-    MAX_DRAWINGS,
-    MAX_IMPORT_BYTES,
-    MAX_SHARE,
-    ClassData,
-    Refused,
-    files_from_upload,
-    idx_bytes,
-)
+from cnn_core.data.class_data import MAX_SHARE, ClassData
+from cnn_core.data.class_files import IDX_IMAGES, IDX_LABELS, MAX_IMPORT_BYTES, files_from_upload
+from cnn_core.data.drawings import MAX_DRAWINGS, Refused
+from cnn_core.data.idx import idx_bytes
 from cnn_core.design.build import build_model
 from cnn_core.design.presets import SMALL_FAST
 from cnn_core.design.spec import MAX_PARAMS, spec_from_dict
-from cnn_core.runs.store import TeacherKey
 from cnn_core.runs.weights import WeightsError, load_weights
+from cnn_core.storage.teacher_key import TeacherKey
 from cnn_core.storage.uploads import (
     CHUNK_BYTES,
     MAX_UPLOAD_BYTES,
@@ -76,7 +69,8 @@ def test_the_servers_upload_limit_is_the_codes_and_fits_the_largest_exports():
 
 
 def test_the_largest_weights_the_app_exports_load_back(tmp_path):
-    from cnn_core.runs.store import RunStart, RunStore
+    from cnn_core.runs.records import RunStart
+    from cnn_core.runs.store import RunStore
 
     hidden = (MAX_PARAMS - 10) // (28 * 28 + 1 + 10) - 1  # the widest net under the limit
     spec = spec_from_dict({"input_shape": [1, 28, 28], "layers": [

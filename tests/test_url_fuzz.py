@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from cnn_core.design.url_state import MAX_LINK_CODE, MAX_RUN_ID_DIGITS, read_design, read_run_id
-from cnn_core.runs.store import process_alive
 from cnn_core.runs.weights import WeightsError, check_state_dict
+from cnn_core.storage.processes import process_alive
 from cnn_core.training import budget
 from ui.app_state import job_tokens
 

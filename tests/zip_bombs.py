@@ -104,7 +104,8 @@ def hwm():
     return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
 
 if kind == "class":
-    from cnn_core.data.class_data import ClassData, files_from_upload
+    from cnn_core.data.class_data import ClassData
+    from cnn_core.data.class_files import files_from_upload
     store = ClassData(scratch)
     def handle(name, data):  # what the Class data page's Import does
         return store.import_idx(*files_from_upload({name: data}))

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from cnn_core.data.class_data import ClassData
-    from cnn_core.data.mnist import MnistSplits, MnistStore
+    from cnn_core.data.dataset_store import MnistStore
+    from cnn_core.data.mnist import MnistSplits
     from cnn_core.training.job import TrainingJob
     from cnn_core.training.runner import Runner, Training
 
@@ -52,7 +53,7 @@ DIGITS = tuple("0123456789")
 @st.cache_resource(show_spinner=False)
 def mnist_store() -> MnistStore:
     """The server's one copy of MNIST (downloaded once, or the bundled set offline)."""
-    from cnn_core.data.mnist import MnistStore
+    from cnn_core.data.dataset_store import MnistStore
 
     store = MnistStore()
     store.start()
@@ -64,7 +65,7 @@ def dataset_store(key: str) -> MnistStore:
     """The server's one copy of a dataset (``cnn_core.data.datasets``), loaded on first use."""
     if key == "mnist":
         return mnist_store()
-    from cnn_core.data.mnist import MnistStore
+    from cnn_core.data.dataset_store import MnistStore
 
     store = MnistStore(dataset=key)
     store.start()
@@ -327,7 +328,7 @@ def restore_from_url() -> None:
 
 def _use_run_from_link(run_id: int) -> str | None:
     from cnn_core.runs.files import NoWeights, run_model, run_spec
-    from cnn_core.runs.store import RunNotFound, StoreError
+    from cnn_core.runs.records import RunNotFound, StoreError
     from cnn_core.runs.weights import WeightsError
 
     store, problem = run_store()

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from cnn_core.runs.store import TeacherKey, new_owner_token, owner_hash
+from cnn_core.storage.owners import new_owner_token, owner_hash
+from cnn_core.storage.teacher_key import TeacherKey
 from ui.streamlit_internals import hidden_css
 
 if TYPE_CHECKING:

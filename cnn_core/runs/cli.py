@@ -17,16 +17,9 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from cnn_core.runs.store import (
-    PAGE_SIZE,
-    SORT_COLUMNS,
-    RunNotFound,
-    RunRecord,
-    RunStore,
-    RunSummary,
-    StoreError,
-    runs_dir,
-)
+from cnn_core.runs.records import RunNotFound, RunRecord, RunSummary, StoreError
+from cnn_core.runs.store import PAGE_SIZE, SORT_COLUMNS, RunStore
+from cnn_core.storage.places import runs_dir
 from cnn_core.storage.sqlite_db import MAX_INT
 
 MAX_PAGE = 10**9  # times the largest page size, still within SQLite's 64-bit OFFSET
@@ -162,7 +155,7 @@ def runs_table(runs: list[RunSummary], total: int) -> str:
 
 
 def describe(r: RunRecord) -> str:
-    from cnn_core.data.class_data import describe_run_data
+    from cnn_core.data.mixing import describe_run_data
 
     settings = ", ".join(f"{k} {v}" for k, v in r.settings.items() if k != "data")
     lines = [f"run {r.id}: {r.name}" + (f" · {r.label}" if r.label else ""),

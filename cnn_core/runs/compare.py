@@ -8,7 +8,7 @@ from typing import Any
 
 from cnn_core.design.shapes import analyze, format_settings, format_shape
 from cnn_core.design.spec import spec_from_dict
-from cnn_core.runs.store import RunRecord, RunSummary
+from cnn_core.runs.records import RunRecord, RunSummary
 
 MIN_COMPARED, MAX_COMPARED = 2, 5
 

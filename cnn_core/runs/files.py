@@ -17,7 +17,8 @@ from torch import nn
 from cnn_core.design.codegen import pytorch_code
 from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec, spec_from_dict
-from cnn_core.runs.store import RunRecord, RunStore
+from cnn_core.runs.records import RunRecord
+from cnn_core.runs.store import RunStore
 from cnn_core.runs.weights import load_weights
 
 METRICS_COLUMNS = ("epoch", "elapsed_s", "train_loss", "train_accuracy", "val_loss",

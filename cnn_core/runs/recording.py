@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
-from cnn_core.runs.store import RunStart, RunStore, StoreError
+from cnn_core.runs.records import RunStart, StoreError
+from cnn_core.runs.store import RunStore
 
 if TYPE_CHECKING:  # the sidebar opens the store before torch has loaded
     from torch import nn

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 
-from cnn_core.runs.store import RunStore, owner_hash
+from cnn_core.runs.store import RunStore
+from cnn_core.storage.owners import owner_hash
 
 
 def keep_key(store: RunStore, run_id: int, key: str) -> None:

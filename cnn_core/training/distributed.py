@@ -23,7 +23,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from cnn_core.data.mnist import MnistSplits, MnistStore
+from cnn_core.data.dataset_store import MnistStore
+from cnn_core.data.mnist import MnistSplits
 from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.training.admission import TrainingRequest, Way, admit

@@ -65,7 +65,8 @@ def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int
 def parking_folder() -> Path:
     """``paused/`` beside the runs, on disk (a tmpfs /tmp would keep the bytes in memory);
     files a process left behind when it died go the first time a process parks."""
-    from cnn_core.runs.store import process_alive, runs_dir
+    from cnn_core.storage.places import runs_dir
+    from cnn_core.storage.processes import process_alive
 
     folder = runs_dir() / "paused"
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +96,7 @@ class ParkedOptimizer:
         """Move the state to disk; False when it is there already."""
         if self.path is not None:
             return False
-        from cnn_core.runs.store import process_id
+        from cnn_core.storage.processes import process_id
 
         folder = parking_folder()
         handle, path = tempfile.mkstemp(prefix=process_id() + PROCESS_END, suffix=".pt",

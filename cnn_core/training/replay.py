@@ -19,7 +19,7 @@ from cnn_core.data.mnist import MnistSplits
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs import shares
 from cnn_core.runs.recording import Recorder
-from cnn_core.runs.store import RunRecord
+from cnn_core.runs.records import RunRecord
 from cnn_core.training import sharing
 from cnn_core.training.evaluate import Evaluation
 from cnn_core.training.job import Snapshot
