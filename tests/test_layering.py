@@ -78,7 +78,7 @@ def test_test_files_share_helpers_only_through_helper_modules():
 
 
 # cnn_core's packages in order: each imports only from those before it (and from itself).
-PACKAGES = ("design", "storage", "data", "explain", "runs", "training")
+PACKAGES = ("design", "storage", "data", "explain", "runs", "teaching", "training")
 
 
 def test_each_cnn_core_package_imports_only_from_those_before_it():
@@ -94,3 +94,11 @@ def test_each_cnn_core_package_imports_only_from_those_before_it():
                         PACKAGES.index(parts[1]) > PACKAGES.index(package):
                     backwards.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {module}")
     assert not backwards, "imports against the package order: " + "; ".join(backwards)
+
+
+def test_every_cnn_core_module_is_in_an_ordered_package_or_is_a_door():
+    """A new package must take its place in PACKAGES; at the top sit only the doors."""
+    doors = {"__init__", "__main__", "passes"}
+    assert {p.stem for p in ROOT.glob("cnn_core/*.py")} <= doors
+    packages = {p.parent.name for p in ROOT.glob("cnn_core/*/__init__.py")}
+    assert packages <= set(PACKAGES), f"not in PACKAGES: {sorted(packages - set(PACKAGES))}"
