@@ -42,6 +42,7 @@ PAGES = [
     st.Page("pages/class_data.py", title="Class data", icon=":material/groups:"),
     st.Page("pages/draw.py", title="3 · Draw & test", icon=":material/draw:"),
     st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
+    st.Page("pages/board.py", title="Teacher's board", icon=":material/co_present:"),
 ]
 navigation = st.navigation(PAGES)
 

@@ -48,6 +48,7 @@ from cnn_core.training.budget import (
     training_memory,
     training_seconds,
 )
+from ui import predict
 from ui.app_state import (
     current_spec,
     design_layers,
@@ -56,6 +57,7 @@ from ui.app_state import (
     mark_design_edited,
     new_uid,
 )
+from ui.predict.design import hide_until_answered
 
 BLANK = "Blank (start from the input)"
 
@@ -400,9 +402,11 @@ pc[0].selectbox("Start from", options, key="preset_choice",
 pc[1].button("Load", on_click=_load_preset, width="stretch", type="primary")
 pc[2].caption(notes.get(st.session_state.get("preset_choice", ""), ""))
 
+predict.switch("design")
 spec = current_spec()
 report = analyze(spec)
-totals(report)
+shown = hide_until_answered(spec, report)  # predict first: the changed layer's shape waits
+totals(shown)
 for error in report.errors:
     st.error(error, icon=":material/error:")
 for warning in report.training_warnings:
@@ -417,16 +421,16 @@ st.subheader("Layers")
 # A static table, not st.dataframe: the data grid cost a browser ~0.4 s each time it drew
 # the page (of ~0.7 s in all), and a design's table is short.
 # Its cells are Markdown: a bare "#" heading would be an empty title.
-st.table(layer_table(report).rename(columns={"#": "\\#"})
+st.table(layer_table(shown).rename(columns={"#": "\\#"})
          .style.format({"params": "{:,}", "MACs": "{:,}"}),
          hide_index=True, alt="Each layer's output shape, parameters and MACs")
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Feature-map volume through the net")
-    st.image(volume_svg(report))
+    st.image(volume_svg(shown))
 with right:
     st.subheader("Edit a layer")
-    layer_editor(report)
+    layer_editor(shown)
     st.divider()
     add_layer_controls()
 import_export(spec, report)

@@ -27,6 +27,7 @@ from cnn_core.explain.learning_view import framed, tile
 from cnn_core.explain.svg import probability_svg
 from cnn_core.passes import predict_drawing
 from cnn_core.training.admission import NotAdmitted, Way
+from ui import predict
 from ui.app_state import (
     TrainedModel,
     class_data,
@@ -36,6 +37,7 @@ from ui.app_state import (
     trained_model,
 )
 from ui.attribution_view import why_panel
+from ui.predict.draw import ask_digit, challenge
 
 UNSURE_BELOW = 0.6
 MAX_MAPS_SHOWN = 16
@@ -147,6 +149,7 @@ st.title("Draw a digit")
 st.caption("Draw one digit, 0 to 9, large and centred or not: it is prepared the way MNIST "
            "digits were, then the network answers when you lift the pen.")
 record = model_banner()
+predict.switch("draw")
 
 left, right = st.columns([2, 3], gap="large")
 with left:
@@ -190,6 +193,8 @@ with right:
             st.session_state["last_prediction"] = prediction
             names = [record.classes[i] if i < len(record.classes) else str(i)
                      for i in range(len(prediction.probabilities))]
+            if not ask_digit(prepared.image, prediction.digit, names):
+                st.stop()  # predict first: the verdict, "why" and the maps wait for a guess
             st.markdown(f"## It is a **{names[prediction.digit]}** "
                         f"({prediction.confidence:.0%} sure)")
             if prediction.confidence < UNSURE_BELOW:
@@ -203,8 +208,10 @@ if record is not None and prepared is not None and not prepared.empty:
     st.caption("Which pixels pushed the network towards a digit, and which held it back. "
                "Pick another digit to ask why it did not answer that.")
     if len(record.classes) == 10:  # the panel's picker offers ten digits
-        why_panel(record.model, record.spec, prepared.image,
-                  st.session_state["last_prediction"].digit, key="draw_why", way=Way.DRAW_WHY)
+        why = why_panel(record.model, record.spec, prepared.image,
+                        st.session_state["last_prediction"].digit, key="draw_why",
+                        way=Way.DRAW_WHY)
+        challenge(prepared.image, st.session_state["last_prediction"].digit, why)
     else:
         st.caption(f"The heatmap is for ten-class models; this one has "
                    f"{len(record.classes)} classes.")

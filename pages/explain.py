@@ -30,7 +30,9 @@ from cnn_core.explain.stepping import (
     relu,
 )
 from cnn_core.explain.svg import grid_svg, value_range
+from ui import predict
 from ui.app_state import bundled_digits, trained_model
+from ui.predict.explain import ask_window_value
 
 KERNEL_CELL_PX = 48
 PLAY_EVERY_S = 0.6
@@ -172,6 +174,8 @@ def show_conv_step(image: np.ndarray, kernel: np.ndarray, geometry: Geometry,
     size, out_size = image.shape[0], output.shape[0]
     row, col = divmod(index, out_size)
     step = conv_step(image, kernel, geometry, row, col)
+    if not ask_window_value(step, kernel, skip=st.session_state.get("conv_step.play", False)):
+        return  # predict first: the value shows once it is answered
     st.markdown(f"Output cell **(row {row}, column {col})** = sum of window × kernel = "
                 f"**{step.value:.4f}**")
     padded = pad(image, geometry.padding)
@@ -213,6 +217,7 @@ st.title("A convolution, one step at a time")
 st.caption("A kernel is a small grid of weights. It slides over the image; at each position "
            "it multiplies the pixels under it by its weights and adds them up. That sum is one "
            "pixel of the output: high where the image looks like the kernel.")
+predict.switch("explain")
 settings, view = st.columns([4, 11], gap="medium")
 with settings:
     image, image_name = choose_input()

@@ -38,6 +38,7 @@ from cnn_core.training.job import LrChange, Snapshot, active_jobs
 from cnn_core.training.metrics import EpochPoint, StepPoint
 from cnn_core.training.runner import RunnerError, Training
 from cnn_core.training.trainer import TrainConfig, describe_speedups
+from ui import predict
 from ui.app_state import (
     class_data,
     current_job,
@@ -55,6 +56,7 @@ from ui.app_state import (
 from ui.attribution_view import why_panel
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
 from ui.ownership import owns_training
+from ui.predict import train as predict_train
 from ui.progress import progress_text
 from ui.sharing_view import shared, sharing_row, train_anyway
 from ui.training_form import setting_range, settings_form
@@ -226,12 +228,13 @@ def steer(job: Training, snap: Snapshot) -> None:
     c[0].number_input("Learning rate from now on", step=1e-4, format="%.4f",
                       **setting_range("learning_rate", float, value=job.learning_rate),
                       key=f"steer_lr_{id(job)}")  # each training starts from its own rate
-    c[1].button("Apply", icon=":material/tune:", width="stretch", on_click=apply_lr,
-                args=(job,))
+    c[1].button("Apply", icon=":material/tune:", width="stretch",
+                on_click=predict_train.before_apply(apply_lr), args=(job,))
     c[2].button("One step", icon=":material/redo:", width="stretch",
                 disabled=snap.state != "paused", on_click=one_step, args=(job,),
                 help="Train one batch and show its loss before and after the update")
     c[3].caption("A new learning rate applies from the next step and is marked on the curves.")
+    predict_train.question(job, f"steer_lr_{id(job)}", apply_lr)
 
 
 def apply_lr(job: Training) -> None:
@@ -397,6 +400,7 @@ def training_panel(job: Training | None, planned_epochs: int, *, live: bool) -> 
         last = snap.one_steps[-1]
         st.caption(f":material/redo: One step (step {last.step:,}): the loss on its batch went "
                    f"from {last.loss_before:.4f} to {last.loss_after:.4f}.")
+    predict_train.answer(job, snap)  # predict first: the curve's verdict on a guess
     learning_panel(snap, live=live)
 
 
@@ -548,6 +552,7 @@ def teacher_panel() -> None:
 
 
 st.title("Train")
+predict.switch("train")
 splits, blocked = prepare_data()
 report = current_report()
 if not report.ok:

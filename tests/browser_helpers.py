@@ -27,7 +27,7 @@ EXCEPTION = "[data-testid='stException']"  # a traceback Streamlit shows on a pa
 
 
 PAGE_TITLES = {"Start here", "1 · Design", "2 · Train", "Runs", "Class data",
-               "3 · Draw & test", "4 · Explain a step"}
+               "3 · Draw & test", "4 · Explain a step", "Teacher's board"}
 
 
 def sidebar_while_loading(page, timeout_s: float = 90.0) -> list[tuple[float, set[str]]]:

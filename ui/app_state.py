@@ -34,6 +34,8 @@ from cnn_core.runs.store import RunStore
 from cnn_core.training import memory
 from ui.ownership import owner_token, remember_owner_in_browser
 from ui.ownership import teacher_key as teacher_key  # re-exported: pages import it from here
+from ui.predict import restore_from_url as restore_predict_first
+from ui.predict import url_params as predict_first_params
 
 if TYPE_CHECKING:
     import torch
@@ -324,6 +326,7 @@ def restore_from_url() -> None:
     if run_id is not None and job is None:
         notes.append(_use_run_from_link(run_id))
     st.session_state["url_note"] = " ".join(filter(None, notes)) or None
+    restore_predict_first(params)
 
 
 def _use_run_from_link(run_id: int) -> str | None:
@@ -351,7 +354,7 @@ def sync_url() -> None:
         st.session_state["url_restored"] = True
         restore_from_url()
     remember_owner_in_browser()
-    wanted = {}
+    wanted = predict_first_params()
     if (code := design_param(current_spec())) is not None:
         wanted[DESIGN_PARAM] = code
     record = trained_model()
