@@ -43,8 +43,8 @@ def clear() -> None:
                                                    "ready for the next class.")
 
 
-def show_question(summary: QuestionSummary) -> None:
-    with st.container(border=True):
+def show_question(n: int, summary: QuestionSummary) -> None:
+    with st.container(border=True, key=f"board_question_{n}"):
         st.markdown(f"### {summary.question}")
         c = st.columns([1, 1, 3])
         c[0].metric("Answered", f"{summary.answered:,}")
@@ -66,8 +66,8 @@ def live_board(board: Board) -> None:
     if not questions:
         st.info("No answers yet. Turn **Predict first** on (a switch on the Design, Train, "
                 "Draw and Explain pages), and the class's answers appear here as they come.")
-    for summary in questions:
-        show_question(summary)
+    for n, summary in enumerate(questions):
+        show_question(n, summary)
 
 
 st.title("Teacher's board")

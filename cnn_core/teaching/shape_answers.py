@@ -190,9 +190,10 @@ def _spatial(report: LayerReport, answer: Shape) -> tuple[str, str]:
             which = " and ".join(names[i][0] for i in off)
             shown = axes[off[0]]
             lhs = names[off[0]][1] if len(off) == 1 else "H_out = W_out"
-            return cause, (f"{which}: {WHY[cause]}: {text(shown, lhs)}; the right one is "
-                           f"{shown.formula(lhs)}")
-    right = "; ".join(axes[i].formula(names[i][1]) for i in off)
+            # in code spans: a page shows the message as Markdown, where 2*0 ... 2*1 is italic
+            return cause, (f"{which}: {WHY[cause]}: `{text(shown, lhs)}`; the right one is "
+                           f"`{shown.formula(lhs)}`")
+    right = "; ".join(f"`{axes[i].formula(names[i][1])}`" for i in off)
     return SLIP, f"check the arithmetic: {right}"
 
 
