@@ -76,6 +76,7 @@ def test_design_wrong_then_right_and_the_board_groups_padding_and_stride(page_fo
     expect(first.get_by_text("Right: 16x13x13.")).to_be_visible()
 
     teacher = page_for()
+    teacher.set_viewport_size({"width": 1280, "height": 720})  # a projector
     open_page(teacher, board_url, "board")
     teacher.get_by_label("Teacher key").fill(KEY)
     teacher.get_by_role("button", name="Show the board").click()
@@ -85,14 +86,18 @@ def test_design_wrong_then_right_and_the_board_groups_padding_and_stride(page_fo
     expect(question.get_by_role("heading", name="ignored stride: 1")).to_be_visible()
     expect(teacher.get_by_role("heading", name="design: conv2d (16, k5, s2, p1) on 1x28x28")
            ).to_be_visible()
+    cut = teacher.evaluate("""() => [...document.querySelectorAll("h3, h4, [data-testid=
+        'stMetricValue']")].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
+    assert not cut, f"cut on a projector: {cut}"
     print(screenshot(teacher, tmp_path, "board"))
 
 
 def window_value(row: int, col: int) -> float:
     """The Explain page's first cell as it computes it: its first digit, first 3x3 kernel."""
+    import numpy as np
+
     from cnn_core.data.mnist import load_bundled
     from cnn_core.explain.stepping import Geometry, conv_step, kernel_presets
-    import numpy as np
 
     digits = load_bundled()
     image = np.concatenate([digits.train_images.numpy(), digits.val_images.numpy()])[0] / 255.0

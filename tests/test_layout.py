@@ -17,7 +17,7 @@ SIZES = {
     "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
               "device_scale_factor": 2},
 }
-PAGES = ["", "architecture", "train", "runs", "class_data", "draw", "explain"]
+PAGES = ["", "architecture", "train", "runs", "class_data", "draw", "explain", "board"]
 
 # Each text a student must read whole: buttons, headings, metrics, tabs, labels, the values in
 # input boxes, Plotly titles (SVG: compared with their plot's width), and the tables' columns

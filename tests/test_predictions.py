@@ -232,5 +232,9 @@ def test_the_loss_trend_compares_fifty_steps_before_and_after():
     assert sta.check_direction("down", trend).right
     wrong = sta.check_direction("up", trend)
     assert (wrong.right, wrong.cause) == (False, sta.WRONG_WAY)
+    assert "from 2.000 (50 steps before) to 1.000 (50 steps after)" in wrong.message
+    early = sta.loss_trend(points, 20)  # a change in the first steps: what there is before
+    assert early.steps_before == 20 and "(20 steps before)" in sta.check_direction(
+        "up", early).message
     thinned = [p for p in points if p.step % 4 == 0] + [Point(151, 3.0)]
     assert sta.loss_trend(thinned, 100).points_after == 13  # every kept point counts

@@ -163,6 +163,7 @@ class Trend:
     after: float
     points_before: int
     points_after: int
+    steps_before: int = LOSS_WINDOW  # fewer when the change came within the first steps
 
     @property
     def direction(self) -> str:
@@ -180,12 +181,13 @@ def loss_trend(points: Sequence[LossPoint], change_step: int,
     after = [p.loss for p in points if change_step <= p.step < change_step + window]
     if not before or not after:
         return None
-    return Trend(float(np.mean(before)), float(np.mean(after)), len(before), len(after))
+    return Trend(float(np.mean(before)), float(np.mean(after)), len(before), len(after),
+                 min(window, change_step))
 
 
 def check_direction(guess: str, trend: Trend, window: int = LOSS_WINDOW) -> Checked:
     """'up' or 'down' against the curve."""
-    said = (f"the mean loss went from {trend.before:.3f} ({window} steps before) to "
+    said = (f"the mean loss went from {trend.before:.3f} ({trend.steps_before} steps before) to "
             f"{trend.after:.3f} ({window} steps after)")
     if guess == trend.direction:
         return Checked(guess, True, "", f"Right: {said}.")
