@@ -86,8 +86,9 @@ def test_design_wrong_then_right_and_the_board_groups_padding_and_stride(page_fo
     expect(question.get_by_role("heading", name="ignored stride: 1")).to_be_visible()
     expect(teacher.get_by_role("heading", name="design: conv2d (16, k5, s2, p1) on 1x28x28")
            ).to_be_visible()
-    cut = teacher.evaluate("""() => [...document.querySelectorAll("h3, h4, [data-testid=
-        'stMetricValue']")].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
+    cut = teacher.evaluate("""() => [...document.querySelectorAll(
+        "h3, h4, [data-testid='stMetricValue']")]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
     assert not cut, f"cut on a projector: {cut}"
     print(screenshot(teacher, tmp_path, "board"))
 
