@@ -160,7 +160,7 @@ def test_train_up_or_down_is_answered_by_the_curve(page_for, board_url, tmp_path
     page = page_for()
     predict_first(page, board_url, "train")
     set_number(page, "Epochs", 3)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     rate = page.get_by_label("Learning rate from now on")
     rate.wait_for(timeout=120_000)
     page.wait_for_timeout(3000)  # some steps at the first rate
@@ -175,4 +175,4 @@ def test_train_up_or_down_is_answered_by_the_curve(page_for, board_url, tmp_path
     assert "Right: the mean loss went from" in verdict.inner_text()
     print(screenshot(page, tmp_path, "train-verdict"))
     page.get_by_role("button", name="Stop").click()
-    wait_until(lambda: page.get_by_role("button", name="Train").is_enabled(), bool, 60)
+    wait_until(lambda: page.get_by_role("button", name="Train", exact=True).is_enabled(), bool, 60)
