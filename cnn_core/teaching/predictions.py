@@ -5,7 +5,8 @@
 answer, right or wrong, the cause of a wrong one, the nickname and the time, plus the hash of
 the browser's owner secret (as runs keep it) so a student can take back their own answers;
 nothing else. Each answer is one transaction, bounded per owner and in total. The board, its
-CSV and clearing it need the teacher key (``open_board``, ``clear``), as the run store's do.
+CSV and clearing it need the teacher key (``open_board``, ``clear``), by the rule the run
+store and the class set share (``storage.owners``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_core.runs.store import TeacherKey, owner_hash, runs_dir
+from cnn_core.storage.owners import kept_hash, key_refusal, owner_hash
+from cnn_core.storage.places import runs_dir
 from cnn_core.storage.sqlite_db import Database, Names
+from cnn_core.storage.teacher_key import TeacherKey
 
 DB_NAME = "predictions.sqlite3"
 MAX_ROWS = 50_000  # a term of classes; a flood is refused
@@ -118,7 +121,7 @@ class Predictions:
         question = _clip(answer.question, MAX_QUESTION_CHARS)
         if not question:
             raise Refused("an answer needs its question")
-        owner = owner_hash(owner_token) if owner_token else None
+        owner = kept_hash(owner_token)
         with self._db.transaction() as conn:
             have = conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
             if have >= MAX_ROWS:
@@ -171,9 +174,12 @@ class Predictions:
 
 
 def _require(teacher: TeacherKey | None, key: str) -> None:
-    if teacher is None or not key or not teacher.check(key):
-        raise NotAllowed((teacher.refusal() if teacher else "") or
-                         "the board needs the teacher key")
+    """The stores' one teacher-key rule (``storage.owners.key_refusal``); an empty key is
+    no try at all (it does not count against the browser)."""
+    if not key:
+        raise NotAllowed("the board needs the teacher key")
+    if (refusal := key_refusal(teacher, key)) is not None:
+        raise NotAllowed(refusal or "the board needs the teacher key")
 
 
 class Board:
