@@ -37,7 +37,7 @@ def test_why_this_answer_and_why_not(page, app_url, tmp_path):
     # also finishes on a busy machine.
     open_page(page, app_url, "train")
     set_number(page, "Epochs", 1)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy").wait_for(
         timeout=400_000)
     page.get_by_role("link", name="3 · Draw & test").click()  # the same session

@@ -41,7 +41,7 @@ def test_draw_add_see_and_test_on_three_digits(page, app_url, tmp_path):
     choose(page, "Test on", "the class's drawings")
     set_number(page, "Epochs", 1)
     choose(page, "Batch size", "512")  # fewer, larger steps: the quickest epoch on a CPU
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     results = page.get_by_text("Results on the class's 3 drawings")
     results.wait_for(timeout=300_000)
     results.scroll_into_view_if_needed()

@@ -56,7 +56,7 @@ def test_a_copied_link_follows_a_training_but_owns_nothing(page_for, app_url, tm
     owner = page_for(app_url)
     open_page(owner, app_url, "train")
     set_number(owner, "Epochs", EPOCHS)
-    owner.get_by_role("button", name="Train").click()
+    owner.get_by_role("button", name="Train", exact=True).click()
     wait_until(lambda: url_param(owner, "job"), lambda v: v is not None, timeout_s=60)
     link = owner.evaluate("() => location.href")  # what a projector shows
     secret = wait_until(lambda: owner_cookie(owner), lambda v: v is not None)

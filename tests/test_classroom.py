@@ -33,7 +33,7 @@ def student_presses_train(context, url: str, design: str, epochs: int):
     page.get_by_role("combobox", name="Batch size").click()  # fewer, larger steps: the
     page.get_by_role("option", name="512", exact=True).click()  # quickest epoch on a CPU
     wait_idle(page)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     return page
 
 
@@ -87,7 +87,7 @@ def test_a_training_outlives_its_tab_gone_for_a_minute(browser, tmp_path):
         epochs_field = page.get_by_label("Epochs", exact=True).first
         epochs_field.fill("15")
         epochs_field.press("Enter")
-        page.get_by_role("button", name="Train").click()
+        page.get_by_role("button", name="Train", exact=True).click()
         # enabled: while the page reruns, the row as it was (Pause disabled) can still show
         page.get_by_role("button", name="Pause", disabled=False).first.wait_for()
         page.wait_for_function("() => new URLSearchParams(location.search).has('job')")
