@@ -64,12 +64,13 @@ def runs_table(store: RunStore) -> list:
         return []
     rows = pd.DataFrame(table_rows(runs, owner_token(), requested_by(store, owner_token())))
     narrow = {name: st.column_config.Column(width="small")
-              for name in ("run", "mine", "shared", "pinned", "status", "seconds")}
+              for name in ("run", "mine", "shared", "pinned", "status")}
     # device and weights are in the one-run panel below: without them the table fits 1280 px
     shown = [c for c in rows.columns if c not in ("device", "weights")]
     st.dataframe(rows, hide_index=True, column_order=shown,
                  column_config={**narrow, "test accuracy": st.column_config.NumberColumn(
-                     format="percent"), "seconds": st.column_config.NumberColumn(format="%.0f", width="small")})
+                     format="percent"), "seconds": st.column_config.NumberColumn(
+                     format="%.0f", width="small")})
     st.caption(f"{total:,} runs · page {page} of {pages}")
     return runs
 

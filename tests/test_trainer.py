@@ -332,3 +332,32 @@ def test_no_way_of_starting_a_training_skips_the_memory_budget(bundled):
                              L("linear", out_features=10)))
     with pytest.raises(ValueError, match=r"costliest layer is layer \d+ .*batch size \d+ would"):
         TrainingJob(bomb, bundled, TrainConfig(batch_size=64))
+
+
+@pytest.mark.slow
+def test_a_process_that_exits_mid_training_stops_it_and_exits_cleanly(tmp_path):
+    """Leaving a training running at exit once aborted pytest (rc 134, "terminate called
+    without an active exception"): the exit hook stops and joins it, and the run says why."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import sys\n"
+        "from cnn_core.data.mnist import load_bundled\n"
+        "from cnn_core.design.presets import LENET5\n"
+        "from cnn_core.training.job import TrainingJob, active_jobs\n"
+        "from cnn_core.training.trainer import TrainConfig\n"
+        "job = TrainingJob(LENET5, load_bundled(), TrainConfig(epochs=50, batch_size=512),\n"
+        "                  orphan_timeout_s=float('inf'))\n"
+        "job.start()\n"
+        "assert job.wait_until_started(60)\n"
+        "import time; time.sleep(1)  # inside a large batch's convolutions\n"
+        "print('started', flush=True)\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert "started" in done.stdout, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "terminate called" not in done.stderr

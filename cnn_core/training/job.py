@@ -13,6 +13,7 @@ page's live chart, a script) call ``snapshot()`` and never touch the model.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import dataclasses
@@ -104,6 +105,17 @@ def lower_priority() -> None:
 def active_jobs() -> list[TrainingJob]:
     """Every training of this process that is queued, running or paused (the teacher's view)."""
     return sorted(list(_ACTIVE), key=lambda job: job.created_at)
+
+
+@atexit.register
+def _stop_every_training() -> None:
+    """Stop and wait for the trainings still running when the process exits: a daemon thread
+    cut off inside torch's C++ aborts the interpreter ("terminate called without an active
+    exception")."""
+    for job in active_jobs():
+        job.stop("the server shut down before the training finished")
+    for job in active_jobs():
+        job.join(timeout=10)
 
 
 @dataclass(frozen=True)
