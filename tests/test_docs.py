@@ -25,7 +25,8 @@ DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 250
 CODE_DIRS = ("cnn_core", "ui", "pages", "bench")  # where a setting must be read (not tests/)
 TREE_DIRS = ("cnn_core", "ui", "pages")  # what the README's module map must name
-PATH_ROOTS = ("cnn_core/", "ui/", "pages/", "tests/", "bench/", ".ci/", ".streamlit/")
+PATH_ROOTS = ("cnn_core/", "ui/", "pages/", "tests/", "harness/", "bench/", ".ci/",
+              ".streamlit/")
 ENV_VAR = re.compile(r"CNN_EXPLAINER_[A-Z0-9_]+")
 BENCH_SCRIPT = re.compile(r"bench/\w+\.py")
 LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
