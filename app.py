@@ -11,7 +11,7 @@ import os
 
 import streamlit as st
 
-from cnn_core.design.shapes import format_shape
+from cnn_core.design.formatting import format_shape
 from ui.app_state import (
     current_job,
     current_report,

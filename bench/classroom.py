@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "harness"))
 
 from app_server import serve_app, server_rss_bytes  # noqa: E402
 from browser_helpers import CANVAS, EXCEPTION, IDLE, PAGE_HEADING, launch_chromium  # noqa: E402

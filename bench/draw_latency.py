@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # digits
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "harness"))  # digits
 
 from digits import first_digits
 

@@ -19,18 +19,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "harness")]
 
 from hostile_designs import MEMORY_BOMB  # noqa: E402
 
 from cnn_core.design.presets import PRESETS  # noqa: E402
+from cnn_core.design.report import largest_values  # noqa: E402
 from cnn_core.design.shapes import analyze  # noqa: E402
-from cnn_core.training.budget import (  # noqa: E402
-    eval_batch_size,
-    format_bytes,
-    largest_values,
-    training_memory,
-)
+from cnn_core.training.budget import eval_batch_size, format_bytes, training_memory  # noqa: E402
 
 DESIGNS = {**PRESETS, "memory bomb": MEMORY_BOMB}
 CASES = [(name, 64, "adam") for name in PRESETS] + [

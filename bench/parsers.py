@@ -41,7 +41,7 @@ from cnn_core.data.preprocess import (
     canvas_png_to_rgba,
 )
 from cnn_core.design.design_code import MAX_CODE_LENGTH, decode_design
-from cnn_core.design.spec import (
+from cnn_core.design.parse import (
     MAX_TEXT_BYTES,
     MAX_TEXT_CHARS,
     SpecFormatError,

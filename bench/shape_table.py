@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.design.shapes import SummaryRow, analyze, summary_rows
+from cnn_core.design.formatting import SummaryRow, summary_rows
+from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.design.spec import layer as L
 

@@ -17,14 +17,12 @@ import sys
 from pathlib import Path
 
 from cnn_core.data.datasets import DATASETS
+from cnn_core.design.formatting import format_shape, summary_rows
+from cnn_core.design.parse import MAX_TEXT_BYTES, SpecFormatError, spec_from_json_text
 from cnn_core.design.presets import PRESET_TABLE, preset_by_slug
-from cnn_core.design.shapes import NetworkReport, analyze, format_shape, summary_rows
-from cnn_core.design.spec import (
-    MAX_TEXT_BYTES,
-    ArchitectureSpec,
-    SpecFormatError,
-    spec_from_json_text,
-)
+from cnn_core.design.report import NetworkReport
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.cli import OneLineParser, add_runs_dir, add_runs_parser, runs_command
 from cnn_core.runs.records import StoreError
 from cnn_core.training.admission import NotAdmitted, TrainingRequest, Way, admit

@@ -15,24 +15,13 @@ import streamlit as st
 
 from cnn_core.data.datasets import outputs_note
 from cnn_core.design.codegen import keras_code, keras_refusals, pytorch_code
+from cnn_core.design.formatting import format_shape, summary_rows
 from cnn_core.design.layers import LAYERS, FieldSpec, layer_type
+from cnn_core.design.parse import MAX_TEXT_CHARS, SpecFormatError, spec_from_json_text
 from cnn_core.design.presets import PRESET_TABLE, PRESETS
-from cnn_core.design.shapes import (
-    FIX_INSERT_FLATTEN,
-    OUTPUT_SIZE_FORMULA,
-    LayerReport,
-    NetworkReport,
-    analyze,
-    format_shape,
-    summary_rows,
-)
-from cnn_core.design.spec import (
-    MAX_LAYERS,
-    MAX_TEXT_CHARS,
-    ArchitectureSpec,
-    SpecFormatError,
-    spec_from_json_text,
-)
+from cnn_core.design.report import LayerReport, NetworkReport
+from cnn_core.design.shapes import FIX_INSERT_FLATTEN, OUTPUT_SIZE_FORMULA, analyze
+from cnn_core.design.spec import MAX_LAYERS, ArchitectureSpec
 from cnn_core.design.url_state import design_link
 from cnn_core.explain.svg import volume_svg
 from cnn_core.training.budget import (

@@ -21,7 +21,7 @@ from cnn_core.data.dataset_store import MnistStore, offered
 from cnn_core.data.datasets import DATASETS, output_refusal
 from cnn_core.data.mixing import TEST_CHOICES, TRAIN_CHOICES, mix
 from cnn_core.data.mnist import MnistSplits
-from cnn_core.design.shapes import NetworkReport
+from cnn_core.design.report import NetworkReport
 from cnn_core.explain.learning_view import KernelView, enlarge, tile
 from cnn_core.explain.svg import bar_svg, confusion_svg
 from cnn_core.storage.places import data_dir

@@ -1,6 +1,7 @@
 """What several test files share: opening pages in AppTest, files and runs to test with, and
-random designs. One module, so that no test file imports another (browser helpers live in
-browser_helpers.py, hostile designs in hostile_designs.py, shared fixtures in conftest.py)."""
+random designs. One module, so that no test file imports another (shared fixtures live in
+conftest.py; what benchmarks use too, such as the app served headless, the browser helpers and
+hostile designs, in harness/)."""
 
 import base64
 import io

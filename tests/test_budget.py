@@ -12,6 +12,7 @@ from helpers import import_design, on_page, wait_data
 from hostile_designs import MEMORY_BOMB
 
 from cnn_core.design.presets import PRESETS, PYTORCH_TUTORIAL
+from cnn_core.design.report import largest_values
 from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.design.spec import layer as L
@@ -141,8 +142,8 @@ def test_evaluation_batches_fit_the_budget(bundled):
         torch.manual_seed(0)
         model = build_model(spec).eval()
         assert largest_output(model, bundled.val_images[:1], "cpu") == \
-            budget.largest_values(analyze(spec))
-    assert budget.eval_batch_size(budget.largest_values(analyze(MEMORY_BOMB))) < 100
+            largest_values(analyze(spec))
+    assert budget.eval_batch_size(largest_values(analyze(MEMORY_BOMB))) < 100
 
 
 # ---- the command line -----------------------------------------------------------------------
@@ -190,8 +191,8 @@ def test_summary_answers_without_importing_torch(tmp_path):
 
 
 def test_the_frame_and_design_page_modules_do_not_import_torch():
-    code = ("import sys; import cnn_core.design.spec, cnn_core.design.shapes, "
-            "cnn_core.training.budget, "
+    code = ("import sys; import cnn_core.design.spec, cnn_core.design.parse, "
+            "cnn_core.design.shapes, cnn_core.training.budget, "
             "cnn_core.design.codegen, cnn_core.training.devices, ui.app_state, ui.page_guard; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'torchvision')))")

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnn_core.__main__ import build_parser, main
+from cnn_core.design.parse import MAX_MESSAGE_CHARS
 from cnn_core.design.presets import PYTORCH_TUTORIAL
-from cnn_core.design.spec import MAX_MESSAGE_CHARS
 
 
 def run_cli(*args, stdin=None, timeout=120):
@@ -177,8 +177,8 @@ def test_train_refuses_a_design_that_cannot_fit_the_data_before_starting(tmp_pat
 
 def test_a_design_without_weights_is_refused_by_the_pure_check():
     from cnn_core.data.datasets import DATASETS, Dataset
+    from cnn_core.design.parse import spec_from_dict
     from cnn_core.design.shapes import analyze
-    from cnn_core.design.spec import spec_from_dict
     from cnn_core.training.trainable import trainability_refusal
 
     four = Dataset("four", "Four", "Four", 4, "thing")  # 1x28x28 pooled to 2x2 = 4 values

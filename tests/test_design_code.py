@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnn_core.design.design_code import MAX_CODE_LENGTH, decode_design, encode_design
+from cnn_core.design.parse import SpecFormatError, spec_from_dict
 from cnn_core.design.presets import PRESETS, PYTORCH_TUTORIAL
 from cnn_core.design.shapes import analyze
-from cnn_core.design.spec import ArchitectureSpec, Layer, SpecFormatError, spec_from_dict
+from cnn_core.design.spec import ArchitectureSpec, Layer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +124,7 @@ HOSTILE_CODES = [
 CHILD = """
 import json, sys
 from cnn_core.design.design_code import decode_design
-from cnn_core.design.spec import SpecFormatError
+from cnn_core.design.parse import SpecFormatError
 for code in json.load(sys.stdin):
     try:
         decode_design(code)

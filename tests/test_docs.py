@@ -3,7 +3,8 @@ with the real command line, every file, benchmark, setting and link named exists
 README keeps its promises to a newcomer (short, the two commands first, a true module map).
 
 Nothing here trains or starts a server: commands are checked against ``python -m cnn_core``'s
-own argparse parser in this process, files and settings against the tree."""
+own argparse parser in this process, other tools' commands (pytest, venv, ray, ruff) against
+their own ``--help``, files and settings against the tree."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ import importlib.util
 import io
 import re
 import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -25,7 +31,8 @@ DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 250
 CODE_DIRS = ("cnn_core", "ui", "pages", "bench")  # where a setting must be read (not tests/)
 TREE_DIRS = ("cnn_core", "ui", "pages")  # what the README's module map must name
-PATH_ROOTS = ("cnn_core/", "ui/", "pages/", "tests/", "bench/", ".ci/", ".streamlit/")
+PATH_ROOTS = ("cnn_core/", "ui/", "pages/", "tests/", "harness/", "bench/", ".ci/",
+              ".streamlit/")
 ENV_VAR = re.compile(r"CNN_EXPLAINER_[A-Z0-9_]+")
 BENCH_SCRIPT = re.compile(r"bench/\w+\.py")
 LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
@@ -142,6 +149,72 @@ def command_problems(command: list[str]) -> list[str]:
     problems += [f"no file {command[i + 1]}" for i, token in enumerate(command[:-1])
                  if token == "-r" and not (ROOT / command[i + 1]).is_file()]  # pip install -r
     return problems
+
+
+def tool(name: str) -> str | None:
+    """A documented program as installed: the virtual environment's own first."""
+    if name in ("python", "python3"):
+        return sys.executable
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+@cache
+def help_text(program: tuple[str, ...]) -> str:
+    done = subprocess.run([*program, "--help"], capture_output=True, text=True, timeout=120)
+    return done.stdout + done.stderr if done.returncode == 0 else ""
+
+
+def registered_markers() -> set[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return {m.split(":")[0] for m in config["tool"]["pytest"]["ini_options"]["markers"]}
+
+
+def help_problems(command: list[str]) -> list[str]:
+    """What is wrong with a command of another tool (pytest, venv, ray, ruff): the program
+    must be installed, its subcommand and every option it is given must be in its --help,
+    every path named must exist, every pytest marker must be registered."""
+    executable = tool(Path(command[0]).name)
+    if executable is None:
+        return [f"{command[0]} is not installed"]
+    program, rest = [executable], command[1:]
+    if rest[:1] == ["-m"] and len(rest) > 1:
+        program, rest = [executable, "-m", rest[1]], rest[2:]
+    while rest and re.fullmatch(r"[a-z][a-z-]*", rest[0]):  # ray start, ruff check
+        program.append(rest.pop(0))
+    text = help_text(tuple(program))
+    if not text:
+        return [f"{shlex.join(program)} --help fails"]
+    problems = [f"{shlex.join(program)} has no option {option}" for option in
+                (token.split("=")[0] for token in rest if token.startswith("-"))
+                if not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text)]
+    problems += [f"no file {token}" for token in rest
+                 if token.startswith(PATH_ROOTS) and not (ROOT / token).exists()]
+    if program[-1] == "pytest":
+        expressions = [rest[i + 1] for i, token in enumerate(rest[:-1]) if token == "-m"]
+        problems += [f"no pytest marker {word}" for expression in expressions
+                     for word in re.findall(r"\w+", expression)
+                     if word not in ("not", "and", "or") and word not in registered_markers()]
+    return problems
+
+
+def is_checked_elsewhere(command: list[str]) -> bool:
+    """Whether ``command_problems`` checks this command against the code itself."""
+    return cnn_core_argv(command) is not None or (
+        len(command) > 2 and command[1] == "-m" and command[2].startswith("cnn_core.")) or (
+        len(command) > 1 and command[0].endswith("python") and command[1].startswith("bench/")
+    ) or (len(command) > 2 and command[0].endswith("streamlit") and command[1] == "run") or (
+        "-r" in command)
+
+
+def test_every_other_documented_command_matches_its_tools_help():
+    """pytest, venv, ray and ruff commands: checked against what the installed tool says it
+    takes, so a renamed option or a marker that is gone shows here."""
+    commands = [(doc, c) for doc, c in documented_commands() if not is_checked_elsewhere(c)]
+    assert {Path(c[0]).name for _, c in commands} >= {"ray", "ruff"}, "the split is wrong"
+    problems = [f"{doc}: {shlex.join(command)}\n    {problem}" for doc, command in commands
+                for problem in help_problems(command)]
+    assert not problems, "documented commands their tools would refuse:\n" + "\n".join(problems)
 
 
 def test_every_documented_command_runs_with_the_real_parser():

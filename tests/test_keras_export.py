@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 
 from cnn_core.design.codegen import keras_code, keras_refusals
 from cnn_core.design.presets import PRESETS
-from cnn_core.design.shapes import NetworkReport, analyze
+from cnn_core.design.report import NetworkReport
+from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec, Layer
 from cnn_core.design.spec import layer as L
 

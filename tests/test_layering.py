@@ -68,7 +68,7 @@ def test_private_streamlit_names_live_in_one_module():
 
 
 def test_test_files_share_helpers_only_through_helper_modules():
-    """A test file imports helpers (helpers.py, browser_helpers.py, conftest's fixtures),
+    """A test file imports helpers (helpers.py, harness/'s modules, conftest's fixtures),
     never another test file: running or moving one test file must not break another."""
     for path in ROOT.glob("tests/*.py"):
         bad = {n for n in imported(path)
@@ -102,3 +102,18 @@ def test_every_cnn_core_module_is_in_an_ordered_package_or_is_a_door():
     assert {p.stem for p in ROOT.glob("cnn_core/*.py")} <= doors
     packages = {p.parent.name for p in ROOT.glob("cnn_core/*/__init__.py")}
     assert packages <= set(PACKAGES), f"not in PACKAGES: {sorted(packages - set(PACKAGES))}"
+
+
+def test_benchmarks_never_import_the_tests():
+    """bench/ stands alone: what it shares with the tests lives in harness/, not in tests/
+    (neither a tests module imported nor tests/ put on the path)."""
+    test_modules = {p.stem for p in ROOT.glob("tests/*.py")}
+    bad = []
+    for path in sorted(ROOT.glob("bench/**/*.py")):
+        text = path.read_text()
+        names = {n.split(".")[0] for n in imported(path)}
+        bad += [f"{path.relative_to(ROOT)} imports {name}"
+                for name in sorted(names & (test_modules | {"tests"}))]
+        bad += [f"{path.relative_to(ROOT)} puts tests/ on the path"
+                for _ in re.findall(r"""["']tests["']|/tests\b""", text)]
+    assert not bad, "; ".join(bad)

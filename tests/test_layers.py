@@ -20,8 +20,9 @@ from cnn_core.design.build import DesignError, build_model
 from cnn_core.design.codegen import keras_code, pytorch_code
 from cnn_core.design.design_code import decode_design, encode_design
 from cnn_core.design.layers import LAYERS, Code, FieldSpec, LayerType, readme_table, same_names
+from cnn_core.design.parse import spec_from_dict
 from cnn_core.design.shapes import analyze
-from cnn_core.design.spec import ArchitectureSpec, spec_from_dict
+from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.design.spec import layer as L
 
 ROOT = Path(__file__).resolve().parent.parent

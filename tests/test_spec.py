@@ -5,17 +5,15 @@ import json
 import pytest
 from hostile_designs import HOSTILE, conv
 
-from cnn_core.design.presets import PRESETS
-from cnn_core.design.shapes import analyze
-from cnn_core.design.spec import (
-    MAX_LAYERS,
+from cnn_core.design.parse import (
     MAX_MESSAGE_CHARS,
-    ArchitectureSpec,
     SpecFormatError,
-    layer,
     spec_from_dict,
     spec_from_json_text,
 )
+from cnn_core.design.presets import PRESETS
+from cnn_core.design.shapes import analyze
+from cnn_core.design.spec import MAX_LAYERS, ArchitectureSpec, layer
 
 ISSUE_EXAMPLE = (
     '{"input_shape": [1, 28, 28], "layers": [{"type": "conv2d", "out_channels": 32, '

@@ -13,13 +13,9 @@ from hypothesis import HealthCheck, event, find, given, settings
 from hypothesis import strategies as st
 
 from cnn_core.design.layers import LAYERS, FieldSpec
+from cnn_core.design.parse import MAX_MESSAGE_CHARS, SpecFormatError, spec_from_json_text
 from cnn_core.design.shapes import analyze
-from cnn_core.design.spec import (
-    MAX_MESSAGE_CHARS,
-    ArchitectureSpec,
-    SpecFormatError,
-    spec_from_json_text,
-)
+from cnn_core.design.spec import ArchitectureSpec
 
 FUZZ = settings(max_examples=1000, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -25,8 +25,9 @@ from cnn_core.data.class_files import IDX_IMAGES, IDX_LABELS, MAX_IMPORT_BYTES, 
 from cnn_core.data.drawings import MAX_DRAWINGS, Refused
 from cnn_core.data.idx import idx_bytes
 from cnn_core.design.build import build_model
+from cnn_core.design.parse import spec_from_dict
 from cnn_core.design.presets import SMALL_FAST
-from cnn_core.design.spec import MAX_PARAMS, spec_from_dict
+from cnn_core.design.spec import MAX_PARAMS
 from cnn_core.runs.weights import WeightsError, load_weights
 from cnn_core.storage.teacher_key import TeacherKey
 from cnn_core.storage.uploads import (

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from cnn_core.design.presets import DEFAULT_PRESET, PRESETS, SMALL_FAST
-from cnn_core.design.shapes import NetworkReport, analyze
+from cnn_core.design.report import NetworkReport
+from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec, Layer
 from cnn_core.design.url_state import (
     DESIGN_PARAM,

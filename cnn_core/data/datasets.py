@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnn_core.design.shapes import NetworkReport, format_shape
+from cnn_core.design.formatting import format_shape
+from cnn_core.design.report import NetworkReport
 
 INPUT_SHAPE = (1, 28, 28)
 

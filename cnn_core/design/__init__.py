@@ -1,3 +1,5 @@
-"""A network as data: the layer registry (``layers``), the design and its JSON (``spec``),
-per-layer shapes, parameters and MACs (``shapes``), the presets, design codes for links
-(``design_code``, ``url_state``), code export (``codegen``) and the torch model (``build``)."""
+"""A network as data: the layer registry (``layers``), the design (``spec``), its one parser
+(``parse``) and its values checked into settings (``resolve``); the shape engine (``shapes``)
+and what it reports, per layer and in total, activation memory included (``report``), shown
+as text (``formatting``); the presets, design codes for links (``design_code``,
+``url_state``), code export (``codegen``) and the torch model (``build``)."""

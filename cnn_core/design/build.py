@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from cnn_core.design.layers import LAYERS, arguments, layer_type
-from cnn_core.design.shapes import LayerReport, NetworkReport, analyze
+from cnn_core.design.report import LayerReport, NetworkReport
+from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnn_core.design.formatting import format_shape
 from cnn_core.design.layers import Code, LayerType, arguments, layer_type
-from cnn_core.design.shapes import LayerReport, NetworkReport, format_shape
+from cnn_core.design.report import LayerReport, NetworkReport
 
 
 def _literal(value: Any) -> str:

@@ -33,13 +33,8 @@ import re
 from typing import Any
 
 from cnn_core.design.layers import LAYERS, layer_type
-from cnn_core.design.spec import (
-    MAX_NUMBER_CHARS,
-    MNIST_INPUT_SHAPE,
-    ArchitectureSpec,
-    SpecFormatError,
-    spec_from_dict,
-)
+from cnn_core.design.parse import MAX_NUMBER_CHARS, SpecFormatError, spec_from_dict
+from cnn_core.design.spec import MNIST_INPUT_SHAPE, ArchitectureSpec
 
 MAX_CODE_LENGTH = 4000
 

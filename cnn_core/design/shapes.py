@@ -1,8 +1,9 @@
 """The shape engine: what every layer of a design outputs, why, and where a design breaks.
 
-``analyze(spec)`` walks the layers once and returns plain data (``NetworkReport``); pages,
-the CLI and tests format it. Shapes, parameter counts and failures agree exactly with torch
-(``tests/test_shapes_property.py`` proves it on thousands of random designs).
+``analyze(spec)`` walks the layers once and returns plain data (``cnn_core.design.report``);
+pages, the CLI and tests format it (``cnn_core.design.formatting``). Shapes, parameter counts
+and failures agree exactly with torch (``tests/test_shapes_property.py`` proves it on thousands
+of random designs).
 """
 
 from __future__ import annotations
@@ -10,75 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_core.design.formatting import format_pair, format_shape
 from cnn_core.design.layers import layer_type
+from cnn_core.design.report import LayerReport, NetworkReport, Pair, Shape, numel
+from cnn_core.design.resolve import FieldError, resolve_layer
 from cnn_core.design.spec import (
     MAX_MACS,
     MAX_PARAMS,
     MNIST_CLASSES,
     MNIST_INPUT_SHAPE,
     ArchitectureSpec,
-    FieldError,
     Layer,
-    resolve_layer,
 )
 
-Shape = tuple[int, ...]
-Pair = tuple[int, int]
 FIX_INSERT_FLATTEN = "insert_flatten"
-
-
-@dataclass(frozen=True)
-class LayerReport:
-    """The facts about one layer. ``index`` is 1-based, as the user counts."""
-
-    index: int
-    type: str
-    settings: dict[str, Any]
-    input_shape: Shape | None
-    output_shape: Shape | None
-    params: int = 0
-    macs: int = 0
-    receptive_field: Pair | None = None
-    formulas: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    error: str | None = None
-    error_field: str | None = None
-    torch_would_fail: bool = False
-    fix: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"layer {self.index} ({self.type})"
-
-
-@dataclass(frozen=True)
-class NetworkReport:
-    """The whole design's report: per-layer facts, totals, errors and training warnings."""
-
-    input_shape: Shape
-    layers: tuple[LayerReport, ...]
-    network_errors: tuple[str, ...] = ()
-    training_warnings: tuple[str, ...] = ()
-    total_params: int = 0
-    total_macs: int = 0
-    activation_bytes: int = 0
-    output_shape: Shape | None = None
-
-    @property
-    def errors(self) -> list[str]:
-        """Every error as one line naming its layer, first to last."""
-        layer_errors = [f"{r.label}: {r.error}" for r in self.layers if r.error]
-        return layer_errors + list(self.network_errors)
-
-    @property
-    def ok(self) -> bool:
-        """True when torch can build and run the design (the table is complete)."""
-        return not self.errors
-
-    @property
-    def trainable(self) -> bool:
-        """True when the design is also an MNIST classifier (input 1x28x28, 10 outputs)."""
-        return self.ok and not self.training_warnings
 
 
 @dataclass
@@ -109,24 +55,21 @@ def analyze(spec: ArchitectureSpec) -> NetworkReport:
         network_errors.append(f"the design needs {total_macs:,} multiply-accumulates per image; "
                               f"the limit is {MAX_MACS:,}")
     output_shape = walk.shape if not any(r.error for r in reports) else None
-    activations = _numel(spec.input_shape) + sum(
-        _numel(r.output_shape) for r in reports if r.output_shape)
     return NetworkReport(
         input_shape=tuple(spec.input_shape), layers=reports,
         network_errors=tuple(network_errors),
         training_warnings=_training_warnings(spec, output_shape),
-        total_params=total_params, total_macs=total_macs,
-        activation_bytes=4 * activations, output_shape=output_shape)
+        total_params=total_params, total_macs=total_macs, output_shape=output_shape)
 
 
 def _training_warnings(spec: ArchitectureSpec, output_shape: Shape | None) -> tuple[str, ...]:
     warnings = []
     if tuple(spec.input_shape) != MNIST_INPUT_SHAPE:
         warnings.append(f"MNIST digits are 1x28x28, but this design expects "
-                        f"{_fmt_shape(tuple(spec.input_shape))}")
+                        f"{format_shape(tuple(spec.input_shape))}")
     if output_shape is not None and output_shape != (MNIST_CLASSES,):
         warnings.append(f"an MNIST classifier must output 10 values (one per digit), but this "
-                        f"design outputs {_fmt_shape(output_shape)}; end with linear "
+                        f"design outputs {format_shape(output_shape)}; end with linear "
                         "out_features=10")
     return tuple(warnings)
 
@@ -158,7 +101,7 @@ def _analyze_layer(index: int, layer_: Layer, walk: _Walk) -> LayerReport:
         settings = {"num_features": shape[0], **settings}
         params = 2 * shape[0]  # weight and bias; running mean/var are buffers, not parameters
     if rule == "flatten":
-        shape = (_numel(shape),)
+        shape = (numel(shape),)
     rf = walk.rf if len(shape) == 3 else None
     return LayerReport(**base, settings=settings, output_shape=shape, params=params,
                        receptive_field=rf)
@@ -170,7 +113,7 @@ def _linear(base: dict[str, Any], settings: dict[str, Any], walk: _Walk) -> Laye
     if len(shape) != 1:
         return LayerReport(
             **base, settings=settings, output_shape=None, fix=FIX_INSERT_FLATTEN,
-            error=(f"linear gets a {_fmt_shape(shape)} volume; torch would apply it to the last "
+            error=(f"linear gets a {format_shape(shape)} volume; torch would apply it to the last "
                    f"dimension only ({shape[-1]} values per row), which no one means: insert "
                    "a flatten layer before it"))
     in_features, out_features = shape[0], settings["out_features"]
@@ -197,7 +140,7 @@ def _spatial(base: dict[str, Any], type_: str, settings: dict[str, Any],
             return LayerReport(**base, settings=settings, output_shape=None,
                                error_field="padding", torch_would_fail=True,
                                error=f'padding="same" needs stride 1 (got stride '
-                                     f'{_fmt_pair(stride)}): torch cannot keep the size '
+                                     f'{format_pair(stride)}): torch cannot keep the size '
                                      "while skipping positions")
         padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))  # before; rest after
     effective = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))
@@ -266,78 +209,6 @@ def _floor_note(axis: str, size: int, k_eff: int, p: int, s: int) -> str:
 def _needs_volume(type_: str, shape: Shape) -> str:
     return (f"{type_} needs a feature-map volume (channels, height, width) but gets a flat "
             f"vector of {shape[0]} values: move it before the flatten layer")
-
-
-def _numel(shape: Shape) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-    return total
-
-
-def _fmt_shape(shape: Shape) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-def _fmt_pair(pair: Pair) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
-
-
-def format_shape(shape: Shape | None) -> str:
-    """``(32, 28, 28)`` -> ``32x28x28``; ``None`` -> an em dash (unknown)."""
-    return "—" if shape is None else _fmt_shape(shape)
-
-
-def format_settings(report: LayerReport) -> str:
-    """A compact description of a layer's settings for the table, e.g. ``32, k5, s1, p2``:
-    each field with its ``short`` prefix, in the registry's order (or the type's own
-    ``summary``); optional fields at their default are left out, as in generated code."""
-    s = report.settings
-    if not s:
-        return ""
-    kind = layer_type(report.type)
-    if kind.summary is not None:
-        return kind.summary(s)
-    parts = []
-    for spec_field in kind.fields:
-        value = s[spec_field.name]
-        if spec_field.name in kind.torch.optional and value in (spec_field.default,
-                                                                 (spec_field.default,) * 2):
-            continue
-        shown = _fmt_pair(value) if isinstance(value, tuple) else str(value)
-        parts.append(f"{spec_field.short}{shown}")
-    return ", ".join(parts)
-
-
-def format_receptive_field(report: LayerReport) -> str:
-    """The patch of the input one output value sees: ``5x5``; ``whole input`` once the
-    values are flat (a linear layer sees everything); an em dash when unknown."""
-    if report.output_shape is not None and len(report.output_shape) == 1:
-        return "whole input"
-    if report.receptive_field is None:
-        return "—"
-    return _fmt_shape(report.receptive_field)
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    """One row of the per-layer table, as the CLI, the Design page and the benchmark show it."""
-
-    index: int
-    layer: str
-    settings: str
-    output: str
-    params: int
-    macs: int
-    receptive_field: str
-    error: str | None
-
-
-def summary_rows(report: NetworkReport) -> list[SummaryRow]:
-    """The per-layer table as plain data; each caller formats it its own way."""
-    return [SummaryRow(r.index, r.type, format_settings(r), format_shape(r.output_shape),
-                       r.params, r.macs, format_receptive_field(r), r.error)
-            for r in report.layers]
 
 
 # ---- the output-size formula (also what the Explain page shows) -----------------------------

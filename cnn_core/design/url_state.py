@@ -7,8 +7,9 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from cnn_core.design.design_code import decode_design, encode_design
+from cnn_core.design.parse import SpecFormatError
 from cnn_core.design.shapes import analyze
-from cnn_core.design.spec import ArchitectureSpec, SpecFormatError
+from cnn_core.design.spec import ArchitectureSpec
 
 DESIGN_PARAM, RUN_PARAM, JOB_PARAM = "design", "run", "job"
 MAX_LINK_CODE = 2000  # links stay well under what browsers and chat apps keep

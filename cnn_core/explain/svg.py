@@ -17,8 +17,9 @@ from html import escape
 
 import numpy as np
 
+from cnn_core.design.formatting import format_shape
 from cnn_core.design.layers import layer_type
-from cnn_core.design.shapes import NetworkReport, format_shape
+from cnn_core.design.report import NetworkReport
 
 GAP = 0.06  # of a cell: the background shows between cells, as plotly's xgap/ygap did
 BACKGROUND = "#dde3ea"  # also the colour of cells not filled in yet (NaN)

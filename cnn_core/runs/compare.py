@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnn_core.design.shapes import analyze, format_settings, format_shape
-from cnn_core.design.spec import spec_from_dict
+from cnn_core.design.formatting import format_settings, format_shape
+from cnn_core.design.parse import spec_from_dict
+from cnn_core.design.shapes import analyze
 from cnn_core.runs.records import RunRecord, RunSummary
 
 MIN_COMPARED, MAX_COMPARED = 2, 5

@@ -15,8 +15,9 @@ from pathlib import Path
 from torch import nn
 
 from cnn_core.design.codegen import pytorch_code
+from cnn_core.design.parse import spec_from_dict
 from cnn_core.design.shapes import analyze
-from cnn_core.design.spec import ArchitectureSpec, spec_from_dict
+from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.records import RunRecord
 from cnn_core.runs.store import RunStore
 from cnn_core.runs.weights import load_weights

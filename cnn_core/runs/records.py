@@ -183,7 +183,7 @@ def _shaped(value: Any, shape: Any) -> bool:
 
 
 def _check_design(run_id: int, design: dict[str, Any]) -> None:
-    from cnn_core.design.spec import SpecFormatError, spec_from_dict
+    from cnn_core.design.parse import SpecFormatError, spec_from_dict
 
     try:
         spec_from_dict(design)

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cnn_core.design.formatting import format_shape
 from cnn_core.design.layers import layer_type
-from cnn_core.design.shapes import LayerReport, Shape, format_shape, size_formula, window_output
+from cnn_core.design.report import LayerReport, Shape
+from cnn_core.design.shapes import size_formula, window_output
 
 MAX_ANSWER_CHARS = 40  # "(1024, 1024, 1024)" is 18: anything longer is not a shape
 MAX_DIGITS = 6  # no size in a design this app accepts has more

@@ -19,17 +19,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cnn_core.data.datasets import Dataset
-from cnn_core.design.shapes import NetworkReport, format_shape
-from cnn_core.training.budget import (
+from cnn_core.design.formatting import format_shape
+from cnn_core.design.report import (
     FLOAT,
+    NetworkReport,
+    kept_bytes,
+    largest_values,
+    layer_values,
+)
+from cnn_core.training.budget import (
     OVERHEAD,
     Limits,
     drawing_memory,
     eval_batch_size,
     format_bytes,
-    kept_bytes,
-    largest_values,
-    layer_values,
     training_refusal,
 )
 from cnn_core.training.trainable import trainability_refusal

@@ -13,8 +13,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnn_core.design.formatting import format_shape
 from cnn_core.design.layers import layer_type
-from cnn_core.design.shapes import LayerReport, NetworkReport, format_shape
+from cnn_core.design.report import (
+    FLOAT,
+    LayerReport,
+    NetworkReport,
+    kept_bytes,
+    largest_values,
+    layer_values,
+    numel,
+)
 from cnn_core.training.settings import SETTINGS
 from cnn_core.training.slots import default_limit
 
@@ -27,7 +36,6 @@ PASSES_MEMORY_ENV = "CNN_EXPLAINER_PASSES_MEMORY_MB"
 MB = 1024 * 1024
 # Where a container's memory limit is (cgroup v2, v1): Docker, Streamlit Community Cloud.
 CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
-FLOAT = 4  # bytes of one float32 value
 SERVER_RESERVE = 1536 * MB  # the server itself: torch, the digits, the sessions' pages
 MAX_DEFAULT_MEMORY = 4096 * MB  # no MNIST training needs more; the rest is for everyone else
 MIN_DEFAULT_MEMORY = 512 * MB
@@ -51,10 +59,6 @@ DEFAULT_BATCH_SIZE = int(SETTINGS["batch_size"].default)  # shown on the Design 
 FULL_TRAIN_IMAGES = 55_000  # MNIST's training digits less the 5,000 held out for validation
 MAX_BATCH_SIZE = int(SETTINGS["batch_size"].maximum)  # the largest the trainer accepts
 
-# Bytes a layer keeps per output value until the backward pass: its float32 output, plus what
-# torch saves beside it (max-pooling's int64 indices, dropout's float noise on the CPU).
-# Flatten is a view.
-KEPT_BYTES = {"maxpool2d": FLOAT + 8, "dropout": 2 * FLOAT, "flatten": 0}
 # Copies of the parameters each optimizer keeps: Adam's two moments, SGD's momentum.
 OPTIMIZER_COPIES = {"adam": 2, "sgd": 1}
 # Evaluation runs without gradients, in batches sized so their largest layer output fits this.
@@ -152,24 +156,6 @@ class MemoryEstimate:
         return FIRST_TRAINING + int(OVERHEAD * max(training, evaluating))
 
 
-def kept_bytes(layer: LayerReport) -> int:
-    """Bytes one image's pass through ``layer`` keeps for the backward pass."""
-    return KEPT_BYTES.get(layer.type, FLOAT) * layer_values(layer)
-
-
-def layer_values(layer: LayerReport) -> int:
-    """Values one image's output of ``layer`` holds."""
-    total = 1
-    for dim in layer.output_shape or ():
-        total *= dim
-    return total
-
-
-def largest_values(report: NetworkReport) -> int:
-    """The most values any single tensor of one image's forward pass holds."""
-    return max([_numel(report.input_shape), *(layer_values(r) for r in report.layers)])
-
-
 def eval_batch_size(largest: int) -> int:
     """Images per evaluation batch: as many as keep its largest output within EVAL_MEMORY."""
     return max(1, min(MAX_EVAL_BATCH, EVAL_MEMORY // (2 * FLOAT * max(1, largest))))
@@ -179,8 +165,8 @@ def training_memory(report: NetworkReport, batch_size: int, optimizer: str) -> M
     """Peak memory of training ``report``'s design at ``batch_size`` with ``optimizer``."""
     params = report.total_params * FLOAT
     largest = largest_values(report)
-    input_kept = (FLOAT + 1) * _numel(report.input_shape)  # the float batch and its uint8 digits
-    per_image = input_kept + sum(kept_bytes(r) for r in report.layers)
+    # What the forward pass keeps (the design's own figure), and the uint8 digits of the batch
+    per_image = report.activation_bytes + numel(report.input_shape)
     costliest = max(report.layers, key=lambda r: batch_size * kept_bytes(r) + 4 * r.params,
                     default=None)
     return MemoryEstimate(
@@ -306,11 +292,4 @@ def format_seconds(s: float) -> str:
     if s < 5400:
         return f"{s / 60:.0f} min"
     return f"{s / 3600:.1f} h"
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-    return total
 

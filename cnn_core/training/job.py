@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from cnn_core.data.mnist import MnistSplits
-from cnn_core.design.shapes import NetworkReport, analyze
+from cnn_core.design.report import NetworkReport
+from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.explain.learning_view import EVERY_S, KernelView, first_conv, fixed_digit, take_view
 from cnn_core.runs.recording import Recorder

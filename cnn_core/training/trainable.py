@@ -10,7 +10,7 @@ a conv layer expecting 16 channels of a 1x28x28 digit).
 from __future__ import annotations
 
 from cnn_core.data.datasets import Dataset, output_refusal
-from cnn_core.design.shapes import NetworkReport
+from cnn_core.design.report import NetworkReport
 
 
 def trainability_refusal(report: NetworkReport, dataset: Dataset) -> str | None:

@@ -9,7 +9,8 @@ import json
 
 import streamlit as st
 
-from cnn_core.design.shapes import LayerReport, NetworkReport, format_settings, format_shape
+from cnn_core.design.formatting import format_settings, format_shape
+from cnn_core.design.report import LayerReport, NetworkReport
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.teaching.shape_answers import AnswerError, check_answer
 from ui.predict import enabled, keep, verdict
