@@ -38,6 +38,7 @@ CLASSES = 10
 READOUT_SEED = 0
 ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which the trainer uses
 ADAM_EPS = 1e-8
+POOL_2X2 = Geometry(2, 2)  # the usual pooling: 2x2 windows, stride 2
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Chain:
     geometry: Geometry
     relu: bool = True
     pool_kind: PoolKind | None = "max"
-    pool_geometry: Geometry = Geometry(2, 2)
+    pool_geometry: Geometry = POOL_2X2
 
 
 @dataclass(frozen=True)
