@@ -25,7 +25,7 @@ from cnn_core.explain.confusion import (
 )
 from cnn_core.training.evaluate import evaluate
 
-THUMBNAIL = re.compile(r"^#(\d+) · ")  # a cell's thumbnail caption: "#123 · 7 98% · …"
+THUMBNAIL = re.compile(r"^#(\d+) · ")  # a cell's thumbnail caption: "#123 · 7: 98% · …"
 
 
 @settings(max_examples=200, deadline=None)
@@ -69,7 +69,7 @@ def test_the_cells_of_a_real_evaluation_add_up_to_its_matrix(bundled):
 def test_the_words_and_the_pages():
     assert Cell(4, 9, 12).describe([str(d) for d in range(10)]) == "true 4 → said 9: 12 images"
     assert Cell(2, 2, 1).describe(list("abc")) == "true c → said c: 1 image"
-    assert top_classes([0.02, 0.71, 0.25, 0.02], list("abcd")) == "b 71% · c 25% · a 2%"
+    assert top_classes([0.02, 0.71, 0.25, 0.02], list("abcd")) == "b: 71% · c: 25% · a: 2%"
     assert pages(0) == 1 and pages(PAGE_SIZE) == 1 and pages(PAGE_SIZE + 1) == 2
     assert page_of(np.arange(30), 9).tolist() == list(range(PAGE_SIZE, 30))  # clamped: the last
 

@@ -29,6 +29,7 @@ from ui.app_state import digit_image_bytes
 from ui.attribution_view import why_panel
 
 COLUMNS = 8  # thumbnails per row
+CELL_PX, ROW_PX, INDEX_PX = 48, 32, 110  # the table's columns, rows and row names
 
 
 def open_confusion(matrix: Sequence[Sequence[int]], names: Sequence[str], images: torch.Tensor,
@@ -42,8 +43,13 @@ def open_confusion(matrix: Sequence[Sequence[int]], names: Sequence[str], images
     names = [str(n) for n in names]
     st.markdown("**Open a cell**: click a cell of the matrix, or choose it from the list "
                 "below (by keyboard too), to see the images in it.")
+    # Fixed widths: a cell is where a student (or a browser test) expects it, and 10 columns
+    # fit a projector's half page.
+    widths = {name: st.column_config.NumberColumn(width=CELL_PX) for name in names}
     event = st.dataframe(_styled(matrix, names), key=f"{key}_table", on_select="rerun",
-                         selection_mode="single-cell", width="content")
+                         selection_mode="single-cell", width="content", row_height=ROW_PX,
+                         column_config={"_index": st.column_config.TextColumn(width=INDEX_PX),
+                                        **widths})
     offered = cells(matrix)
     chosen_key = f"{key}_cell"
     clicked = _clicked(event, names)

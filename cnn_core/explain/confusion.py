@@ -72,7 +72,7 @@ def page_of(indices: np.ndarray, page: int, size: int = PAGE_SIZE) -> np.ndarray
 
 
 def top_classes(probabilities: Sequence[float], names: Sequence[str], shown: int = 3) -> str:
-    """``9 71% · 4 25% · 7 2%``: an image's most likely classes, most likely first."""
+    """``9: 71% · 4: 25% · 7: 2%``: an image's most likely classes, most likely first."""
     values = np.asarray(probabilities, dtype=np.float64)
     order = np.argsort(-values, kind="stable")[:shown]
-    return " · ".join(f"{names[i]} {values[i]:.0%}" for i in order)
+    return " · ".join(f"{names[i]}: {values[i]:.0%}" for i in order)
