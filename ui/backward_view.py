@@ -22,13 +22,22 @@ from cnn_core.explain.backward import (
     run,
     sgd_update,
 )
-from cnn_core.explain.stepping import Geometry, PoolKind, pad, partial
+from cnn_core.explain.stepping import (
+    Geometry,
+    PoolKind,
+    Step,
+    pad,
+    partial,
+    window_cells,
+    zoom,
+)
 from cnn_core.explain.svg import bar_svg, grid_svg, value_range
 from cnn_core.training.settings import SETTINGS
 from ui.stepper import stepper
 from ui.training_form import FORM_KEYS
 
 PIXELS = (0.0, 1.0)
+KERNEL_PX = 40  # a kernel's cell in the update's pictures
 
 
 def backward_steps(image: np.ndarray, label: int | None, kernel: np.ndarray,
@@ -143,14 +152,18 @@ def _weight_step(image: np.ndarray, result: Backward, geometry: Geometry, kernel
                     f" = ∂loss/∂w[{u}, {v}]" if last else
                     f" (at the last position: {result.weight_gradient[u, v]:.6g})"))
     padded = pad(image, geometry.padding)
-    window = [(int(r), int(c)) for r in step.rows for c in step.cols]
-    a, b, c = st.columns(3)
+    window = Step(step.row, step.col, step.rows, step.cols,
+                  padded[np.ix_(step.rows, step.cols)], None, step.x)
+    near, offset = zoom(padded, window, margin=0)
+    a, b, c, d = st.columns([3, 3, 2, 3])
     a.image(grid_svg(result.delta_conv, outlined=[(step.row, step.col)], diverging=True),
             caption="δ at the convolution's output", width="stretch")
-    b.image(grid_svg(padded, outlined=window if step.pixel in window else [step.pixel],
-                     padding=geometry.padding, limits=PIXELS), width="stretch",
-            caption=f"The input's window; the weight meets x at {step.pixel}")
-    c.image(grid_svg(partial(products, index), outlined=[(step.row, step.col)],
+    b.image(grid_svg(padded, outlined=window_cells(window), padding=geometry.padding,
+                     limits=PIXELS), caption="The input's window there", width="stretch")
+    c.image(grid_svg(near, outlined=[(step.pixel[0] - offset[0], step.pixel[1] - offset[1])],
+                     numbers=True, limits=PIXELS), width="stretch",
+            caption=f"Up close: x, the pixel w[{u}, {v}] meets")
+    d.image(grid_svg(partial(products, index), outlined=[(step.row, step.col)],
                      diverging=True, limits=value_range(products)), width="stretch",
             caption="δ · x at each position so far (their sum: the running sum)")
 
@@ -175,9 +188,10 @@ def show_update(kernel: np.ndarray, gradient: np.ndarray, u: int, v: int,
         f"w − lr · m̂ / (√v̂ + {ADAM_EPS:g}) = **{adam.weight[u, v]:.6g}**. Every weight "
         "moves by about the learning rate, whatever its gradient's size.")
     a, b, c = st.columns(3)
-    a.image(grid_svg(gradient, outlined=[(u, v)], diverging=True),
-            caption="∂loss/∂kernel, every weight", width="stretch")
-    b.image(grid_svg(sgd - kernel, outlined=[(u, v)], diverging=True),
-            caption="The SGD change", width="stretch")
-    c.image(grid_svg(adam.change, outlined=[(u, v)], diverging=True),
-            caption="The Adam change", width="stretch")
+    side = KERNEL_PX * kernel.shape[1]
+    a.image(grid_svg(gradient, outlined=[(u, v)], diverging=True), width=side,
+            caption="∂loss/∂kernel, every weight")
+    b.image(grid_svg(sgd - kernel, outlined=[(u, v)], diverging=True), width=side,
+            caption="SGD's change to each weight")
+    c.image(grid_svg(adam.change, outlined=[(u, v)], diverging=True), width=side,
+            caption="Adam's change to each weight")
