@@ -8,7 +8,6 @@ require_frame()  # first, before the imports below load torch (see page_guard)
 need_torch()
 
 import functools
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,28 +24,32 @@ from cnn_core.explain.stepping import (
     kernel_presets,
     pad,
     parse_kernel,
+    partial,
     pool,
     pool_step,
     relu,
+    window_cells,
+    zoom,
 )
 from cnn_core.explain.svg import grid_svg, value_range
 from ui import predict
 from ui.app_state import bundled_digits, trained_model
+from ui.backward_view import backward_steps
 from ui.predict.explain import ask_window_value
+from ui.stepper import stepper
 
 KERNEL_CELL_PX = 48
-PLAY_EVERY_S = 0.6
 PIXELS = (0.0, 1.0)  # the input's grey scale: a close-up's zero is black too
 
 
 # ---- input and kernel -------------------------------------------------------------------
-def choose_input() -> tuple[np.ndarray, str]:
+def choose_input() -> tuple[np.ndarray, str, int | None]:
     drawing = st.session_state.get("last_drawing")
     sources = ["A real MNIST digit"] + (["My drawing (from the Draw page)"] if drawing is not None
                                         else [])
     source = st.radio("Input", sources, horizontal=True)
     if source != "A real MNIST digit":
-        return np.asarray(drawing, dtype=np.float64), "your drawing"
+        return np.asarray(drawing, dtype=np.float64), "your drawing", None
     digits = bundled_digits()
     images = np.concatenate([digits.train_images.numpy(), digits.val_images.numpy()])
     labels = np.concatenate([digits.train_labels.numpy(), digits.val_labels.numpy()])
@@ -55,7 +58,8 @@ def choose_input() -> tuple[np.ndarray, str]:
         st.session_state["digit_index"] = int(np.random.default_rng().integers(len(images)))
     index = st.number_input("MNIST test digit number", 0, len(images) - 1, key="digit_index",
                             step=1)
-    return images[int(index)] / 255.0, f"MNIST test digit #{int(index)} (a {labels[index]})"
+    label = int(labels[index])
+    return images[int(index)] / 255.0, f"MNIST test digit #{int(index)} (a {label})", label
 
 
 def _apply_kernel_preset() -> None:
@@ -98,75 +102,12 @@ def choose_kernel() -> tuple[np.ndarray, str]:
 
 
 # ---- pictures -----------------------------------------------------------------------------
-def window_cells(step: Step, offset: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
-    """The padded input's cells under the kernel, relative to a grid that starts at ``offset``."""
-    return [(int(r) - offset[0], int(c) - offset[1]) for r in step.rows for c in step.cols]
-
-
-def zoom(padded: np.ndarray, step: Step, margin: int = 1) -> tuple[np.ndarray, tuple[int, int]]:
-    """The window and ``margin`` cells around it, with the top-left position in ``padded``."""
-    r0 = max(0, int(step.rows[0]) - margin)
-    c0 = max(0, int(step.cols[0]) - margin)
-    r1 = min(padded.shape[0], int(step.rows[-1]) + margin + 1)
-    c1 = min(padded.shape[1], int(step.cols[-1]) + margin + 1)
-    return padded[r0:r1, c0:c1], (r0, c0)
-
-
-def partial(full: np.ndarray, upto: int) -> np.ndarray:
-    """The output map with the cells after ``upto`` (row-major) not yet filled in."""
-    shown = np.full(full.shape, np.nan)
-    flat = shown.reshape(-1)
-    flat[:upto + 1] = full.reshape(-1)[:upto + 1]
-    return shown
-
-
 def arithmetic(step: Step, kernel: np.ndarray) -> str:
     terms = [f"{v:.2f}×{k:.2f}" for v, k in zip(step.window.ravel(), kernel.ravel())]
     lines = ["  ".join(terms[i:i + kernel.shape[1]])
              for i in range(0, len(terms), kernel.shape[1])]
     return ("window × kernel, element by element:\n" + "\n".join(lines) +
             f"\n\nsum of the {kernel.size} products = {step.value:.4f}")
-
-
-def stepper(key: str, side: int, label: str, show: Callable[[int], None]) -> None:
-    """Play, a slider over the ``side`` x ``side`` output cells (row by row, starting at the
-    centre, where a digit has ink) and ``show(cell)`` below, as a fragment: a step reruns
-    and redraws only these, not the whole page, whose other widgets a browser would
-    otherwise draw again on every step. While Play is on, the fragment reruns every
-    ``PLAY_EVERY_S``, one cell on each time."""
-    if side == 1:  # one cell: nothing to step through (and a slider needs min < max)
-        st.caption(f"{label}: the only cell")
-        show(0)
-        return
-    total, centre = side * side, (side // 2) * side + side // 2
-    # A map of another size (a new slider, which Streamlit would start at 0): its centre.
-    if st.session_state.get(f"{key}.side") != side:
-        st.session_state[f"{key}.side"], st.session_state[key] = side, centre
-        st.session_state.pop(f"{key}.at", None)
-    st.session_state.setdefault(key, centre)  # back on the page (a widget's state is let go)
-    # Outside the fragment: toggling reruns the page, which starts or stops the timer.
-    playing = st.toggle("▶ Play", key=f"{key}.play")
-    if playing:
-        st.session_state.setdefault(f"{key}.at", st.session_state[key])
-    elif f"{key}.at" in st.session_state:  # stopped: the slider stays where Play was
-        st.session_state[key] = st.session_state.pop(f"{key}.at") % total
-    st.fragment(_step, run_every=PLAY_EVERY_S if playing else None)(key, total, label, show,
-                                                                     playing)
-
-
-def _step(key: str, total: int, label: str, show: Callable[[int], None],
-          playing: bool) -> None:
-    """The fragment's body. While playing, the cell is kept apart from the slider, and the
-    slider only shows it (disabled): a slider a student had used could send its old value
-    back with a tick and hold Play on one cell."""
-    if playing:
-        cell = (st.session_state[f"{key}.at"] + 1) % total
-        st.session_state[f"{key}.at"] = st.session_state[f"{key}.shown"] = cell
-        st.slider(label, 0, total - 1, key=f"{key}.shown", disabled=True,
-                  help="output cells, row by row; stop Play to choose one")
-    else:
-        cell = st.slider(label, 0, total - 1, key=key, help="output cells, row by row")
-    show(cell)
 
 
 def show_conv_step(image: np.ndarray, kernel: np.ndarray, geometry: Geometry,
@@ -220,7 +161,7 @@ st.caption("A kernel is a small grid of weights. It slides over the image; at ea
 predict.switch("explain")
 settings, view = st.columns([4, 11], gap="medium")
 with settings:
-    image, image_name = choose_input()
+    image, image_name, label = choose_input()
     kernel, kernel_name = choose_kernel()
     stride = st.number_input("stride", 1, 6, 1)
     padding = st.number_input("padding (zeros on each side)", 0, 6, 1)
@@ -265,3 +206,4 @@ if pooled_size == 0:
 pooled = pool(activated, kind, pool_geometry)
 stepper("pool_step", pooled_size, "Pooling position",
         functools.partial(show_pool_step, activated, kind, pool_geometry, pooled))
+backward_steps(image, label, kernel, geometry, kind, pool_geometry)

@@ -9,6 +9,7 @@ require_frame()  # first, before the imports below load torch (see page_guard)
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+from torch import nn
 
 from cnn_core.data.class_data import ClassDataError
 from cnn_core.data.mixing import describe_run_data
@@ -26,7 +27,7 @@ from cnn_core.runs.records import NotAllowed, RunNotFound, StoreError
 from cnn_core.runs.shares import requested_by
 from cnn_core.runs.store import PAGE_SIZE, SORT_COLUMNS, RunStore
 from cnn_core.runs.weights import WeightsError, load_weights
-from cnn_core.training.admission import NotAdmitted
+from cnn_core.training.admission import NotAdmitted, Way
 from ui.app_state import (
     TrainedModel,
     class_data,
@@ -37,6 +38,7 @@ from ui.app_state import (
     teacher_key,
     use_model,
 )
+from ui.confusion_view import open_confusion
 from ui.streamlit_internals import drop_uploads, readable_uploads
 from ui.training_form import restore_settings
 
@@ -176,7 +178,8 @@ def handwriting(store: RunStore, record) -> None:
     result = st.session_state.get("runs_handwriting_result")
     if not result or result[0] != record.id:
         return
-    _, evaluation, drawings = result
+    _, evaluation, images, labels = result
+    drawings = len(images)
     c = st.columns(3)
     c[0].metric("On its own test set", f"{record.test_accuracy:.1%}"
                 if record.test_accuracy is not None else "—")
@@ -188,6 +191,19 @@ def handwriting(store: RunStore, record) -> None:
     frame = pd.DataFrame({"digit": [str(d) for d in drawn], "accuracy on our drawings":
                           [evaluation.per_class_accuracy[d] for d in drawn]})
     st.bar_chart(frame, x="digit", y="accuracy on our drawings", height=220)
+    open_confusion(evaluation.confusion, [str(d) for d in range(10)], images, labels,
+                   evaluation.predictions, evaluation.probabilities, key="runs_cells",
+                   way=Way.RUNS_WHY, model=lambda: handwriting_model(store, record),
+                   spec=run_spec(record))
+
+
+def handwriting_model(store: RunStore, record) -> nn.Module | None:
+    """The run's network for a "why", or None with the reason shown."""
+    try:
+        return run_model(store, record.id)
+    except (NoWeights, WeightsError, StoreError) as exc:
+        st.warning(str(exc))
+        return None
 
 
 def test_on_handwriting(store: RunStore, record) -> None:
@@ -208,12 +224,12 @@ def test_on_handwriting(store: RunStore, record) -> None:
         model = run_model(store, record.id)
     except (NoWeights, WeightsError, StoreError) as exc:
         return notify("warning", str(exc))
+    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
     try:
-        evaluation = test_on_drawings(model, run_spec(record), torch.from_numpy(images),
-                                      torch.from_numpy(labels))
+        evaluation = test_on_drawings(model, run_spec(record), images, labels)
     except NotAdmitted as exc:
         return notify("warning", f"Not tested: {exc}.")
-    st.session_state["runs_handwriting_result"] = (record.id, evaluation, len(images))
+    st.session_state["runs_handwriting_result"] = (record.id, evaluation, images, labels)
 
 
 def notify(kind: str, message: str) -> None:

@@ -54,6 +54,7 @@ from ui.app_state import (
     training_runner,
 )
 from ui.attribution_view import why_panel
+from ui.confusion_view import open_confusion
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
 from ui.ownership import owns_training
 from ui.predict import train as predict_train
@@ -490,6 +491,9 @@ def results(job: Training) -> None:
         st.image(bar_svg(accuracy, [names[c] for c in tested], decimals=0 if many else 1,
                          floor=floor),
                  caption=f"Accuracy per {splits.info.noun} (the bars start at {floor:.0%})")
+    open_confusion(evaluation.confusion, names, splits.test_images, splits.test_labels,
+                   evaluation.predictions, evaluation.probabilities, key="train_cells",
+                   way=Way.TRAIN_WHY, model=lambda: job.model, spec=job.spec)
     wrong = evaluation.misclassified[:GALLERY]
     st.subheader(f"{splits.info.noun.capitalize()}s it got wrong "
                  f"({len(evaluation.misclassified):,}"

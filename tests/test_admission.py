@@ -120,6 +120,8 @@ def passes(way: Way):
                                                     "integrated_gradients", Way.DRAW_WHY),
                Way.TRAIN_WHY: lambda: passes.explain(model, MEMORY_BOMB, image, 3, "saliency",
                                                      Way.TRAIN_WHY),
+               Way.RUNS_WHY: lambda: passes.explain(model, MEMORY_BOMB, image, 3, "saliency",
+                                                    Way.RUNS_WHY),
                Way.HANDWRITING_TEST: lambda: passes.test_on_drawings(
                    model, MEMORY_BOMB, bundled.test_images[:20], bundled.test_labels[:20]),
                Way.UPLOADED_WEIGHTS: lambda: passes.check_uploaded(MEMORY_BOMB)}[way]
@@ -132,7 +134,8 @@ def passes(way: Way):
 DRIVERS = {Way.TRAIN_PAGE: train_page, Way.QUICK_MODEL: quick_model, Way.CLI: cli,
            Way.TORCHRUN: torchrun, Way.RAY: ray, Way.SCRIPT: script,
            **{way: passes(way) for way in (Way.DRAW_MAPS, Way.DRAW_WHY, Way.TRAIN_WHY,
-                                          Way.HANDWRITING_TEST, Way.UPLOADED_WEIGHTS)}}
+                                          Way.RUNS_WHY, Way.HANDWRITING_TEST,
+                                          Way.UPLOADED_WEIGHTS)}}
 
 
 def test_every_way_in_has_a_driver():

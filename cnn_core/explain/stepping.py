@@ -66,7 +66,7 @@ def conv_step(image: np.ndarray, kernel: np.ndarray, geometry: Geometry,
     """The window and products for output cell (row, col) of a cross-correlation (what
     ``conv2d`` computes: the kernel is not flipped)."""
     padded = pad(image, geometry.padding)
-    rows, cols = _window(geometry, row, col, kernel.shape)
+    rows, cols = window_at(geometry, row, col, kernel.shape)
     window = padded[np.ix_(rows, cols)]
     products = window * kernel
     return Step(row, col, rows, cols, window, products, float(products.sum()))
@@ -74,14 +74,14 @@ def conv_step(image: np.ndarray, kernel: np.ndarray, geometry: Geometry,
 
 def convolve(image: np.ndarray, kernel: np.ndarray, geometry: Geometry) -> np.ndarray:
     """The whole output map: every cell's window at once, summed as ``conv_step`` sums one."""
-    products = _windows(pad(image, geometry.padding), geometry, kernel.shape) * kernel
+    products = all_windows(pad(image, geometry.padding), geometry, kernel.shape) * kernel
     return products.reshape(*products.shape[:2], -1).sum(axis=-1)
 
 
 def pool_step(image: np.ndarray, kind: PoolKind, geometry: Geometry, row: int,
               col: int) -> Step:
     """The window for output cell (row, col) of max or average pooling (no padding)."""
-    rows, cols = _window(geometry, row, col, (geometry.kernel, geometry.kernel))
+    rows, cols = window_at(geometry, row, col, (geometry.kernel, geometry.kernel))
     window = np.asarray(image, dtype=np.float64)[np.ix_(rows, cols)]
     value = float(window.max() if kind == "max" else window.mean())
     return Step(row, col, rows, cols, window, None, value)
@@ -89,7 +89,7 @@ def pool_step(image: np.ndarray, kind: PoolKind, geometry: Geometry, row: int,
 
 def pool(image: np.ndarray, kind: PoolKind, geometry: Geometry) -> np.ndarray:
     shape = (geometry.kernel, geometry.kernel)
-    windows = _windows(np.asarray(image, dtype=np.float64), geometry, shape)
+    windows = all_windows(np.asarray(image, dtype=np.float64), geometry, shape)
     cells = windows.reshape(*windows.shape[:2], -1)
     return cells.max(axis=-1) if kind == "max" else cells.mean(axis=-1)
 
@@ -103,7 +103,7 @@ def _out(geometry: Geometry, size: int, kernel: int) -> int:
     return g.output_size(size)
 
 
-def _windows(padded: np.ndarray, geometry: Geometry,
+def all_windows(padded: np.ndarray, geometry: Geometry,
              kernel_shape: tuple[int, ...]) -> np.ndarray:
     """Every output cell's window, (out rows, out cols, kernel rows, kernel cols): one
     indexing instead of a Python loop over the cells (a 28×28 map: 784 pads and slices)."""
@@ -115,12 +115,34 @@ def _windows(padded: np.ndarray, geometry: Geometry,
     return padded[rows[:, None, :, None], cols[None, :, None, :]]
 
 
-def _window(geometry: Geometry, row: int, col: int,
+def window_at(geometry: Geometry, row: int, col: int,
             kernel_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     d, s = geometry.dilation, geometry.stride
     rows = row * s + d * np.arange(kernel_shape[0])
     cols = col * s + d * np.arange(kernel_shape[1])
     return rows, cols
+
+
+def window_cells(step: Step, offset: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
+    """The padded input's cells under the kernel, relative to a grid that starts at ``offset``."""
+    return [(int(r) - offset[0], int(c) - offset[1]) for r in step.rows for c in step.cols]
+
+
+def zoom(padded: np.ndarray, step: Step, margin: int = 1) -> tuple[np.ndarray, tuple[int, int]]:
+    """The window and ``margin`` cells around it, with the top-left position in ``padded``."""
+    r0 = max(0, int(step.rows[0]) - margin)
+    c0 = max(0, int(step.cols[0]) - margin)
+    r1 = min(padded.shape[0], int(step.rows[-1]) + margin + 1)
+    c1 = min(padded.shape[1], int(step.cols[-1]) + margin + 1)
+    return padded[r0:r1, c0:c1], (r0, c0)
+
+
+def partial(full: np.ndarray, upto: int) -> np.ndarray:
+    """The map with the cells after ``upto`` (row-major) not yet filled in (NaN)."""
+    shown = np.full(full.shape, np.nan)
+    flat = shown.reshape(-1)
+    flat[:upto + 1] = full.reshape(-1)[:upto + 1]
+    return shown
 
 
 def parse_kernel(cells: list[list[object]]) -> tuple[np.ndarray | None, list[str]]:

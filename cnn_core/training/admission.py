@@ -56,6 +56,7 @@ class Way(StrEnum):
     DRAW_MAPS = "the Draw page's prediction and feature maps"
     DRAW_WHY = "the Draw page's why"
     TRAIN_WHY = "the Train page's why"
+    RUNS_WHY = "the Runs page's why (our handwriting)"
     HANDWRITING_TEST = "the test on our handwriting"
     UPLOADED_WEIGHTS = "uploaded weights"
 

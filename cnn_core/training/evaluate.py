@@ -23,6 +23,7 @@ class Evaluation:
     per_class_accuracy: list[float]
     misclassified: list[int]  # indices into the evaluated set, in order
     predictions: torch.Tensor
+    probabilities: torch.Tensor  # (N, classes): softmax of the logits, for the matrix's cells
 
 
 @torch.no_grad()
@@ -73,4 +74,5 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         accuracy=(predictions == labels).float().mean().item() if len(labels) else 0.0,
         loss=loss, confusion=confusion.tolist(),
         per_class_accuracy=(confusion.diag() / per_class_total).tolist(),
-        misclassified=wrong.tolist(), predictions=predictions)
+        misclassified=wrong.tolist(), predictions=predictions,
+        probabilities=torch.softmax(logits, dim=1))
