@@ -32,9 +32,12 @@ from cnn_core.design.url_state import (
 from cnn_core.runs.recording import Recorder, open_store
 from cnn_core.runs.store import RunStore
 from cnn_core.training import memory
+from ui.lesson import restore_from_url as restore_lesson
+from ui.lesson import url_params as lesson_params
 from ui.ownership import owner_token, remember_owner_in_browser
 from ui.ownership import teacher_key as teacher_key  # re-exported: pages import it from here
 from ui.predict import restore_from_url as restore_predict_first
+from ui.predict import set_enabled as set_predict_first
 from ui.predict import url_params as predict_first_params
 
 if TYPE_CHECKING:
@@ -327,6 +330,11 @@ def restore_from_url() -> None:
         notes.append(_use_run_from_link(run_id))
     st.session_state["url_note"] = " ".join(filter(None, notes)) or None
     restore_predict_first(params)
+    lesson = restore_lesson(params)
+    if lesson is not None:  # a lesson asks before it tells; a reload keeps the edited design
+        set_predict_first(True)
+        if spec is None and lesson.design is not None:
+            load_design(lesson.design, lesson.title)
 
 
 def _use_run_from_link(run_id: int) -> str | None:
@@ -354,7 +362,7 @@ def sync_url() -> None:
         st.session_state["url_restored"] = True
         restore_from_url()
     remember_owner_in_browser()
-    wanted = predict_first_params()
+    wanted = predict_first_params() | lesson_params()
     if (code := design_param(current_spec())) is not None:
         wanted[DESIGN_PARAM] = code
     record = trained_model()
