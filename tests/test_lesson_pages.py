@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.design.design_code import encode_design
 from cnn_core.teaching.lessons import STEP_PAGES, format_lesson, parse_lesson
 from cnn_core.teaching.shipped_lessons import FIRST_LAYER, LESSONS, OUR_HANDWRITING, SHAPES
+from ui.lesson import plain
 
 
 def open_link(query: dict[str, str]) -> AppTest:
@@ -70,13 +71,14 @@ def test_each_lesson_opens_with_its_pages_controls_and_questions(lesson):
     assert encode_design(lesson.design) == at.query_params["design"]
     assert "lesson" in at.query_params and at.query_params["predict"] == "1"
     assert menu(at) == lesson.pages()
-    assert f"**{lesson.steps[0].question}**" in [m.value for m in at.markdown]  # the bare link
+    first = f"**{plain(lesson.steps[0].question)}**"
+    assert first in [m.value for m in at.markdown]  # the bare link opens the first step
     for n, step in enumerate(lesson.steps):
         at.switch_page(f"pages/{step.page}.py")
         at.run()
         if step.page == "train":
             wait_data(at)
-        assert f"**{step.question}**" in [m.value for m in at.markdown], step.page
+        assert f"**{plain(step.question)}**" in [m.value for m in at.markdown], step.page
         assert any(f"step {n + 1} of {len(lesson.steps)}" in c.value for c in at.caption)
         shown, hidden = CONTROLS[lesson.title, step.page]
         present = labels(at)
@@ -90,13 +92,15 @@ def test_each_lesson_opens_with_its_pages_controls_and_questions(lesson):
 
 def test_a_reload_keeps_the_lesson_and_the_students_design():
     at = open_lesson(format_lesson(SHAPES))
+    untouched = open_link({name: at.query_params[name] for name in at.query_params})
+    assert untouched.sidebar.markdown[0].value == f"**Design:** {SHAPES.title}"
     by_label(at.number_input, "padding").set_value(2).run()
     query = {name: at.query_params[name] for name in at.query_params}
     assert query["design"] == "c8k5p2-relu-max2-flat-fc10"
     again = open_link(query)  # what a reload sends
     assert menu(again) == ["architecture", "explain"]
     assert again.query_params["design"] == "c8k5p2-relu-max2-flat-fc10"
-    assert SHAPES.steps[0].question in again.markdown[0].value
+    assert plain(SHAPES.steps[0].question) in again.markdown[0].value
 
 
 def test_leaving_the_lesson_brings_every_page_and_control_back():
@@ -138,5 +142,14 @@ def test_a_teacher_makes_a_lesson_and_its_link_opens_it():
     assert lesson.controls == {"why"} and lesson.design is not None
     opened = open_lesson(code)
     assert menu(opened) == ["explain", "draw"]
-    assert "What does max pooling keep?" in opened.markdown[0].value
+    assert plain("What does max pooling keep?") in opened.markdown[0].value
     assert "Then ReLU, then pooling" not in labels(opened)  # pooling was not picked
+
+
+def test_a_lessons_text_shows_as_written_never_as_a_link_or_markup():
+    at = open_lesson("t.My :red[lesson]~s.draw.See [this](https://example.com) "
+                     "![x](https://e.x/i.png) **now**")
+    question = at.markdown[0].value
+    assert question == ("**See \\[this\\]\\(https\\:\\/\\/example\\.com\\) \\!\\[x\\]"
+                        "\\(https\\:\\/\\/e\\.x\\/i\\.png\\) \\*\\*now\\*\\***")
+    assert any("\\:red\\[lesson\\]" in caption.value for caption in at.caption)

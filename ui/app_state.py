@@ -313,11 +313,16 @@ def restore_from_url() -> None:
     """Once per session: the design, the training and the model the URL names."""
     params = st.query_params
     notes = []
+    lesson = restore_lesson(params)
     spec, note = read_design(params.get(DESIGN_PARAM))
     notes.append(note)
+    if lesson is not None:  # a lesson asks before it tells; a reload keeps the edited design
+        set_predict_first(True)
+        spec = spec or lesson.design
     if spec is not None:
         same = [name for name, preset in PRESETS.items() if preset == spec]
-        load_design(spec, same[0] if same else "Design from a link")
+        load_design(spec, lesson.title if lesson is not None and spec == lesson.design
+                    else same[0] if same else "Design from a link")
     job = job_tokens().get(params.get(JOB_PARAM) or "")
     if job is not None:  # a reload or a link during a training: follow it, own nothing
         st.session_state["job"] = job
@@ -330,11 +335,6 @@ def restore_from_url() -> None:
         notes.append(_use_run_from_link(run_id))
     st.session_state["url_note"] = " ".join(filter(None, notes)) or None
     restore_predict_first(params)
-    lesson = restore_lesson(params)
-    if lesson is not None:  # a lesson asks before it tells; a reload keeps the edited design
-        set_predict_first(True)
-        if spec is None and lesson.design is not None:
-            load_design(lesson.design, lesson.title)
 
 
 def _use_run_from_link(run_id: int) -> str | None:

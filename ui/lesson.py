@@ -9,6 +9,7 @@ comes back to it. Pages ask ``shows(control)`` before drawing an optional contro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -21,7 +22,15 @@ if TYPE_CHECKING:
     from streamlit.navigation.page import StreamlitPage  # what st.Page returns
 
 LESSON_PARAM = "lesson"
+# Every ASCII punctuation mark, which Markdown lets a backslash escape: a lesson's text is
+# anyone's, so it shows as typed, never as a link, an image or Streamlit's :colour[...].
+_MARKDOWN_MARK = re.compile(r"([!-/:-@\[-`{-~])")
 STATE, CODE, NOTE = "lesson", "lesson_code", "lesson_note"
+
+
+def plain(text: str) -> str:
+    """Text for ``st.markdown`` that shows exactly as written."""
+    return _MARKDOWN_MARK.sub(r"\\\1", text)
 
 
 def current() -> Lesson | None:
@@ -89,8 +98,9 @@ def step_box(url_path: str) -> None:
     if n is None:
         return
     with st.container(border=True, key="lesson_step"):
-        st.caption(f":material/school: {lesson.title} · step {n + 1} of {len(lesson.steps)}")
-        st.markdown(f"**{lesson.steps[n].question}**")
+        st.caption(f":material/school: {plain(lesson.title)} · step {n + 1} of "
+                   f"{len(lesson.steps)}")
+        st.markdown(f"**{plain(lesson.steps[n].question)}**")
         if n + 1 < len(lesson.steps):
             page = lesson.steps[n + 1].page
             st.page_link(f"pages/{page}.py", label=f"Next: step {n + 2} · {STEP_PAGES[page]}",
@@ -105,7 +115,7 @@ def sidebar_note(all_pages: Sequence[StreamlitPage]) -> None:
         return
     icons = {page.url_path: page.icon for page in all_pages}
     with st.container(key="lesson_menu"):
-        st.caption(f":material/school: Lesson: **{lesson.title}**")
+        st.caption(f":material/school: Lesson: **{plain(lesson.title)}**")
         for n, step in enumerate(lesson.steps, 1):
             st.page_link(f"pages/{step.page}.py", label=f"Step {n} · {STEP_PAGES[step.page]}",
                          icon=icons.get(step.page) or None)

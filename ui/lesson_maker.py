@@ -20,7 +20,7 @@ from cnn_core.teaching.lessons import (
 )
 from cnn_core.teaching.shipped_lessons import LESSONS
 from ui.app_state import current_spec, design_name
-from ui.lesson import lesson_link
+from ui.lesson import lesson_link, plain
 
 KEEP_DESIGN = "Whatever design the student has"
 
@@ -37,7 +37,7 @@ def shipped_lessons() -> None:
     """The three lessons, each a card with its pages and its link."""
     for n, (column, lesson) in enumerate(zip(st.columns(len(LESSONS)), LESSONS)):
         with column, st.container(border=True, key=f"lesson_card_{n}"):
-            st.markdown(f"**{lesson.title}**")
+            st.markdown(f"**{plain(lesson.title)}**")
             st.caption(f":material/route: {_route(lesson)}")
             link = _link(lesson)
             st.link_button("Open the lesson", link, icon=":material/school:")

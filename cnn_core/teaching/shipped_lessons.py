@@ -18,10 +18,10 @@ SHAPES = make_lesson(
 FIRST_LAYER = make_lesson(
     "What the first layer learns",
     [("train", "Before you press Train: what will the 8 kernels look like after one epoch? "
-               "Noise, blobs, or edges? Watch them under Learning, live."),
+               "Noise, blobs, or edges? Watch them under 'Learning, live'."),
      ("draw", "Draw a 7. Which of the first layer's feature maps light up along its top "
               "bar, and which along its slanted stroke?"),
-     ("explain", "Pick trained model, kernel 1 as the kernel. Where is the output "
+     ("explain", "Pick the kernel 'trained model, kernel 1'. Where is the output "
                  "highest on the digit: what does this kernel look for?")],
     design=decode_design("c8k5p2-relu-max2-flat-fc10"),
     controls=["steer", "maps"])
@@ -29,11 +29,11 @@ FIRST_LAYER = make_lesson(
 OUR_HANDWRITING = make_lesson(
     "Why the net fails on our handwriting",
     [("draw", "Draw five digits your own way and add each to the class set. Does the net "
-              "get yours right? Look at Why this answer? when it does not."),
+              "get yours right? Look at 'Why this answer?' when it does not."),
      ("class_data", "Look at the class's drawings beside MNIST's digits: how are ours "
                     "different (size, thickness, position, slant)?"),
      ("train", "Train on MNIST and test on the class's drawings. Then train again with "
-               "Augment the digits on. Which test accuracy is higher, and why?")],
+               "'Augment the digits' on. Which test accuracy is higher, and why?")],
     design=decode_design("c16k3p1-relu-max2-c32k3p1-relu-max2-flat-fc10"),
     controls=["class-set", "why", "maps", "data", "augment"])
 
