@@ -133,6 +133,8 @@ def test_a_teacher_makes_a_lesson_and_its_link_opens_it():
     assert "Not a lesson yet" in at.error[0].value  # the questions are still empty
     at.text_area(key="maker_q_explain").set_value("What does max pooling keep?")
     at.text_area(key="maker_q_draw").set_value("Which maps light up?")
+    # the chosen pages' controls start shown, the predict-first switch hidden
+    assert at.multiselect(key="maker_controls").value == ["class-set", "why", "maps", "pooling"]
     at.multiselect(key="maker_controls").set_value(["why"])
     at.selectbox(key="maker_design").set_value("LeNet-5").run()
     link = next(c.value for c in at.code if "lesson=" in c.value and "Pooling" in c.value)

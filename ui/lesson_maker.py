@@ -56,9 +56,16 @@ def make_panel() -> None:
     questions = [st.text_area(f"Question on {STEP_PAGES[page]}", key=f"maker_q_{page}",
                               max_chars=MAX_QUESTION_CHARS, height=80) for page in pages]
     offered = [c for c, (page, _) in CONTROLS.items() if page is None or page in pages]
+    before = st.session_state.get("maker_offered", [])
+    if offered != before:  # a page added: its controls start shown (the switch hidden)
+        kept = st.session_state.get("maker_controls", [])
+        st.session_state["maker_controls"] = [
+            c for c in offered if c in kept or (c not in before and c != "switch")]
+        st.session_state["maker_offered"] = offered
     controls = st.multiselect(
-        "Controls that show (the others are hidden)", offered, default=offered,
-        key="maker_controls",
+        "Controls that show (the others are hidden)", offered, key="maker_controls",
+        help="Predict first is on in every lesson; with its switch shown, a student can "
+             "turn it off",
         format_func=lambda c: f"{STEP_PAGES.get(CONTROLS[c][0] or '', 'Every page')}: "
                               f"{CONTROLS[c][1]}")
     designs = [f"The current design ({design_name()})", *PRESETS, KEEP_DESIGN]

@@ -41,21 +41,22 @@ SEPARATOR, KEY_MARK, LIST_MARK = "~", ".", "."
 STEP_PAGES = {"architecture": "Design", "train": "Train", "runs": "Runs",
               "class_data": "Class data", "draw": "Draw & test", "explain": "Explain a step"}
 
-# The controls a lesson may hide, each with the page it is on (None: every page) and what a
-# teacher reads when choosing. Whatever is not listed here always shows.
+# The controls a lesson may hide, each with the page it is on (None: every page) and a few
+# words a teacher reads when choosing (short: a phone shows them in a chip). Whatever is not
+# listed here always shows.
 CONTROLS: dict[str, tuple[str | None, str]] = {
-    "switch": (None, "the Predict first switch (off: predict first stays on)"),
-    "presets": ("architecture", "load a preset design"),
-    "editor": ("architecture", "edit, add, move and remove layers"),
-    "export": ("architecture", "the design's link, JSON and code"),
-    "data": ("train", "the dataset; train or test on the class's drawings"),
+    "switch": (None, "Predict first switch"),
+    "presets": ("architecture", "load a preset"),
+    "editor": ("architecture", "edit the layers"),
+    "export": ("architecture", "link, JSON, code"),
+    "data": ("train", "dataset, class drawings"),
     "augment": ("train", "augment the digits"),
-    "steer": ("train", "change the learning rate while it trains; one step"),
-    "teacher": ("train", "the teacher's list of every training"),
-    "class-set": ("draw", "label a drawing and add it to the class set"),
-    "why": ("draw", "why this answer: the heatmap and the challenge"),
-    "maps": ("draw", "inside the network: kernels and feature maps"),
-    "pooling": ("explain", "ReLU, then pooling, step by step"),
+    "steer": ("train", "steer the learning rate"),
+    "teacher": ("train", "the teacher's list"),
+    "class-set": ("draw", "add to the class set"),
+    "why": ("draw", "why this answer"),
+    "maps": ("draw", "feature maps"),
+    "pooling": ("explain", "ReLU and pooling"),
 }
 
 
