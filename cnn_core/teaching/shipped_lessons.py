@@ -30,8 +30,8 @@ OUR_HANDWRITING = make_lesson(
     "Why the net fails on our handwriting",
     [("draw", "Draw five digits your own way and add each to the class set. Does the net "
               "get yours right? Look at 'Why this answer?' when it does not."),
-     ("class_data", "Look at the class's drawings beside MNIST's digits: how are ours "
-                    "different (size, thickness, position, slant)?"),
+     ("class_data", "Look through the class's drawings: how are ours different from "
+                    "MNIST's digits (size, thickness, position, slant)?"),
      ("train", "Train on MNIST and test on the class's drawings. Then train again with "
                "'Augment the digits' on. Which test accuracy is higher, and why?")],
     design=decode_design("c16k3p1-relu-max2-c32k3p1-relu-max2-flat-fc10"),
