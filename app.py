@@ -12,6 +12,7 @@ import os
 import streamlit as st
 
 from cnn_core.design.formatting import format_shape
+from ui import lesson
 from ui.app_state import (
     current_job,
     current_report,
@@ -44,7 +45,21 @@ PAGES = [
     st.Page("pages/explain.py", title="4 · Explain a step", icon=":material/zoom_in:"),
     st.Page("pages/board.py", title="Teacher's board", icon=":material/co_present:"),
 ]
-navigation = st.navigation(PAGES)
+
+
+def restore_and_sync_url() -> None:
+    """Before the navigation: a lesson link decides what its menu lists."""
+    try:
+        sync_url()
+    except Exception:  # on every page: a bug here must not hide them all
+        if RAISE_PAGE_ERRORS:
+            raise
+        LOG.exception("the URL could not be read or kept")
+
+
+restore_and_sync_url()
+navigation = st.navigation(PAGES, position=lesson.menu_position())
+lesson.open_first_step(navigation.url_path)
 
 
 def training_indicator(on_train_page: bool) -> None:
@@ -99,6 +114,7 @@ def training_device() -> str:
 def sidebar(on_train_page: bool) -> None:
     report = current_report()
     with st.sidebar:
+        lesson.sidebar_note(PAGES)
         st.markdown(f"**Design:** {design_name()}")
         if report.ok:
             st.caption(f"{report.total_params:,} parameters · output "
@@ -121,7 +137,6 @@ def quiet_live_updates() -> None:
 quiet_live_updates()
 sweep_when_this_tab_goes()
 try:
-    sync_url()
     sidebar(on_train_page=navigation.url_path == "train")
 except Exception:  # the sidebar is on every page: a bug there must not hide them all
     if RAISE_PAGE_ERRORS:
@@ -130,6 +145,7 @@ except Exception:  # the sidebar is on every page: a bug there must not hide the
     st.sidebar.caption(":material/error: The sidebar could not be drawn; the details are in "
                        "the server log.")
 try:
+    lesson.step_box(navigation.url_path)
     navigation.run()
 except Exception:  # a bug must never show a traceback to a student
     if RAISE_PAGE_ERRORS:

@@ -46,6 +46,7 @@ from ui.app_state import (
     mark_design_edited,
     new_uid,
 )
+from ui.lesson import shows
 from ui.predict.design import hide_until_answered
 
 BLANK = "Blank (start from the input)"
@@ -385,11 +386,12 @@ st.caption("Stack layers; every output shape, parameter count and formula update
            "edit. A layer that cannot work says why.")
 notes = {p.name: p.note for p in PRESET_TABLE}
 options = [*notes, BLANK]
-pc = st.columns([4, 1, 5])
-pc[0].selectbox("Start from", options, key="preset_choice",
-                help="a preset replaces the current design")
-pc[1].button("Load", on_click=_load_preset, width="stretch", type="primary")
-pc[2].caption(notes.get(st.session_state.get("preset_choice", ""), ""))
+pc = st.columns([4, 1, 5]) if shows("presets") else None
+if pc is not None:
+    pc[0].selectbox("Start from", options, key="preset_choice",
+                    help="a preset replaces the current design")
+    pc[1].button("Load", on_click=_load_preset, width="stretch", type="primary")
+    pc[2].caption(notes.get(st.session_state.get("preset_choice", ""), ""))
 
 predict.switch("design")
 spec = current_spec()
@@ -413,13 +415,16 @@ st.subheader("Layers")
 st.table(layer_table(shown).rename(columns={"#": "\\#"})
          .style.format({"params": "{:,}", "MACs": "{:,}"}),
          hide_index=True, alt="Each layer's output shape, parameters and MACs")
-left, right = st.columns([3, 2], gap="large")
+editing = shows("editor")  # a lesson may keep the design as it is
+left, right = st.columns([3, 2], gap="large") if editing else (st.container(), None)
 with left:
     st.subheader("Feature-map volume through the net")
     st.image(volume_svg(shown))
-with right:
-    st.subheader("Edit a layer")
-    layer_editor(shown)
-    st.divider()
-    add_layer_controls()
-import_export(spec, report)
+if right is not None:
+    with right:
+        st.subheader("Edit a layer")
+        layer_editor(shown)
+        st.divider()
+        add_layer_controls()
+if shows("export"):
+    import_export(spec, report)

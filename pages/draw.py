@@ -37,6 +37,7 @@ from ui.app_state import (
     trained_model,
 )
 from ui.attribution_view import why_panel
+from ui.lesson import shows
 from ui.predict.draw import ask_digit, challenge
 
 UNSURE_BELOW = 0.6
@@ -159,7 +160,8 @@ with left:
               height=CANVAS_PX, width=CANVAS_PX, drawing_mode="freedraw", update_streamlit=True,
               return_image_data=True, key=CANVAS_KEY)
     st.caption("Use the canvas toolbar to undo or clear.")
-    add_panel()
+    if shows("class-set"):
+        add_panel()
 
 # The PNG comes from the browser, so it is checked before it is decoded: read from the
 # component's state, never through the result's image_data, which decodes whatever arrives.
@@ -203,7 +205,8 @@ with right:
             st.image(probability_svg(prediction.probabilities, names, prediction.digit),
                      caption="Probability of each class")
 
-if record is not None and prepared is not None and not prepared.empty:
+drawn = record is not None and prepared is not None and not prepared.empty
+if drawn and shows("why"):
     st.subheader("Why this answer?")
     st.caption("Which pixels pushed the network towards a digit, and which held it back. "
                "Pick another digit to ask why it did not answer that.")
@@ -215,6 +218,8 @@ if record is not None and prepared is not None and not prepared.empty:
     else:
         st.caption(f"The heatmap is for ten-class models; this one has "
                    f"{len(record.classes)} classes.")
+
+if drawn and shows("maps"):
     st.subheader("Inside the network")
     st.caption("Each tile is one feature map: what one kernel found in your digit, in order "
                "row by row. Bright means a strong response (each map on its own scale).")

@@ -35,6 +35,7 @@ from cnn_core.explain.svg import grid_svg, value_range
 from ui import predict
 from ui.app_state import bundled_digits, trained_model
 from ui.backward_view import backward_steps
+from ui.lesson import shows
 from ui.predict.explain import ask_window_value
 from ui.stepper import stepper
 
@@ -185,6 +186,8 @@ with view:
     stepper("conv_step", out_size, "Output position",
             functools.partial(show_conv_step, image, kernel, geometry, output))
 
+if not shows("pooling"):
+    st.stop()  # a lesson about the convolution alone
 st.divider()
 st.subheader("Then ReLU, then pooling")
 st.caption("ReLU keeps positive responses and sets negative ones to 0. Pooling then shrinks "

@@ -6,6 +6,8 @@ require_frame()
 
 import streamlit as st
 
+from ui.lesson_maker import make_panel, shipped_lessons
+
 st.title("CNN Explainer")
 st.markdown(
     "Learn how a **convolutional neural network** reads handwritten digits by building one, "
@@ -28,6 +30,13 @@ for col, (title, page, text) in zip(cols, steps):
         st.subheader(title)
         st.write(text)
         st.page_link(page, label="Open", icon=":material/arrow_forward:")
+
+st.subheader("Lessons")
+st.caption("A lesson is a link: it opens only the pages and controls it needs, with predict "
+           "first on and a question on each page. Hand it out as it is.")
+shipped_lessons()
+with st.expander("For teachers: make a lesson", icon=":material/edit_note:"):
+    make_panel()
 
 st.subheader("In the classroom")
 st.markdown(

@@ -55,6 +55,7 @@ from ui.app_state import (
 )
 from ui.attribution_view import why_panel
 from ui.confusion_view import open_confusion
+from ui.lesson import shows
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
 from ui.ownership import owns_training
 from ui.predict import train as predict_train
@@ -114,6 +115,8 @@ def augmentation_preview(splits: MnistSplits, seed: int) -> None:
 def data_choice() -> tuple[str, str, str]:
     """The dataset, and whether to train and test on the class's drawings (MNIST only)."""
     keys, why_not = offered()
+    if not shows("data"):  # a lesson that keeps to MNIST
+        return "mnist", "dataset", "dataset"
     kept = {"persist_state": "session"}
     if st.session_state.get("train_dataset") not in keys:
         st.session_state["train_dataset"] = "mnist"
@@ -219,7 +222,7 @@ def controls(config: TrainConfig | None, splits: MnistSplits, blocked: str | Non
     elif job is not None and job.recorder is not None and job.recorder.problem:
         c[3].warning(job.recorder.problem, icon=":material/history:")
     sharing_row(job, active)
-    if mine and active and snap.state != "queued" and not shared(job):
+    if mine and active and snap.state != "queued" and not shared(job) and shows("steer"):
         steer(job, snap)
 
 
@@ -590,4 +593,5 @@ controls(config, splits, blocked)
 live_view(config.epochs if config else 1)
 if job is not None and job.snapshot().state == "finished":
     results(job)
-teacher_panel()
+if shows("teacher"):
+    teacher_panel()

@@ -8,96 +8,20 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
-from browser_helpers import CANVAS, open_page, wait_idle
+from browser_helpers import (
+    CANVAS,
+    CUT_TEXTS,
+    SIZES,
+    open_page,
+    page_in,
+    scroll_through,
+    shot,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SIZES = {
-    "projector": {"viewport": {"width": 1280, "height": 720}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
-              "device_scale_factor": 2},
-}
 PAGES = ["", "architecture", "train", "runs", "class_data", "draw", "explain", "board"]
-
-# Each text a student must read whole: buttons, headings, metrics, tabs, labels, the values in
-# input boxes, Plotly titles (SVG: compared with their plot's width), and the tables' columns
-# (data grids and static tables): every table's on a projector; on a phone only the kernel
-# editor's (a wide table scrolls sideways there, as tables do on phones, but a kernel must
-# show whole).
-CUT_TEXTS = """(allGrids) => {
-  const cut = [];
-  const context = document.createElement("canvas").getContext("2d");
-  const textWidth = (text, style) => {
-    context.font = style.font;
-    return context.measureText(text).width;
-  };
-  const boxes = document.querySelectorAll(
-    "button, h1, h2, h3, [data-testid='stMetricLabel'], [data-testid='stMetricValue'], " +
-    "[data-testid='stWidgetLabel'], [role='tab'], [data-testid='stPageLink'], label, input");
-  for (const box of boxes) {
-    if (!box.offsetParent) continue;  // not shown
-    for (const el of [box, ...box.querySelectorAll("*")]) {
-      const style = getComputedStyle(el);
-      const text = (el.tagName === "INPUT" ? el.value : el.innerText || "").trim();
-      if (!text || el.clientWidth === 0 || style.overflowX === "visible") continue;
-      // an input clips its value at its padding: measure the value itself
-      const needed = el.tagName === "INPUT" ? Math.ceil(textWidth(text, style) +
-          parseFloat(style.paddingLeft) + parseFloat(style.paddingRight)) : el.scrollWidth - 1;
-      if (needed > el.clientWidth) {
-        cut.push(`${box.tagName.toLowerCase()} "${text.slice(0, 40)}": ${needed}px ` +
-                 `of text in ${el.clientWidth}px`);
-        break;
-      }
-    }
-  }
-  for (const plot of document.querySelectorAll(".js-plotly-plot")) {
-    const width = plot.getBoundingClientRect().width;
-    for (const title of plot.querySelectorAll(".gtitle")) {
-      const b = title.getBBox();
-      if (b.x < -1 || b.x + b.width > width + 1)
-        cut.push(`plot title "${title.textContent.slice(0, 40)}": ${Math.round(b.width)}px ` +
-                 `in a ${Math.round(width)}px plot`);
-    }
-  }
-  const grids = allGrids
-    ? "[data-testid='stDataFrame'] .dvn-scroller, [data-testid='stTable'] > div"
-    : ".st-key-kernel_table .dvn-scroller";
-  for (const grid of document.querySelectorAll(grids)) {
-    if (grid.scrollWidth > grid.clientWidth + 1)
-      cut.push(`grid: ${grid.scrollWidth}px of columns in ${grid.clientWidth}px`);
-  }
-  return cut;
-}"""
-
-
-def page_in(browser, size: str):
-    context = browser.new_context(**SIZES[size])
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    return context, page
-
-
-def shot(page, tmp_path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(path)
-
-
-DRAWN = """() => !document.querySelector("[data-testid='stSkeleton']")
-  && [...document.images].every(image => image.complete && image.naturalWidth > 0)
-  && [...document.querySelectorAll(".js-plotly-plot")]
-       .every(plot => plot.querySelector(".main-svg"))"""
-
-
-def scroll_through(page) -> None:
-    """Scroll Streamlit's content to the end and back, so lazy elements all draw, and wait
-    until they have: no skeleton left, every image loaded, every plotly chart drawn."""
-    page.evaluate("""() => { const m = document.querySelector("[data-testid='stMain']");
-                             if (m) m.scrollTop = m.scrollHeight; window.scrollTo(0, 1e6); }""")
-    page.wait_for_function(DRAWN)
-    page.evaluate("""() => { const m = document.querySelector("[data-testid='stMain']");
-                             if (m) m.scrollTop = 0; window.scrollTo(0, 0); }""")
-    page.wait_for_function(DRAWN)
 
 
 @pytest.fixture(scope="module")

@@ -33,9 +33,12 @@ from cnn_core.design.url_state import (
 from cnn_core.runs.recording import Recorder, open_store
 from cnn_core.runs.store import RunStore
 from cnn_core.training import memory
+from ui.lesson import restore_from_url as restore_lesson
+from ui.lesson import url_params as lesson_params
 from ui.ownership import owner_token, remember_owner_in_browser
 from ui.ownership import teacher_key as teacher_key  # re-exported: pages import it from here
 from ui.predict import restore_from_url as restore_predict_first
+from ui.predict import set_enabled as set_predict_first
 from ui.predict import url_params as predict_first_params
 
 if TYPE_CHECKING:
@@ -311,11 +314,16 @@ def restore_from_url() -> None:
     """Once per session: the design, the training and the model the URL names."""
     params = st.query_params
     notes = []
+    lesson = restore_lesson(params)
     spec, note = read_design(params.get(DESIGN_PARAM))
     notes.append(note)
+    if lesson is not None:  # a lesson asks before it tells; a reload keeps the edited design
+        set_predict_first(True)
+        spec = spec or lesson.design
     if spec is not None:
         same = [name for name, preset in PRESETS.items() if preset == spec]
-        load_design(spec, same[0] if same else "Design from a link")
+        load_design(spec, lesson.title if lesson is not None and spec == lesson.design
+                    else same[0] if same else "Design from a link")
     job = job_tokens().get(params.get(JOB_PARAM) or "")
     if job is not None:  # a reload or a link during a training: follow it, own nothing
         st.session_state["job"] = job
@@ -355,7 +363,7 @@ def sync_url() -> None:
         st.session_state["url_restored"] = True
         restore_from_url()
     remember_owner_in_browser()
-    wanted = predict_first_params()
+    wanted = predict_first_params() | lesson_params()
     if (code := design_param(current_spec())) is not None:
         wanted[DESIGN_PARAM] = code
     record = trained_model()

@@ -12,6 +12,7 @@ from cnn_core.data import augment
 from cnn_core.training.devices import available_devices, device_name, resolve_device
 from cnn_core.training.settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
 from cnn_core.training.trainer import TrainConfig
+from ui.lesson import shows
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has the default
 # Each TrainConfig field's widget, and the data choices' (a run's settings["data"]).
@@ -55,7 +56,7 @@ def settings_form(preview: Callable[[int], None]) -> TrainConfig | None:
                             help=f"auto picks the best here: {device_name(best)}",
                             key=FORM_KEYS["device"], **kept)
     augmented = st.checkbox("Augment the digits", key=FORM_KEYS["augment"],
-                            help=augment.NOTE, **kept)
+                            help=augment.NOTE, **kept) if shows("augment") else False
     if augmented:
         preview(int(seed or 0))
     values = (epochs, lr, seed)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import streamlit as st
 
 from cnn_core.teaching.predictions import Answer, Predictions, PredictionsError, Refused
+from ui.lesson import shows
 from ui.ownership import owner_token
 
 PREDICT_PARAM = "predict"  # ?predict=1: a link that starts with predict-first on
@@ -48,6 +49,8 @@ def _flip(key: str) -> None:
 def switch(page: str) -> bool:
     """The "Predict first" toggle (one per page, all sharing one setting); whether it is on."""
     key = f"predict_switch_{page}"
+    if not shows("switch"):  # a lesson that keeps predict-first on
+        return enabled()
     st.session_state[key] = enabled()  # the other pages' toggles may have moved it
     st.toggle("Predict first", key=key, on_change=_flip, args=(key,),
               help="Guess before the app shows the answer; your answers (not your name "
