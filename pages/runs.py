@@ -66,9 +66,11 @@ def runs_table(store: RunStore) -> list:
         return []
     rows = pd.DataFrame(table_rows(runs, owner_token(), requested_by(store, owner_token())))
     narrow = {name: st.column_config.Column(width="small")
-              for name in ("run", "mine", "shared", "pinned", "status")}
-    # device and weights are in the one-run panel below: without them the table fits 1280 px
-    shown = [c for c in rows.columns if c not in ("device", "weights")]
+              for name in ("run", "nickname", "mine", "shared", "pinned", "status")}
+    # device and weights are in the one-run panel below, and "shared" shows once a run was:
+    # so the table fits a 1280 px projector
+    hidden = {"device", "weights"} | ({"shared"} if not rows["shared"].any() else set())
+    shown = [c for c in rows.columns if c not in hidden]
     st.dataframe(rows, hide_index=True, column_order=shown,
                  column_config={**narrow, "test accuracy": st.column_config.NumberColumn(
                      format="percent"), "seconds": st.column_config.NumberColumn(
