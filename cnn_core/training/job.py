@@ -24,8 +24,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
@@ -42,7 +40,14 @@ from cnn_core.training.devices import device_name
 from cnn_core.training.evaluate import Evaluation, evaluate
 from cnn_core.training.limits import ParkedOptimizer, RunClock, forecast, over_time
 from cnn_core.training.memory import return_freed_memory
-from cnn_core.training.metrics import EpochPoint, LossDiverged, Metrics, StepPoint, StepTally
+from cnn_core.training.metrics import EpochPoint, LossDiverged, Metrics, StepTally
+from cnn_core.training.protocol import (
+    ORPHAN_TIMEOUT_S,
+    JobState,
+    LrChange,
+    OneStep,
+    Snapshot,
+)
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import (
     Step,
@@ -53,9 +58,6 @@ from cnn_core.training.trainer import (
     trained_model,
 )
 
-JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
-ACTIVE_STATES = ("queued", "running", "paused")
-ORPHAN_TIMEOUT_S = 30.0
 PAUSE_RELEASE_S = 180.0  # paused this long, the optimizer's state goes to disk until resumed
 PAUSE_STOP_S = 900.0  # paused this long, it stops: what it still holds is another's turn
 CHANCE_LEVEL = 0.2  # ten classes: guessing scores about 0.1
@@ -117,56 +119,6 @@ def _stop_every_training() -> None:
         job.stop("the server shut down before the training finished")
     for job in active_jobs():
         job.join(timeout=10)
-
-
-@dataclass(frozen=True)
-class LrChange:
-    step: int  # the first step trained with it
-    epoch: float  # where the curves mark it
-    learning_rate: float
-
-
-@dataclass(frozen=True)
-class OneStep:
-    """One batch trained while paused: its loss just before and just after the update (both
-    in eval mode, so dropout does not blur the difference)."""
-
-    step: int
-    loss_before: float
-    loss_after: float
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A consistent copy of a job's progress, safe to read from any thread."""
-
-    state: JobState
-    message: str
-    epoch: int
-    epochs: int
-    step: int
-    steps_per_epoch: int
-    images_per_second: float
-    elapsed_s: float
-    eta_s: float | None
-    queue_position: int | None
-    device: str
-    notice: str = ""  # e.g. that its epochs will not fit the time limit at this pace
-    steps: tuple[StepPoint, ...] = ()
-    epochs_done: tuple[EpochPoint, ...] = ()
-    lr_changes: tuple[LrChange, ...] = ()
-    one_steps: tuple[OneStep, ...] = ()
-    views: tuple[KernelView, ...] = ()  # the first conv layer: at the start and each epoch's end
-    latest_view: KernelView | None = None  # the newest, also from within an epoch
-
-    @property
-    def fraction(self) -> float:
-        total = self.epochs * self.steps_per_epoch
-        return min(1.0, self.step / total) if total else 0.0
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_STATES
 
 
 class TrainingJob:

@@ -33,15 +33,16 @@ from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.recording import Recorder
 from cnn_core.training.admission import Way, require
 from cnn_core.training.evaluate import Evaluation
-from cnn_core.training.job import (
+from cnn_core.training.job import training_request
+from cnn_core.training.protocol import (
     ACTIVE_STATES,
     ORPHAN_TIMEOUT_S,
     JobState,
+    RunnerError,
     Snapshot,
-    training_request,
+    Training,
 )
 from cnn_core.training.ray_worker import TrainingActor
-from cnn_core.training.runner import RunnerError, Training
 from cnn_core.training.shared import join_or_start
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import TrainConfig
