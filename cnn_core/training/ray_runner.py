@@ -31,9 +31,8 @@ from cnn_core.design.build import build_model
 from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.recording import Recorder
-from cnn_core.training.admission import Way, require
+from cnn_core.training.admission import Way, require, training_request
 from cnn_core.training.evaluate import Evaluation
-from cnn_core.training.job import training_request
 from cnn_core.training.protocol import (
     ACTIVE_STATES,
     ORPHAN_TIMEOUT_S,
