@@ -4,7 +4,7 @@ The app only connects to a running cluster (``ray start --head`` on one machine,
 ``ray start --address HEAD:6379`` on the others), once per process. Each training is a
 ``TrainingActor`` (``cnn_core.training.ray_worker``) holding a ``TrainingJob`` on a worker, with its
 own CPUs (and GPU share); ``RayTraining`` here, the job the page holds, satisfies the same
-``runner.Training`` protocol: it polls the actor for a ``Snapshot`` a few times a second,
+``protocol.Training``: it polls the actor for a ``Snapshot`` a few times a second,
 forwards pause, resume, stop and steering, watches for an orphaned page, and when the
 training is over brings back the trained weights. A worker that dies, or stops answering,
 turns the training "failed" within seconds.
