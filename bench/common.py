@@ -77,7 +77,9 @@ def plain_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
 
 def app_trainer(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
                 device: str = "cpu", epochs: int = 1) -> float:
-    """The app's trainer, background thread and per-step metrics publishing included."""
+    """The app's training as the Train page runs it: a ``TrainingJob`` on its worker thread,
+    its epochs through the epoch driver (``driver.EpochDriver``) with the per-step metrics,
+    the pause and stop checks and each epoch's validation included."""
     start = time.perf_counter()
     job = TrainingJob(spec, splits, TrainConfig(epochs=epochs, batch_size=BATCH, seed=seed,
                                                 device=device))

@@ -1,8 +1,9 @@
 """DDP on the CPU: two processes of one thread each against one process of two threads.
 
 The same global batch (64), the same seed, one epoch of LeNet-5 on the 8,000 bundled digits,
-both through the one training loop (``trainer.train_steps``); the two processes split each
-batch and average gradients over gloo. Timed from the model's creation to the last step
+both through the app's epoch driver (``driver.EpochDriver``: the one loop, the curves'
+bookkeeping and the epoch's validation); the two processes split each batch and average
+gradients over gloo. Timed from the model's creation to the last step
 (process start and torch import left out of both). Ends with ``ddp2_vs_single=R``:
 images/s of the two processes over images/s of the one (R > 1: DDP is faster).
 
@@ -26,20 +27,24 @@ from common import BATCH, training_splits
 
 from cnn_core.design.presets import LENET5
 from cnn_core.training import distributed
-from cnn_core.training.trainer import TrainConfig, prepare, train_steps
+from cnn_core.training.driver import EpochDriver
+from cnn_core.training.metrics import Metrics
+from cnn_core.training.trainer import TrainConfig, prepare
 
 CONFIG = TrainConfig(epochs=1, batch_size=BATCH, seed=0)
 DEVICE = torch.device("cpu")
 
 
 def one_epoch(model_wrapper, rank: int = 0, world_size: int = 1) -> float:
-    """Seconds for one epoch through the one loop, from the model's creation."""
+    """Seconds for one epoch through the epoch driver, from the model's creation."""
     splits = training_splits(8000)
     start = time.perf_counter()
     model, optimizer = prepare(LENET5, CONFIG, DEVICE)
-    for _ in train_steps(model_wrapper(model), optimizer, splits.train_images,
-                         splits.train_labels, CONFIG, rank=rank, world_size=world_size):
-        pass
+    driver = EpochDriver(model_wrapper(model), optimizer, CONFIG,
+                         (splits.train_images, splits.train_labels),
+                         (splits.val_images, splits.val_labels), Metrics(),
+                         rank=rank, world_size=world_size)
+    assert driver.run() == "finished"
     return time.perf_counter() - start
 
 

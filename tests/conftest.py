@@ -1,17 +1,30 @@
-"""Shared fixtures: real MNIST digits, and a real app in real headless Chromium."""
+"""Shared fixtures: real MNIST digits, a real app in real headless Chromium, and a real local
+Ray head.
+
+The Ray head is one for the session (``ray start --head --block`` on a free port of
+127.0.0.1, every port on loopback, 2 CPUs, token authentication off), ended afterwards: its
+own process group only, never every Ray process of the machine as ``ray stop`` would.
+Without Ray installed the tests that ask for it are skipped, except under ``CI=true``, where
+they fail."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_server import page_failures, serve_app
+from app_server import free_port, page_failures, serve_app
 from browser_helpers import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
+RAY = Path(sys.executable).parent / "ray"
 os.environ.setdefault("CNN_EXPLAINER_OFFLINE", "1")  # tests never reach for the internet
 # runs the tests record (every training does) go to a temporary folder, not the project's
 os.environ.setdefault("CNN_EXPLAINER_RUNS", tempfile.mkdtemp(prefix="cnn-explainer-runs-"))
@@ -19,7 +32,7 @@ os.environ.setdefault("CNN_EXPLAINER_RUNS", tempfile.mkdtemp(prefix="cnn-explain
 # turns it on (tests/test_sharing.py), or a test's training could be another test's replay
 os.environ.setdefault("CNN_EXPLAINER_SHARE", "0")
 # Ray reads these once, when first imported, and several test files import it: the test head
-# (tests/test_runner.py) runs without token auth, on loopback only. Set before any import.
+# (ray_address below) runs without token auth, on loopback only. Set before any import.
 os.environ["RAY_AUTH_MODE"] = "disabled"
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 # app.py re-raises a page's bug instead of its polite error, so every AppTest sees it
@@ -144,3 +157,65 @@ def page_for(browser):
 @pytest.fixture
 def page(page_for, app_url):
     return page_for(app_url)
+
+
+# ---- a real Ray head -----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from helpers import wait_for
+
+    # RAY_AUTH_MODE and RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER are set above, before any test
+    # imports Ray (it reads them once), for the head, its workers and this driver alike:
+    # Ray swaps 127.0.0.1 for the machine's address unless told the cluster is this machine.
+    assert os.environ["RAY_AUTH_MODE"] == "disabled"
+    if importlib.util.find_spec("ray") is None:
+        reason = "Ray is not installed (pip install -r requirements-ray.txt)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Ray tests must run in CI: {reason}")
+        pytest.skip(reason)
+    port, log = free_port(), tmp_path_factory.mktemp("ray") / "head.log"
+    with log.open("w") as out:
+        head = subprocess.Popen(
+            [str(RAY), "start", "--head", "--block", "--port", str(port), "--node-ip-address",
+             "127.0.0.1", "--num-cpus", "2", "--include-dashboard", "false",
+             "--disable-usage-stats"], stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: ended below, with all it started
+    try:
+        wait_for(lambda: head.poll() is not None or "Ray runtime started" in log.read_text(),
+                 timeout=300, every=0.5)
+        assert head.poll() is None, log.read_text()[-4000:]
+        yield f"127.0.0.1:{port}"
+    finally:
+        import ray
+
+        ray.shutdown()
+        head.terminate()  # the head drains and stops what it started (about 2 s here)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left, only that
+
+
+@pytest.fixture(autouse=True)
+def stop_ray_trainings_left_running(request, monkeypatch):
+    """Stop, after each Ray test, the trainings it started: one that a failed test left
+    following its worker after ``ray.shutdown()`` makes Ray end this process, report and all."""
+    if "ray_address" not in request.fixturenames:
+        yield
+        return
+    from cnn_core.training.ray_runner import RayTraining
+
+    started, start = [], RayTraining.start
+    monkeypatch.setattr(RayTraining, "start", lambda self: started.append(self) or start(self))
+    yield
+    for training in started:
+        training.stop("the test is over")
+    for training in started:
+        training.join(30)
+
+
+@pytest.fixture(scope="session")
+def ray_runner(ray_address):
+    from cnn_core.training.ray_runner import RayRunner
+
+    return RayRunner(ray_address)

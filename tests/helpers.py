@@ -22,6 +22,18 @@ from cnn_core.runs.store import RunStore
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def wait_for(predicate, timeout: float = 60.0, every: float = 0.02) -> float:
+    """Poll until ``predicate()``; the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout, "timed out"
+        time.sleep(every)
+    return time.monotonic() - start
+
+
+FIRST_START_S = 240  # a Ray worker's first start imports torch; on a busy 2-core machine, slow
+
+
 # ---- pages in AppTest ("../app.py" is relative to this file, as AppTest reads it) ------------
 def app() -> AppTest:
     at = AppTest.from_file("../app.py", default_timeout=60)

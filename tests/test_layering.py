@@ -117,3 +117,58 @@ def test_benchmarks_never_import_the_tests():
         bad += [f"{path.relative_to(ROOT)} puts tests/ on the path"
                 for _ in re.findall(r"""["']tests["']|/tests\b""", text)]
     assert not bad, "; ".join(bad)
+
+
+def cnn_core_imports() -> dict[str, set[str]]:
+    """Every cnn_core module and the cnn_core modules it imports, wherever the import stands
+    (module level, inside a function, under ``TYPE_CHECKING``): a lazy import still ties the
+    two modules together."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in ROOT.glob("cnn_core/**/*.py")}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                # ``from cnn_core.training import budget`` imports the module budget
+                targets |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                            else node.module for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle in ``graph`` (its modules in import order, the first repeated at the end), or
+    an empty list: a depth-first search that meets a module still on its path."""
+    path: list[str] = []
+    state: dict[str, str] = {}  # "open" while on the path, "done" once every import is seen
+
+    def visit(module: str) -> list[str]:
+        state[module] = "open"
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[module] = "done"
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return []
+
+
+def test_no_import_cycle_among_cnn_core_modules():
+    assert import_cycle(cnn_core_imports()) == []
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_lazy_import():
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert import_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+    graph = cnn_core_imports()  # the function-level imports are in the graph
+    assert "cnn_core.storage.places" in graph["cnn_core.training.limits"]

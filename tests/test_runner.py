@@ -1,27 +1,18 @@
-"""The runners behind the app's trainings: in-process, and on a real local Ray head.
-
-The Ray tests start one head for the session (``ray start --head --block`` on a free port of
-127.0.0.1, every port on loopback, 2 CPUs, token authentication off) and end it afterwards:
-its own process group only, never every Ray process of the machine as ``ray stop`` would.
-Without Ray installed they are skipped, except under ``CI=true``, where they fail.
+"""The runners behind the app's trainings: in-process, and on a real local Ray head (the
+session's, from conftest's ``ray_address``). Without Ray installed the Ray tests are skipped,
+except under ``CI=true``, where they fail.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
-from app_server import free_port
 from digits import first_digits
+from helpers import FIRST_START_S, wait_for
 
 from cnn_core.design.presets import SMALL_FAST
 from cnn_core.design.spec import ArchitectureSpec
@@ -30,18 +21,6 @@ from cnn_core.training.evaluate import predict_logits
 from cnn_core.training.job import TrainingJob
 from cnn_core.training.runner import RAY_ADDRESS_ENV, InProcessRunner, runner_from_env
 from cnn_core.training.trainer import TrainConfig
-
-RAY = Path(sys.executable).parent / "ray"
-FIRST_START_S = 240  # a worker's first start imports torch; on a busy 2-core machine, slow
-
-
-def wait_for(predicate, timeout: float = 60.0, every: float = 0.02) -> float:
-    """Poll until ``predicate()``; the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout, "timed out"
-        time.sleep(every)
-    return time.monotonic() - start
 
 
 def small(digits, n_train: int):
@@ -58,66 +37,7 @@ def test_without_a_ray_address_trainings_run_in_this_process(monkeypatch, bundle
     assert job.snapshot().state == "finished" and job.model is not None
 
 
-# ---- on a real Ray head ------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # RAY_AUTH_MODE and RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER are set by conftest, before any
-    # test imports Ray (it reads them once), for the head, its workers and this driver alike:
-    # Ray swaps 127.0.0.1 for the machine's address unless told the cluster is this machine.
-    assert os.environ["RAY_AUTH_MODE"] == "disabled"
-    if importlib.util.find_spec("ray") is None:
-        reason = "Ray is not installed (pip install -r requirements-ray.txt)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the Ray tests must run in CI: {reason}")
-        pytest.skip(reason)
-    port, log = free_port(), tmp_path_factory.mktemp("ray") / "head.log"
-    with log.open("w") as out:
-        head = subprocess.Popen(
-            [str(RAY), "start", "--head", "--block", "--port", str(port), "--node-ip-address",
-             "127.0.0.1", "--num-cpus", "2", "--include-dashboard", "false",
-             "--disable-usage-stats"], stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own group: ended below, with all it started
-    try:
-        wait_for(lambda: head.poll() is not None or "Ray runtime started" in log.read_text(),
-                 timeout=300, every=0.5)
-        assert head.poll() is None, log.read_text()[-4000:]
-        yield f"127.0.0.1:{port}"
-    finally:
-        import ray
-
-        ray.shutdown()
-        head.terminate()  # the head drains and stops what it started (about 2 s here)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            head.wait(60)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left, only that
-
-
-@pytest.fixture(autouse=True)
-def stop_ray_trainings_left_running(request, monkeypatch):
-    """Stop, after each Ray test, the trainings it started: one that a failed test left
-    following its worker after ``ray.shutdown()`` makes Ray end this process, report and all."""
-    if "ray_address" not in request.fixturenames:
-        yield
-        return
-    from cnn_core.training.ray_runner import RayTraining
-
-    started, start = [], RayTraining.start
-    monkeypatch.setattr(RayTraining, "start", lambda self: started.append(self) or start(self))
-    yield
-    for training in started:
-        training.stop("the test is over")
-    for training in started:
-        training.join(30)
-
-
-@pytest.fixture(scope="session")
-def ray_runner(ray_address):
-    from cnn_core.training.ray_runner import RayRunner
-
-    return RayRunner(ray_address)
-
-
+# ---- on a real Ray head (conftest's ray_address and ray_runner) --------------------------
 def start_running(runner, spec, digits, config, **kwargs):
     """A training started through ``runner`` and seen running (heartbeats kept up)."""
     job = runner.start(spec, digits, config, **kwargs)

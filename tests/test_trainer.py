@@ -12,10 +12,11 @@ from digits import first_digits
 from cnn_core.design.presets import LENET5, SMALL_FAST
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.design.spec import layer as L
-from cnn_core.training.job import TRAINING_NICE, TrainingJob, active_jobs, train_to_completion
+from cnn_core.training.job import TrainingJob, active_jobs, train_to_completion
 from cnn_core.training.metrics import MAX_STEP_POINTS, LossDiverged, Metrics, StepTally
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import TrainConfig
+from cnn_core.training.workers import TRAINING_NICE
 
 
 def wait_for(predicate, timeout=60.0):

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from cnn_core.data.datasets import Dataset
 from cnn_core.design.formatting import format_shape
@@ -36,6 +37,10 @@ from cnn_core.training.budget import (
     training_refusal,
 )
 from cnn_core.training.trainable import trainability_refusal
+
+if TYPE_CHECKING:  # a request is made without torch: the Design page draws before it loads
+    from cnn_core.data.mnist import MnistSplits
+    from cnn_core.training.trainer import TrainConfig
 
 PASS_WAIT_S = 5.0  # how long a heavy pass waits for others to finish before it is refused
 IG_MAX_BATCH = 64  # Integrated Gradients' steps go through the net in batches of at most this
@@ -78,6 +83,13 @@ class TrainingRequest:
     epochs: int
     images: int  # training digits per epoch
     dataset: Dataset  # what the design's input and output must fit
+
+
+def training_request(way: Way, report: NetworkReport, config: TrainConfig,
+                     splits: MnistSplits) -> TrainingRequest:
+    """What ``admit`` needs to know of a training on ``splits``."""
+    return TrainingRequest(way, report, config.batch_size, config.optimizer, config.epochs,
+                           len(splits.train_images), splits.info)
 
 
 @dataclass(frozen=True)

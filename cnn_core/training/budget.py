@@ -25,13 +25,13 @@ from cnn_core.design.report import (
     numel,
 )
 from cnn_core.training.settings import SETTINGS
-from cnn_core.training.slots import default_limit
 
 MEMORY_ENV = "CNN_EXPLAINER_TRAINING_MEMORY_MB"
 SECONDS_ENV = "CNN_EXPLAINER_TRAINING_SECONDS"
 RATE_ENV = "CNN_EXPLAINER_TRAINING_MACS_PER_S"
 DRAW_MEMORY_ENV = "CNN_EXPLAINER_DRAW_MEMORY_MB"
 PASSES_MEMORY_ENV = "CNN_EXPLAINER_PASSES_MEMORY_MB"
+MAX_TRAININGS_ENV = "CNN_EXPLAINER_MAX_TRAININGS"
 
 MB = 1024 * 1024
 # Where a container's memory limit is (cgroup v2, v1): Docker, Streamlit Community Cloud.
@@ -120,6 +120,16 @@ def machine_memory() -> int:
         if text.isascii() and text.isdigit():  # "²".isdigit() too, and int() refuses it
             total = min(total, int(text))
     return total
+
+
+def default_limit() -> int:
+    """``$CNN_EXPLAINER_MAX_TRAININGS``, else one training per two CPU cores (at least one):
+    how many trainings run at once, which the memory and time shares divide by."""
+    try:
+        configured = int(os.environ.get(MAX_TRAININGS_ENV, "0"))
+    except ValueError:
+        configured = 0
+    return configured if configured > 0 else max(1, (os.cpu_count() or 1) // 2)
 
 
 def default_memory() -> int:

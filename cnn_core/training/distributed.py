@@ -3,11 +3,12 @@ by ``torchrun``.
 
 torchrun starts one process per device and tells each its place through the environment
 (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``). Every process
-builds the same seeded model, DDP wraps it, and each drives the one training loop
-(``trainer.train_steps``) on its share of every global batch. DDP averages the gradients
-during backward, so every process takes the same optimizer step and keeps the same weights.
-Rank 0 alone prints, validates and tests. gloo carries the gradients between CPUs, NCCL
-between CUDA GPUs (one GPU per process, picked by ``LOCAL_RANK``).
+builds the same seeded model, DDP wraps it, and each runs the one epoch driver
+(``driver.EpochDriver``) with its rank and the world size: the loop trains on its share of
+every global batch. DDP averages the gradients during backward, so every process takes the
+same optimizer step and keeps the same weights. Rank 0 alone prints, validates and tests.
+gloo carries the gradients between CPUs, NCCL between CUDA GPUs (one GPU per process, picked
+by ``LOCAL_RANK``).
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.training.admission import TrainingRequest, Way, admit
 from cnn_core.training.budget import Limits
 from cnn_core.training.devices import device_name
+from cnn_core.training.driver import EpochDriver
 from cnn_core.training.evaluate import evaluate
-from cnn_core.training.limits import RunClock, over_time
-from cnn_core.training.metrics import LossDiverged, Metrics, StepTally
-from cnn_core.training.trainer import TrainConfig, prepare, to_device, train_steps
+from cnn_core.training.limits import TimeLimit
+from cnn_core.training.metrics import EpochPoint, LossDiverged, Metrics
+from cnn_core.training.trainer import TrainConfig, prepare, to_device
 
 # A process that stops answering (a lost machine) fails the others' next collective after
 # this long; long enough for the first process on each machine to download MNIST.
 TIMEOUT = timedelta(seconds=300)
-TIME_CHECK_S = 1.0  # the processes agree on the time limit about this often (one all_reduce)
 
 
 @dataclass(frozen=True)
@@ -132,15 +133,6 @@ def load_splits(launch: Launch) -> tuple[MnistStore, MnistSplits]:
     return store, splits
 
 
-def global_means(tally: StepTally, device: torch.device) -> tuple[float, float]:
-    """The epoch's mean training loss and accuracy over every process's digits."""
-    sums = torch.tensor([tally.loss_sum, tally.correct, tally.seen], dtype=torch.float64,
-                        device=device)
-    dist.all_reduce(sums)
-    loss_sum, correct, seen = sums.tolist()
-    return loss_sum / seen, correct / seen
-
-
 def admitted(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
              splits: MnistSplits, limits: Limits) -> str | None:
     """The one admission check, made by rank 0 for every process's share and told to all."""
@@ -152,32 +144,6 @@ def admitted(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
             len(splits.train_images) // launch.world_size, splits.info), limits)
     dist.broadcast_object_list(verdict, src=0)
     return verdict[0]
-
-
-class TimeCheck:
-    """Whether any process has passed the time limit, asked at steps every process agrees
-    on: each answer also sets how many steps until the next (about ``TIME_CHECK_S`` of the
-    slowest process's steps), so they all stop at the same step."""
-
-    def __init__(self, limits: Limits, device: torch.device) -> None:
-        self.limits, self.device = limits, device
-        self.clock = RunClock()
-        self.clock.go()
-        self.due, self._steps, self._since = 1, 0, 0.0
-
-    def late(self) -> bool:
-        self._steps += 1
-        if self._steps < self.due:
-            return False
-        seconds = self.clock.seconds
-        per_step = (seconds - self._since) / self._steps
-        facts = torch.tensor([float(seconds > self.limits.seconds), per_step],
-                             dtype=torch.float64, device=self.device)
-        dist.all_reduce(facts, op=dist.ReduceOp.MAX)
-        late, slowest = facts.tolist()
-        self.due = max(1, min(1000, int(TIME_CHECK_S / max(slowest, 1e-6))))
-        self._steps, self._since = 0, seconds
-        return bool(late)
 
 
 def say(text: str, file=sys.stdout) -> None:
@@ -234,36 +200,25 @@ def _train(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch,
             f"global batch {cfg.batch_size} ({cfg.batch_size // launch.world_size} each)")
     model, optimizer = prepare(spec, cfg, device)  # the same seed: the same start everywhere
     torch.manual_seed(cfg.seed + launch.rank)  # but each process its own dropout masks
-    images, labels = to_device(images, labels, device)
     metrics = Metrics()
-    tally = StepTally(metrics, len(images) // launch.world_size, on_cpu=device.type == "cpu")
     started = time.perf_counter()
-    check = TimeCheck(limits, device)
-    steps = train_steps(wrap(model, device), optimizer, images, labels, cfg,
-                        rank=launch.rank, world_size=launch.world_size)
-    for step in steps:
-        if step.index == 1:
-            tally.start_epoch(step.epoch)
-        tally.add(step.loss, step.logits, step.labels)
-        if check.late():
-            steps.close()
-            if lead:
-                done = (step.epoch - 1) + step.index / step.steps_in_epoch
-                say(over_time(check.clock.seconds, limits.seconds, done, cfg.epochs)
-                    or "stopped at the time limit")
-            return 1
-        if step.ends_epoch:
-            tally.read_back()
-            train_loss, train_accuracy = global_means(tally, device)
-            if lead:
-                val = evaluate(model, splits.val_images, splits.val_labels, device,
-                               max_misclassified=0)
-                say(f"epoch {step.epoch}/{cfg.epochs}: train loss {train_loss:.4f} accuracy "
-                    f"{train_accuracy:.2%} | validation loss {val.loss:.4f} accuracy "
-                    f"{val.accuracy:.2%}")
-            tally.restart_clock()  # validation is not training time
-        elif tally.due():
-            tally.read_back()
+    time_limit = TimeLimit(limits.seconds, cfg.epochs, world_size=launch.world_size,
+                           device=device)
+    driver = EpochDriver(wrap(model, device), optimizer, cfg,
+                         to_device(images, labels, device),
+                         (splits.val_images, splits.val_labels), metrics, time_limit,
+                         rank=launch.rank, world_size=launch.world_size)
+
+    def say_epoch(point: EpochPoint) -> bool:  # rank 0 alone validates, and is asked
+        say(f"epoch {point.epoch}/{cfg.epochs}: train loss {point.train_loss:.4f} accuracy "
+            f"{point.train_accuracy:.2%} | validation loss {point.val_loss:.4f} accuracy "
+            f"{point.val_accuracy:.2%}")
+        return True
+
+    if driver.run(after_epoch=say_epoch) == "out of time":
+        if lead:
+            say(time_limit.reason)
+        return 1
     if lead:
         elapsed = time.perf_counter() - started
         test = evaluate(model.to("cpu").eval(), splits.test_images, splits.test_labels)

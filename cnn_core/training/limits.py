@@ -1,7 +1,7 @@
 """The limits a training keeps while it runs: its time (stopped at the limit, and told early
 when its epochs will not fit), and its memory while long paused (the optimizer's state waits
-on disk). ``job`` calls these; what is allowed to start
-is ``admission``'s."""
+on disk). The epoch driver checks the time, the job parks the optimizer; what is allowed to
+start is ``admission``'s."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from cnn_core.training.budget import format_seconds
 
 FORECAST_AFTER_S = 1.5  # a training that will not fit its time limit says so this soon
+TIME_CHECK_S = 1.0  # processes training together agree on the time limit about this often
 
 
 class RunClock:
@@ -60,6 +62,53 @@ def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int
             f"over the {format_seconds(limit)} limit: "
             + (f"about {fits} epoch{'s' * (fits != 1)} will fit, and it stops there." if fits
                else "it stops before the end of the first epoch."))
+
+
+class TimeLimit:
+    """The time limit of one training, asked after every step (``passed``), which also says
+    early, once, when the epochs will not fit (``notice``). Processes training one model
+    together (``world_size`` > 1) ask every clock at steps they all agree on, with one
+    ``all_reduce``: each answer also sets how many steps until the next (about
+    ``TIME_CHECK_S`` of the slowest process's steps), so they all stop at the same step."""
+
+    def __init__(self, seconds: float, epochs: int, clock: RunClock | None = None,
+                 world_size: int = 1, device: torch.device | None = None) -> None:
+        self.seconds, self.epochs, self.world_size, self.device = (
+            seconds, epochs, world_size, device)
+        if clock is None:  # a clock of its own starts now; a job's runs from its start
+            clock = RunClock()
+            clock.go()
+        self.clock = clock
+        self.notice = ""
+        self.reason: str | None = None  # why it stopped, once it passed
+        self._due, self._steps, self._since = 1, 0, 0.0
+
+    def passed(self, steps_taken: int, steps_per_epoch: int) -> bool:
+        """Whether to stop now, after ``steps_taken`` steps in all."""
+        seconds, epochs_done = self.clock.seconds, steps_taken / steps_per_epoch
+        if self.world_size > 1:
+            if self._all_late(seconds):
+                self.reason = (over_time(seconds, self.seconds, epochs_done, self.epochs)
+                               or "stopped at the time limit")  # another process passed it
+            return self.reason is not None
+        self.reason = over_time(seconds, self.seconds, epochs_done, self.epochs)
+        if self.reason is None and not self.notice:
+            self.notice = forecast(seconds, steps_taken, steps_per_epoch, self.epochs,
+                                   self.seconds) or ""
+        return self.reason is not None
+
+    def _all_late(self, seconds: float) -> bool:
+        self._steps += 1
+        if self._steps < self._due:
+            return False
+        per_step = (seconds - self._since) / self._steps
+        facts = torch.tensor([float(seconds > self.seconds), per_step], dtype=torch.float64,
+                             device=self.device)
+        dist.all_reduce(facts, op=dist.ReduceOp.MAX)
+        late, slowest = facts.tolist()
+        self._due = max(1, min(1000, int(TIME_CHECK_S / max(slowest, 1e-6))))
+        self._steps, self._since = 0, seconds
+        return bool(late)
 
 
 def parking_folder() -> Path:

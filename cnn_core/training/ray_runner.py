@@ -4,7 +4,7 @@ The app only connects to a running cluster (``ray start --head`` on one machine,
 ``ray start --address HEAD:6379`` on the others), once per process. Each training is a
 ``TrainingActor`` (``cnn_core.training.ray_worker``) holding a ``TrainingJob`` on a worker, with its
 own CPUs (and GPU share); ``RayTraining`` here, the job the page holds, satisfies the same
-``runner.Training`` protocol: it polls the actor for a ``Snapshot`` a few times a second,
+``protocol.Training``: it polls the actor for a ``Snapshot`` a few times a second,
 forwards pause, resume, stop and steering, watches for an orphaned page, and when the
 training is over brings back the trained weights. A worker that dies, or stops answering,
 turns the training "failed" within seconds.
@@ -31,17 +31,17 @@ from cnn_core.design.build import build_model
 from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.recording import Recorder
-from cnn_core.training.admission import Way, require
+from cnn_core.training.admission import Way, require, training_request
 from cnn_core.training.evaluate import Evaluation
-from cnn_core.training.job import (
+from cnn_core.training.protocol import (
     ACTIVE_STATES,
     ORPHAN_TIMEOUT_S,
     JobState,
+    RunnerError,
     Snapshot,
-    training_request,
+    Training,
 )
 from cnn_core.training.ray_worker import TrainingActor
-from cnn_core.training.runner import RunnerError, Training
 from cnn_core.training.shared import join_or_start
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import TrainConfig

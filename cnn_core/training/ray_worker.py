@@ -17,7 +17,8 @@ from cnn_core.data.mnist import MnistSplits
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.training.admission import Way
 from cnn_core.training.evaluate import Evaluation
-from cnn_core.training.job import Snapshot, TrainingJob
+from cnn_core.training.job import TrainingJob
+from cnn_core.training.protocol import Snapshot
 from cnn_core.training.trainer import TrainConfig
 
 

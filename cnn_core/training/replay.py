@@ -22,7 +22,7 @@ from cnn_core.runs.recording import Recorder
 from cnn_core.runs.records import RunRecord
 from cnn_core.training import sharing
 from cnn_core.training.evaluate import Evaluation
-from cnn_core.training.job import Snapshot
+from cnn_core.training.protocol import Snapshot
 from cnn_core.training.trainer import TrainConfig
 
 NO_STEERING = ("this training is shared with others who asked for the same one: change the "

@@ -12,57 +12,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
-
-import torch
-from torch import nn
+from typing import Protocol
 
 from cnn_core.data.mnist import MnistSplits
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.recording import Recorder
 from cnn_core.training.admission import Way
-from cnn_core.training.evaluate import Evaluation
-from cnn_core.training.job import ORPHAN_TIMEOUT_S, Snapshot, TrainingJob
+from cnn_core.training.job import TrainingJob
+from cnn_core.training.protocol import ORPHAN_TIMEOUT_S, RunnerError, Training
 from cnn_core.training.shared import join_or_start
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import TrainConfig
 
 RAY_ADDRESS_ENV = "CNN_EXPLAINER_RAY_ADDRESS"
-
-
-@runtime_checkable
-class Training(Protocol):
-    """Everything the app reads from or does to a training, wherever it runs: a page holds
-    one of these and never asks which kind (``TrainingJob`` here, ``RayTraining`` on a
-    cluster; ``tests/test_training_protocol.py`` holds both to every member)."""
-
-    spec: ArchitectureSpec
-    splits: MnistSplits
-    config: TrainConfig
-    name: str
-    recorder: Recorder | None  # keeps the run in the run store (its owner token included)
-    device: torch.device | None  # where it trains; None until a Ray worker has taken it
-    model: nn.Module | None  # once over: the trained network, on the CPU, in eval mode
-    evaluation: Evaluation | None  # once finished: its test results
-
-    # Following and control.
-    def start(self) -> None: ...
-    def snapshot(self) -> Snapshot: ...
-    def pause(self) -> None: ...
-    def resume(self) -> None: ...
-    def stop(self, reason: str = ...) -> None: ...
-    def heartbeat(self) -> None: ...
-    def wait_until_started(self, timeout: float) -> bool: ...
-    def join(self, timeout: float | None = None) -> None: ...
-    @property
-    def running_thread(self) -> bool: ...
-
-    # Steering: a new learning rate from the next step; one batch while paused.
-    @property
-    def learning_rate(self) -> float: ...
-    def set_learning_rate(self, learning_rate: float) -> str | None: ...
-    def step_once(self) -> bool: ...
-    def wait_until_held(self, timeout: float) -> bool: ...
 
 
 class Runner(Protocol):
@@ -106,10 +68,6 @@ class InProcessRunner:
             return start(owner_connected)
         return join_or_start(start, spec, splits, config, config.resolved_device().type,
                              owner_connected, recorder, join)
-
-
-class RunnerError(RuntimeError):
-    """The configured runner cannot be used; the message is one sentence for the page."""
 
 
 def runner_from_env() -> Runner:

@@ -24,7 +24,7 @@ from cnn_core.runs import shares
 from cnn_core.runs.recording import Recorder
 from cnn_core.training import sharing
 from cnn_core.training.evaluate import Evaluation
-from cnn_core.training.job import Snapshot
+from cnn_core.training.protocol import Snapshot
 from cnn_core.training.replay import NO_STEERING, count_request, replay_run
 from cnn_core.training.trainer import TrainConfig
 

@@ -29,8 +29,7 @@ from cnn_core.runs.store import RunStore
 if TYPE_CHECKING:
     from cnn_core.data.mnist import MnistSplits
     from cnn_core.design.spec import ArchitectureSpec
-    from cnn_core.training.job import Snapshot
-    from cnn_core.training.runner import Training
+    from cnn_core.training.protocol import Snapshot, Training
     from cnn_core.training.trainer import TrainConfig
 
 SHARE_ENV = "CNN_EXPLAINER_SHARE"  # "0": every request trains (the tests' default)

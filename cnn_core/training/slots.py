@@ -6,20 +6,10 @@ slots, each waiting student sees their place in the queue instead.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 
-MAX_TRAININGS_ENV = "CNN_EXPLAINER_MAX_TRAININGS"
-
-
-def default_limit() -> int:
-    """``$CNN_EXPLAINER_MAX_TRAININGS``, else one training per two CPU cores (at least one)."""
-    try:
-        configured = int(os.environ.get(MAX_TRAININGS_ENV, "0"))
-    except ValueError:
-        configured = 0
-    return configured if configured > 0 else max(1, (os.cpu_count() or 1) // 2)
+from cnn_core.training.budget import Limits, default_limit
 
 
 class TrainingSlots:
@@ -30,8 +20,6 @@ class TrainingSlots:
     the head of the queue also waits until its memory is free."""
 
     def __init__(self, limit: int | None = None, memory_bytes: int | None = None) -> None:
-        from cnn_core.training.budget import Limits  # budget reads default_limit from here
-
         self.limit = limit or default_limit()
         self.memory_bytes = memory_bytes or Limits.from_env().memory_bytes * self.limit
         self._cond = threading.Condition()

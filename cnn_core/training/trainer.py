@@ -1,10 +1,10 @@
 """The training loop: the plain PyTorch loop of pytorch/examples' ``mnist/main.py``, as a generator.
 
 ``train_steps`` shuffles, slices a batch from the in-memory uint8 digits, runs forward, loss,
-backward and the optimizer step, and yields after every step. Whoever drives it decides what
-happens between steps: the job (``cnn_core.training.job``, which the Train page, the command line,
-Ray's workers and the benchmarks run) publishes metrics, pauses by not asking for the next
-step and stops by closing the generator; ``cnn_core.training.distributed`` drives it directly.
+backward and the optimizer step, and yields after every step. One driver asks it for steps:
+``cnn_core.training.driver.EpochDriver``, which publishes the metrics, validates each epoch
+and keeps the time limit, and stops by closing the generator; the job (which the Train page,
+the command line, Ray's workers and the benchmarks run) and torchrun both run that driver.
 """
 
 from __future__ import annotations
