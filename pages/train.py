@@ -304,6 +304,8 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
              "#1a7f37", "2", width=2.5),
         per_epoch([e.val_accuracy for e in epochs_done], "validation accuracy",
                   "#8250df", "2"),
+        {**line([p.learning_rate for p in steps], "learning rate", "#9a6700", "",
+                width=1.5), "yaxis": "y3"},  # on its own scale, right of the loss chart
     ]
     epoch_axis = {"title": {"text": "epoch"}, "range": [0, epochs], "gridcolor": GRID,
                   "zeroline": False}
@@ -315,6 +317,9 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
         "xaxis2": {**epoch_axis, "domain": [0.55, 1], "anchor": "y2"},
         "yaxis2": {"title": {"text": "accuracy"}, "range": [0, 1.0], "tickformat": ".0%",
                    "anchor": "x2", "gridcolor": GRID},
+        "yaxis3": {"title": {"text": "lr"}, "overlaying": "y", "side": "right",
+                   "anchor": "x", "showgrid": False, "exponentformat": "e",
+                   "range": [0, 1.1 * max((p.learning_rate for p in steps), default=0.001)]},
         "legend": {"orientation": "h", "y": -0.3},
         "hovermode": "x",
         "uirevision": "train",  # a zoom survives the updates
