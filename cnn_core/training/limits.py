@@ -49,6 +49,17 @@ def over_time(seconds: float, limit: float, epochs_done: float, epochs: int) -> 
             f"this server (it had trained {epochs_done:.1f} of {epochs} epochs)")
 
 
+def next_epoch_wont_fit(seconds: float, limit: float, epochs_done: int,
+                        epochs: int) -> str | None:
+    """At an epoch's end: the reason to stop there, when another epoch at this pace would
+    run past the ``limit`` (better a whole epoch, validated, than one cut off halfway)."""
+    if epochs_done >= epochs or seconds + seconds / epochs_done <= limit:
+        return None
+    return (f"stopped at the time limit: one training may take {format_seconds(limit)} on "
+            f"this server (it trained {epochs_done} of {epochs} epochs; at its pace of "
+            f"{format_seconds(seconds / epochs_done)} an epoch, another would not have fit)")
+
+
 def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int,
              limit: float) -> str | None:
     """Once ``FORECAST_AFTER_S`` have passed: the epochs that fit, if not all of them do."""
