@@ -28,10 +28,11 @@ from cnn_core.storage.places import data_dir
 from cnn_core.training.admission import TrainingRequest, Way, admit
 from cnn_core.training.budget import (
     Limits,
+    expected_seconds,
     format_bytes,
     format_seconds,
+    is_calibrated,
     training_memory,
-    training_seconds,
 )
 from cnn_core.training.evaluate import MAX_MISCLASSIFIED
 from cnn_core.training.job import LrChange, Snapshot, active_jobs
@@ -96,11 +97,11 @@ def budget_caption(report: NetworkReport, config: TrainConfig, images: int) -> N
     """What this training is estimated to use, against what one training may use here."""
     limits = Limits.from_env()
     memory = training_memory(report, config.batch_size, config.optimizer).total
-    seconds = training_seconds(report, images, config.epochs, limits.macs_per_s,
-                               config.batch_size)
+    seconds = expected_seconds(report, images, config.epochs, limits, config.batch_size)
+    measured = ", measured here" if is_calibrated(report) else ""
     st.caption(f":material/speed: Estimated: {format_bytes(memory)} of memory (limit "
-               f"{format_bytes(limits.memory_bytes)}), about {format_seconds(seconds)} "
-               f"(limit {format_seconds(limits.seconds)}).")
+               f"{format_bytes(limits.memory_bytes)}), about {format_seconds(seconds)}"
+               f"{measured} (limit {format_seconds(limits.seconds)}).")
 
 
 def augmentation_preview(splits: MnistSplits, seed: int) -> None:

@@ -112,3 +112,19 @@ def test_a_design_estimated_too_low_says_early_what_fits_and_the_next_estimate_k
     assert refusal is not None and "here (measured on this server), over the 4 s" in refusal
     advice = re.search(r"; (\d+) epochs? would fit$|not even one epoch fits", refusal)
     assert advice and int(advice.group(1) or 0) < epochs, refusal
+
+
+def test_the_design_page_shows_the_pace_measured_here():
+    from helpers import on_page
+
+    at = on_page("pages/architecture.py")  # the small fast net, the first preset
+
+    def note() -> str:
+        return next(c.value for c in at.caption if "Limits for one training" in c.value)
+
+    assert "as measured on this server" not in note()
+    PACES.record(analyze(SMALL_FAST), budget.DEFAULT_BATCH_SIZE, 0.01)
+    at.run()
+    steps = -(-budget.FULL_TRAIN_IMAGES // budget.DEFAULT_BATCH_SIZE)
+    epoch = budget.format_seconds(steps * 0.01)
+    assert f"digits takes about {epoch} as measured on this server" in note()
