@@ -109,3 +109,12 @@ def test_the_command_line_offers_the_schedule_and_the_stop(capsys):
     assert main(["train", "--preset", "small", "--schedule", "warm"]) == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'warm'" in err and err.count("\n") == 1
+
+
+def test_torchrun_refuses_the_stop_it_cannot_keep(capsys):
+    from cnn_core.training import distributed
+
+    launch = distributed.Launch(rank=0, world_size=2, local_rank=0)
+    assert distributed.train(LENET5, TrainConfig(stop_at_accuracy=97), launch) == 2
+    assert capsys.readouterr().err == ("error: stop at accuracy is not available under "
+                                       "torchrun: leave it at 0\n")
