@@ -4,6 +4,7 @@ per step and drawn on the curves, and the stop at a validation accuracy, recorde
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 import torch
@@ -118,3 +119,31 @@ def test_torchrun_refuses_the_stop_it_cannot_keep(capsys):
     assert distributed.train(LENET5, TrainConfig(stop_at_accuracy=97), launch) == 2
     assert capsys.readouterr().err == ("error: stop at accuracy is not available under "
                                        "torchrun: leave it at 0\n")
+
+
+@pytest.mark.slow
+def test_the_train_page_trains_with_the_schedule_and_the_stop_chosen_there():
+    from helpers import by_label, live_chart_args, on_page, wait_data
+
+    at = on_page("pages/train.py")
+    wait_data(at)
+    by_label(at.number_input, "Epochs").set_value(20).run()
+    by_label(at.selectbox, "Learning-rate schedule").set_value("one_cycle").run()
+    by_label(at.number_input, "Stop at validation accuracy (%)").set_value(99.5).run()
+    next(b for b in at.button if b.label == "Train").click().run()
+    job = at.session_state["job"]
+    try:
+        assert (job.config.schedule, job.config.stop_at_accuracy) == ("one_cycle", 99.5)
+        assert job.wait_until_started(60)
+        deadline = time.monotonic() + 60
+        while job.snapshot().step < 5:
+            assert time.monotonic() < deadline, "no steps"
+            time.sleep(0.05)
+        at.run()
+        names = [t["name"] for t in live_chart_args(at)["figure"]["data"]]
+        assert "learning rate" in names
+        assert any("one-cycle learning rate up to 0.001" in c.value
+                   and "stop at 99.5 % validation accuracy" in c.value for c in at.caption)
+    finally:
+        job.stop()
+        job.join(30)
