@@ -102,10 +102,13 @@ class TimeLimit:
                 self.reason = (over_time(seconds, self.seconds, epochs_done, self.epochs)
                                or "stopped at the time limit")  # another process passed it
             return self.reason is not None
-        self.reason = over_time(seconds, self.seconds, epochs_done, self.epochs)
-        if self.reason is None and not self.notice:
+        if not self.notice:  # said before any stop below, so a stop was announced
             self.notice = forecast(seconds, steps_taken, steps_per_epoch, self.epochs,
                                    self.seconds) or ""
+        self.reason = over_time(seconds, self.seconds, epochs_done, self.epochs)
+        if self.reason is None and steps_taken % steps_per_epoch == 0:  # an epoch's end
+            self.reason = next_epoch_wont_fit(seconds, self.seconds,
+                                              steps_taken // steps_per_epoch, self.epochs)
         return self.reason is not None
 
     def _all_late(self, seconds: float) -> bool:
