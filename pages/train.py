@@ -305,8 +305,11 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
              "#1a7f37", "2", width=2.5),
         per_epoch([e.val_accuracy for e in epochs_done], "validation accuracy",
                   "#8250df", "2"),
-        {**line([p.learning_rate for p in steps], "learning rate", "#9a6700", "",
-                width=1.5), "yaxis": "y3"},  # on its own scale, right of the loss chart
+        # On its own scale, right of the loss chart; three significant digits, as a rate of
+        # 0.00004 would round to 0 at the other lines' four decimals.
+        {**line([], "learning rate", "#9a6700", "", width=1.5), "yaxis": "y3",
+         "x": [round(v, 4) for v in x] or [None],
+         "y": [float(f"{p.learning_rate:.3g}") for p in steps] or [None]},
     ]
     epoch_axis = {"title": {"text": "epoch"}, "range": [0, epochs], "gridcolor": GRID,
                   "zeroline": False}
