@@ -22,9 +22,9 @@ from cnn_core.training.limits import next_epoch_wont_fit
 from cnn_core.training.trainer import TrainConfig
 
 # Deep and thin: almost no multiply-adds, so the arithmetic thinks it quick, yet each of its
-# 24 layers costs every step its fixed overhead (measured here 5-9 times the arithmetic).
-DEEP_THIN = ArchitectureSpec(tuple(x for _ in range(12) for x in (
-    L("conv2d", out_channels=4, kernel_size=3, padding=1), L("relu"))) + (
+# 64 layers costs every step its fixed overhead (measured here 6 times the arithmetic).
+DEEP_THIN = ArchitectureSpec(tuple(x for _ in range(32) for x in (
+    L("conv2d", out_channels=1, kernel_size=3, padding=1), L("relu"))) + (
     L("flatten"), L("linear", out_features=10)))
 LIMITS = budget.Limits(memory_bytes=1 << 30, seconds=10, macs_per_s=1e10)
 
@@ -93,9 +93,11 @@ def test_a_design_estimated_too_low_says_early_what_fits_and_the_next_estimate_k
             time.sleep(0.02)
         seen_after = time.monotonic() - started
         snap = job.snapshot()
+        job.join(120)  # it runs on to its limit
     finally:
         job.stop()
         job.join(60)
+    end = job.snapshot()
     # Said at the end of the first step past 1.5 s of training: within ~2 s and a step on a
     # quiet machine; the bound is generous (two steps and 2 s more) for a loaded one.
     per_step = seen_after / max(1, snap.step)
@@ -107,6 +109,16 @@ def test_a_design_estimated_too_low_says_early_what_fits_and_the_next_estimate_k
     fits = int(said.group(2) or 0)
     assert fits < epochs
     print(f"said after {seen_after:.2f} s, at step {snap.step}: {snap.notice}")
+    print(f"ended: {end.message}")
+    assert end.state == "finished" and job.evaluation is not None
+    done = len(end.epochs_done)
+    if done:  # it ended at an epoch's end, not halfway through the next
+        assert end.step == done * end.steps_per_epoch and done < epochs
+        assert (f"(it trained {done} of {epochs} epochs; at its pace of " in end.message
+                and "another would not have fit)" in end.message)
+    else:  # so slow that not one epoch fits: cut off at the limit, as it said
+        assert "stops before the end of the first epoch" in snap.notice
+        assert "stopped at the time limit: one training may take 4 s" in end.message
     # The next estimate for this design is the pace it measured: refused, with what fits.
     refusal = admit(request)
     assert refusal is not None and "here (measured on this server), over the 4 s" in refusal
