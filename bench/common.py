@@ -3,6 +3,8 @@
 Each loop trains the same epochs over exactly the same batches (the same shuffled orders of
 the same digits) and returns images per second, wall clock from model creation to the last
 step (the app's trainer: to its finished job, validation and test included).
+``tutorial_seconds_to`` is the seed tutorial's loop as written, timed to a held-out accuracy
+(``bench/time_to_accuracy.py``).
 """
 
 from __future__ import annotations
@@ -97,24 +99,9 @@ def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     """The seed tutorial's way: a Dataset of PIL images through ToTensor and Normalize, and a
     DataLoader (here with a sampler giving the same batches as the other loops), and the
     tutorial's ``torch.optim.Adam(model.parameters(), lr=1e-3)``."""
-    from PIL import Image
-    from torch.utils.data import DataLoader, Dataset
-    from torchvision import transforms
+    from torch.utils.data import DataLoader
 
-    class PilMnist(Dataset):
-        def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-            self.images = [Image.fromarray(img.numpy(), mode="L") for img in images]
-            self.labels = labels.tolist()
-            self.transform = transforms.Compose([
-                transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
-
-        def __len__(self) -> int:
-            return len(self.images)
-
-        def __getitem__(self, i: int):
-            return self.transform(self.images[i]), self.labels[i]
-
-    dataset = PilMnist(splits.train_images, splits.train_labels)
+    dataset = pil_digits(splits.train_images, splits.train_labels)
     start = time.perf_counter()
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
@@ -131,3 +118,61 @@ def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     synchronize(device)
     return epochs * len(dataset) / (time.perf_counter() - start)
 
+
+
+def pil_digits(images: torch.Tensor, labels: torch.Tensor):
+    """The seed tutorial's Dataset: PIL images through ``ToTensor`` and ``Normalize``."""
+    from PIL import Image
+    from torch.utils.data import Dataset
+    from torchvision import transforms
+
+    class PilMnist(Dataset):
+        def __init__(self) -> None:
+            self.images = [Image.fromarray(img.numpy(), mode="L") for img in images]
+            self.labels = labels.tolist()
+            self.transform = transforms.Compose([
+                transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
+
+        def __len__(self) -> int:
+            return len(self.images)
+
+        def __getitem__(self, i: int):
+            return self.transform(self.images[i]), self.labels[i]
+
+    return PilMnist()
+
+
+def tutorial_seconds_to(target: float, spec: ArchitectureSpec, splits: MnistSplits,
+                        device: str = "cpu", max_epochs: int = 12) -> tuple[float, int]:
+    """The seed tutorial's recipe and loop as it is written (its DataLoader shuffles, batch
+    100, Adam at 0.001), checking the held-out digits after each epoch with its test loop:
+    seconds from model creation to the first check at ``target`` or over, and that epoch
+    (infinity and ``max_epochs`` when it never gets there)."""
+    from torch.utils.data import DataLoader
+
+    train = pil_digits(splits.train_images, splits.train_labels)
+    held_out = pil_digits(splits.val_images, splits.val_labels)
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    model = build_model(spec).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    loss_fn = nn.CrossEntropyLoss()
+    train_loader = DataLoader(train, batch_size=100, shuffle=True)
+    test_loader = DataLoader(held_out, batch_size=100, shuffle=False)
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        for x, y in train_loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for x, y in test_loader:
+                correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
+        synchronize(device)
+        if correct / len(held_out) >= target:
+            return time.perf_counter() - start, epoch
+    return float("inf"), max_epochs

@@ -27,7 +27,13 @@ from cnn_core.runs.cli import OneLineParser, add_runs_dir, add_runs_parser, runs
 from cnn_core.runs.records import StoreError
 from cnn_core.training.admission import NotAdmitted, TrainingRequest, Way, admit
 from cnn_core.training.devices import DEVICE_CHOICES
-from cnn_core.training.settings import DEFAULT_OPTIMIZER, OPTIMIZERS, SETTINGS
+from cnn_core.training.settings import (
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
+    OPTIMIZERS,
+    SCHEDULES,
+    SETTINGS,
+)
 
 TRAIN_DATASET = DATASETS["mnist"]  # what `train` trains on (MnistStore's default)
 
@@ -70,7 +76,8 @@ def train(spec: ArchitectureSpec, args: argparse.Namespace, name: str) -> int:
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                          optimizer=args.optimizer, learning_rate=args.learning_rate,
-                         seed=args.seed,
+                         seed=args.seed, schedule=args.schedule,
+                         stop_at_accuracy=args.stop_at_accuracy,
                          device=args.device, augment=args.augment)
     launch = Launch.from_env()
     if launch is not None:  # started by torchrun: one training on several processes
@@ -152,14 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
     design.add_argument("path", nargs="?", help="design JSON file ('-' for standard input)")
     design.add_argument("--preset", choices=sorted(p.slug for p in PRESET_TABLE),
                         help="a built-in design")
-    for flag, name, kind, what in (("--epochs", "epochs", int, "epochs"),
-                                   ("--batch-size", "batch_size", int, "batch size"),
-                                   ("--lr", "learning_rate", float, "learning rate"),
-                                   ("--seed", "seed", int, "seed")):
+    for flag, name, kind, what, more in (
+            ("--epochs", "epochs", int, "epochs", ""),
+            ("--batch-size", "batch_size", int, "batch size", ""),
+            ("--lr", "learning_rate", float, "learning rate", "; with one-cycle, its peak"),
+            ("--seed", "seed", int, "seed", ""),
+            ("--stop-at-accuracy", "stop_at_accuracy", float, "stop at accuracy",
+             ": end once validation accuracy reaches this many percent (checked after each "
+             "epoch; 0: off)")):
         setting = SETTINGS[name]
         trainer.add_argument(flag, dest=name, type=kind, default=kind(setting.default),
-                             help=f"{what}, {setting.describe_range()} (default %(default)s)")
+                             help=f"{what}, {setting.describe_range()} (default "
+                                  f"%(default)s){more}")
     trainer.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER)
+    trainer.add_argument("--schedule", choices=SCHEDULES, default=DEFAULT_SCHEDULE,
+                         help="the learning rate: constant, or one-cycle (up to --lr and back "
+                              "down over the training) (default %(default)s)")
     trainer.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     add_runs_dir(trainer)
     add_runs_parser(sub)

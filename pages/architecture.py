@@ -29,13 +29,14 @@ from cnn_core.training.budget import (
     FULL_TRAIN_IMAGES,
     MAX_BATCH_SIZE,
     Limits,
+    expected_seconds,
     format_bytes,
     format_seconds,
+    is_calibrated,
     largest_fitting_batch,
     max_epochs,
     memory_refusal,
     training_memory,
-    training_seconds,
 )
 from ui import predict
 from ui.app_state import (
@@ -292,14 +293,15 @@ def budget_note(report: NetworkReport) -> None:
     batch, optimizer = DEFAULT_BATCH_SIZE, "adam"
     memory = training_memory(report, batch, optimizer).total
     fits = largest_fitting_batch(report, optimizer, limits.memory_bytes)
-    epoch_s = training_seconds(report, FULL_TRAIN_IMAGES, 1, limits.macs_per_s)
+    epoch_s = expected_seconds(report, FULL_TRAIN_IMAGES, 1, limits)
+    measured = " as measured on this server" if is_calibrated(report) else ""
     epochs = max_epochs(report, FULL_TRAIN_IMAGES, limits)
     batches = ("any batch size fits" if fits >= MAX_BATCH_SIZE
                else f"batch sizes up to {fits:,} fit")
     text = (f"**Limits for one training on this server:** {format_bytes(limits.memory_bytes)} "
             f"of memory and {format_seconds(limits.seconds)}. This design at batch {batch} "
             f"with Adam needs about {format_bytes(memory)} ({batches}); an epoch over "
-            f"{FULL_TRAIN_IMAGES:,} digits takes about {format_seconds(epoch_s)} "
+            f"{FULL_TRAIN_IMAGES:,} digits takes about {format_seconds(epoch_s)}{measured} "
             f"(at most {epochs:,} epochs).")
     refused = memory_refusal(report, batch, optimizer, limits)
     if refused or fits == 0 or epochs == 0:

@@ -28,10 +28,11 @@ from cnn_core.storage.places import data_dir
 from cnn_core.training.admission import TrainingRequest, Way, admit
 from cnn_core.training.budget import (
     Limits,
+    expected_seconds,
     format_bytes,
     format_seconds,
+    is_calibrated,
     training_memory,
-    training_seconds,
 )
 from cnn_core.training.evaluate import MAX_MISCLASSIFIED
 from cnn_core.training.job import LrChange, Snapshot, active_jobs
@@ -96,11 +97,11 @@ def budget_caption(report: NetworkReport, config: TrainConfig, images: int) -> N
     """What this training is estimated to use, against what one training may use here."""
     limits = Limits.from_env()
     memory = training_memory(report, config.batch_size, config.optimizer).total
-    seconds = training_seconds(report, images, config.epochs, limits.macs_per_s,
-                               config.batch_size)
+    seconds = expected_seconds(report, images, config.epochs, limits, config.batch_size)
+    measured = ", measured here" if is_calibrated(report) else ""
     st.caption(f":material/speed: Estimated: {format_bytes(memory)} of memory (limit "
-               f"{format_bytes(limits.memory_bytes)}), about {format_seconds(seconds)} "
-               f"(limit {format_seconds(limits.seconds)}).")
+               f"{format_bytes(limits.memory_bytes)}), about {format_seconds(seconds)}"
+               f"{measured} (limit {format_seconds(limits.seconds)}).")
 
 
 def augmentation_preview(splits: MnistSplits, seed: int) -> None:
@@ -304,6 +305,11 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
              "#1a7f37", "2", width=2.5),
         per_epoch([e.val_accuracy for e in epochs_done], "validation accuracy",
                   "#8250df", "2"),
+        # On its own scale, right of the loss chart; three significant digits, as a rate of
+        # 0.00004 would round to 0 at the other lines' four decimals.
+        {**line([], "learning rate", "#9a6700", "", width=1.5), "yaxis": "y3",
+         "x": [round(v, 4) for v in x] or [None],
+         "y": [float(f"{p.learning_rate:.3g}") for p in steps] or [None]},
     ]
     epoch_axis = {"title": {"text": "epoch"}, "range": [0, epochs], "gridcolor": GRID,
                   "zeroline": False}
@@ -315,6 +321,9 @@ def curves(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
         "xaxis2": {**epoch_axis, "domain": [0.55, 1], "anchor": "y2"},
         "yaxis2": {"title": {"text": "accuracy"}, "range": [0, 1.0], "tickformat": ".0%",
                    "anchor": "x2", "gridcolor": GRID},
+        "yaxis3": {"title": {"text": "lr"}, "overlaying": "y", "side": "right",
+                   "anchor": "x", "showgrid": False, "exponentformat": "e",
+                   "range": [0, 1.1 * max((p.learning_rate for p in steps), default=0.001)]},
         "legend": {"orientation": "h", "y": -0.3},
         "hovermode": "x",
         "uirevision": "train",  # a zoom survives the updates

@@ -66,6 +66,15 @@ def strict_app_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ElementTree, "run", checked_run)
 
 
+@pytest.fixture(autouse=True)
+def fresh_paces() -> None:
+    """Each test starts from the arithmetic: paces measured by an earlier test's trainings
+    would otherwise change this one's estimates and admissions."""
+    from cnn_core.training.calibration import PACES
+
+    PACES.clear()
+
+
 @pytest.fixture(scope="session")
 def bundled():
     from cnn_core.data.mnist import load_bundled

@@ -221,7 +221,8 @@ def test_design_page_shows_the_limits_before_train_is_pressed(monkeypatch):
     monkeypatch.setenv(budget.MEMORY_ENV, "4096")
     at = on_page("pages/architecture.py")
     note = next(c.value for c in at.caption if "Limits for one training" in c.value)
-    assert "4.0 GB of memory and 5 min" in note and "batch 64 with Adam needs about" in note
+    assert "4.0 GB of memory and 5 min" in note
+    assert f"batch {budget.DEFAULT_BATCH_SIZE} with Adam needs about" in note
     import_design(at, MEMORY_BOMB)
     warning = next(w.value for w in at.warning if "Limits for one training" in w.value)
     assert "layer 4 (dropout)" in warning and "would fit" in warning
@@ -237,7 +238,7 @@ def test_train_page_disables_train_for_the_memory_bomb(monkeypatch):
     train = next(b for b in at.button if b.label == "Train")
     assert train.disabled
     message = next(e.value for e in at.error if "Training is disabled" in e.value)
-    assert "training at batch size 64 needs about" in message
+    assert f"training at batch size {budget.DEFAULT_BATCH_SIZE} needs about" in message
     assert "layer 4 (dropout)" in message and "would fit" in message
     fits = int(message.split("batch size ")[-1].split()[0])
     batch = max(b for b in (16, 32, 64) if b <= fits) if fits >= 16 else None

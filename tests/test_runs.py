@@ -72,7 +72,8 @@ def test_a_real_training_is_recorded_with_every_field(trained):
     assert run.design == SMALL_FAST.to_json()
     assert run.settings == {"epochs": 1, "batch_size": 32, "optimizer": "adam",
                             "learning_rate": 1e-3, "momentum": 0.9, "device": "cpu",
-                            "speedups": True, "augment": False,
+                            "speedups": True, "augment": False, "schedule": "constant",
+                            "stop_at_accuracy": 0,
                             "data": {"dataset": "mnist", "train": "dataset", "test": "dataset"}}
     assert run.seed == 3
     assert (run.data_source, run.train_size, run.val_size, run.test_size) == \

@@ -10,7 +10,7 @@ import streamlit as st
 
 from cnn_core.data import augment
 from cnn_core.training.devices import available_devices, device_name, resolve_device
-from cnn_core.training.settings import OPTIMIZERS, SETTINGS, SGD_MOMENTUM
+from cnn_core.training.settings import OPTIMIZERS, SCHEDULE_NAMES, SCHEDULES, SETTINGS, SGD_MOMENTUM
 from cnn_core.training.trainer import TrainConfig
 from ui.lesson import shows
 
@@ -18,7 +18,8 @@ BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024]  # the choices; TrainConfig has 
 # Each TrainConfig field's widget, and the data choices' (a run's settings["data"]).
 FORM_KEYS = {"epochs": "train_epochs", "batch_size": "train_batch",
              "optimizer": "train_optimizer", "learning_rate": "train_lr", "seed": "train_seed",
-             "device": "train_device", "augment": "train_augment"}
+             "device": "train_device", "augment": "train_augment",
+             "schedule": "train_schedule", "stop_at_accuracy": "train_stop_at"}
 DATA_KEYS = {"dataset": "train_dataset", "train": "train_on", "test": "test_on"}
 
 
@@ -55,17 +56,29 @@ def settings_form(preview: Callable[[int], None]) -> TrainConfig | None:
                             format_func=lambda d: f"auto ({best.type})" if d == "auto" else d,
                             help=f"auto picks the best here: {device_name(best)}",
                             key=FORM_KEYS["device"], **kept)
+    r = st.columns(2)
+    schedule = r[0].selectbox("Learning-rate schedule", SCHEDULES, format_func=SCHEDULE_NAMES.get,
+                              index=SCHEDULES.index(TrainConfig.schedule),
+                              help="constant: the rate stays as set. one-cycle: it climbs to "
+                                   "the rate set, then falls to almost nothing by the end "
+                                   "(often the same accuracy in fewer epochs)",
+                              key=FORM_KEYS["schedule"], **kept)
+    stop_at = r[1].number_input("Stop at validation accuracy (%)", step=0.5, format="%g",
+                                help="checked after each epoch; 0: train every epoch",
+                                key=FORM_KEYS["stop_at_accuracy"],
+                                **setting_range("stop_at_accuracy", float), **kept)
     augmented = st.checkbox("Augment the digits", key=FORM_KEYS["augment"],
                             help=augment.NOTE, **kept) if shows("augment") else False
     if augmented:
         preview(int(seed or 0))
-    values = (epochs, lr, seed)
+    values = (epochs, lr, seed, stop_at)
     if any(v is None for v in values):
         st.error("Fill in every setting to train.")
         return None
     config = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer,
                          learning_rate=float(lr), seed=int(seed), device=device,
-                         augment=augmented)
+                         augment=augmented, schedule=schedule,
+                         stop_at_accuracy=float(stop_at))
     problems = config.check()
     for problem in problems:
         st.error(problem)

@@ -54,7 +54,8 @@ def finish_fields(snapshot: Any, evaluation: Any | None, model: nn.Module | None
         row["elapsed_s"] = seconds
         epochs.append(row)
     steps = [{"step": p.step, "epoch": p.epoch, "loss": p.loss, "accuracy": p.accuracy,
-              "smoothed_loss": p.smoothed_loss, "smoothed_accuracy": p.smoothed_accuracy}
+              "smoothed_loss": p.smoothed_loss, "smoothed_accuracy": p.smoothed_accuracy,
+              "learning_rate": p.learning_rate}
              for p in snapshot.steps]
     finished = snapshot.state == "finished"
     return {"duration_s": snapshot.elapsed_s, "images_per_s": snapshot.images_per_second,

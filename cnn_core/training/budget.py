@@ -24,6 +24,7 @@ from cnn_core.design.report import (
     layer_values,
     numel,
 )
+from cnn_core.training.calibration import PACES
 from cnn_core.training.settings import SETTINGS
 
 MEMORY_ENV = "CNN_EXPLAINER_TRAINING_MEMORY_MB"
@@ -249,25 +250,48 @@ def training_seconds(report: NetworkReport, images: int, epochs: int, macs_per_s
                      + steps * STEP_OVERHEAD_S)
 
 
+def expected_seconds(report: NetworkReport, images: int, epochs: int, limits: Limits,
+                     batch_size: int = DEFAULT_BATCH_SIZE) -> float:
+    """The estimate shown and admitted on: this server's measured pace for the design
+    (``calibration``) where a training of it has run, else the arithmetic. Measured at
+    another batch size, the arithmetic's ratio between the two batch sizes carries it over."""
+    paces = PACES.paces(report)
+    model = training_seconds(report, images, epochs, limits.macs_per_s, batch_size)
+    if not paces:
+        return model
+    steps = epochs * -(-images // max(1, batch_size))
+    if batch_size in paces:
+        return steps * paces[batch_size]
+    near = min(paces, key=lambda b: abs(b - batch_size))
+    per_step_there = training_seconds(report, near, 1, limits.macs_per_s, near)
+    return model * paces[near] / per_step_there
+
+
+def is_calibrated(report: NetworkReport) -> bool:
+    """Whether the estimate for this design comes from a training measured on this server."""
+    return bool(PACES.paces(report))
+
+
 def max_epochs(report: NetworkReport, images: int, limits: Limits,
                batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     """How many epochs over ``images`` fit the time limit (0: not even one)."""
-    one = training_seconds(report, images, 1, limits.macs_per_s, batch_size)
+    one = expected_seconds(report, images, 1, limits, batch_size)
     return int(limits.seconds // one) if one > 0 else 10**9
 
 
 def time_refusal(report: NetworkReport, images: int, epochs: int, limits: Limits,
                  batch_size: int = DEFAULT_BATCH_SIZE) -> str | None:
     """Why this training would take too long, in one line; None when it fits."""
-    seconds = training_seconds(report, images, epochs, limits.macs_per_s, batch_size)
+    seconds = expected_seconds(report, images, epochs, limits, batch_size)
     if seconds <= limits.seconds:
         return None
     fits = max_epochs(report, images, limits, batch_size)
     advice = (f"{fits} epoch{'s' * (fits != 1)} would fit" if fits else
               "not even one epoch fits: use fewer or smaller layers")
+    measured = " (measured on this server)" if is_calibrated(report) else ""
     return (f"{epochs} epoch{'s' * (epochs != 1)} over {images:,} digits would take about "
-            f"{format_seconds(seconds)} here, over the {format_seconds(limits.seconds)} one "
-            f"training may take on this server; {advice}")
+            f"{format_seconds(seconds)} here{measured}, over the "
+            f"{format_seconds(limits.seconds)} one training may take on this server; {advice}")
 
 
 def training_refusal(report: NetworkReport, batch_size: int, optimizer: str, epochs: int,

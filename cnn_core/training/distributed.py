@@ -157,6 +157,8 @@ def train(spec: ArchitectureSpec, cfg: TrainConfig, launch: Launch) -> int:
     try:
         cfg.resolved_device()
         check_batch(cfg, launch.world_size)
+        if cfg.stop_at_accuracy:  # rank 0 alone validates: the others could not know when
+            raise ValueError("stop at accuracy is not available under torchrun: leave it at 0")
     except ValueError as exc:  # the same on every process: one says it
         if lead:
             say(f"error: {exc}", sys.stderr)

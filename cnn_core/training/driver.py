@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from cnn_core.training.evaluate import evaluate
 from cnn_core.training.limits import TimeLimit
 from cnn_core.training.metrics import EpochPoint, Metrics, StepTally
+from cnn_core.training.schedule import Schedule
 from cnn_core.training.trainer import Step, TrainConfig, train_steps
 
 Ended = Literal["finished", "stopped", "out of time"]
@@ -55,17 +56,19 @@ class EpochDriver:
         self.device = self.images.device
         self.tally = StepTally(metrics, len(self.images) // world_size,
                                on_cpu=self.device.type == "cpu")
+        steps_per_epoch = -(-len(self.images) // cfg.batch_size)
+        self.schedule = Schedule(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch)
 
     def run(self, after_step: Callable[[Step], bool] = go_on,
             after_epoch: Callable[[EpochPoint], bool] = go_on) -> Ended:
         tally = self.tally
         steps = train_steps(self.model, self.optimizer, self.images, self.labels, self.cfg,
-                            rank=self.rank, world_size=self.world_size)
+                            rank=self.rank, world_size=self.world_size, schedule=self.schedule)
         try:
             for step in steps:
                 if step.index == 1:
                     tally.start_epoch(step.epoch)
-                tally.add(step.loss, step.logits, step.labels)
+                tally.add(step.loss, step.logits, step.labels, step.learning_rate)
                 if step.ends_epoch or tally.due():
                     tally.read_back()
                 if step.ends_epoch and not self._end_epoch(step.epoch, after_epoch):

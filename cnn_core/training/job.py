@@ -28,6 +28,7 @@ from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.recording import Recorder
 from cnn_core.training.admission import Way, require, training_request
 from cnn_core.training.budget import Limits, training_memory
+from cnn_core.training.calibration import PaceMeter
 from cnn_core.training.devices import device_name
 from cnn_core.training.driver import EpochDriver
 from cnn_core.training.evaluate import Evaluation, evaluate
@@ -40,6 +41,7 @@ from cnn_core.training.protocol import (  # noqa: F401  (LrChange: pages/train.p
     LrChange,
     Snapshot,
 )
+from cnn_core.training.schedule import target_reached
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.steering import Steering, Watch
 from cnn_core.training.trainer import Step, TrainConfig, prepare, to_device, trained_model
@@ -75,6 +77,7 @@ class TrainingJob:
         report = analyze(spec)
         require(training_request(way, report, config, splits), self.limits)
         self.memory = training_memory(report, config.batch_size, config.optimizer).total
+        self._pace = PaceMeter(report, config.batch_size)  # for the next estimate
         self.pause_release_s = pause_release_s
         self.pause_stop_s = pause_stop_s
         self._parked = ParkedOptimizer()  # long paused: the optimizer's state on disk
@@ -216,6 +219,7 @@ class TrainingJob:
         finally:
             # the optimizer's state (Adam: two copies of the weights) and the digits are done
             self.optimizer = self._driver = self._watch = self._before = None
+            self._steering.schedule = None  # it holds the optimizer too
             self._parked.drop()
             return_freed_memory()  # the optimizer's state and the activations are gone now
             self._finished_at = time.monotonic()
@@ -242,6 +246,7 @@ class TrainingJob:
                                    self._metrics, self._time)
         self._watch = Watch(model, self.splits.val_images, self.device,
                             self._steering.add_view)
+        self._steering.schedule = self._driver.schedule
         try:
             ended = self._driver.run(self._after_step, self._after_epoch)
         except LossDiverged as exc:
@@ -250,17 +255,24 @@ class TrainingJob:
         if ended == "out of time":  # cut short by its time limit, it is still a trained net
             self._out_of_time = self._time.reason
             self.stop(self._out_of_time)
-        self._finish(model, "stopped" if ended == "stopped" else "finished")
+        # at its target accuracy it stopped early as asked: a finished training
+        self._finish(model, "stopped" if ended == "stopped" and not self._out_of_time
+                     else "finished")
 
     def _after_epoch(self, point: EpochPoint) -> bool:
         self._epoch_seconds.append(time.monotonic() - (self._started_at or 0.0))
         self._watch.take(self._driver.tally.taken, float(point.epoch), epoch_end=True)
+        if reason := target_reached(self.config.stop_at_accuracy, point.val_accuracy,
+                                    point.epoch):
+            self._out_of_time = reason  # the reason it ended early, in its message
+            return False
         return True
 
     def _after_step(self, step: Step) -> bool:
         """Between two steps: the one step's result, the learning view, a pause or a stop,
         and a new learning rate. False to stop."""
         taken, model = self._driver.tally.taken, self._driver.model
+        self._pace.observe(self._clock.seconds, taken, step.ends_epoch)
         if self._before is not None:
             self._steering.record_one_step(self._before, model, step, self._metrics.step)
             self._before = None

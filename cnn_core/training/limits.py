@@ -49,6 +49,17 @@ def over_time(seconds: float, limit: float, epochs_done: float, epochs: int) -> 
             f"this server (it had trained {epochs_done:.1f} of {epochs} epochs)")
 
 
+def next_epoch_wont_fit(seconds: float, limit: float, epochs_done: int,
+                        epochs: int) -> str | None:
+    """At an epoch's end: the reason to stop there, when another epoch at this pace would
+    run past the ``limit`` (better a whole epoch, validated, than one cut off halfway)."""
+    if epochs_done >= epochs or seconds + seconds / epochs_done <= limit:
+        return None
+    return (f"stopped at the time limit: one training may take {format_seconds(limit)} on "
+            f"this server (it trained {epochs_done} of {epochs} epochs; at its pace of "
+            f"{format_seconds(seconds / epochs_done)} an epoch, another would not have fit)")
+
+
 def forecast(seconds: float, steps_taken: int, steps_per_epoch: int, epochs: int,
              limit: float) -> str | None:
     """Once ``FORECAST_AFTER_S`` have passed: the epochs that fit, if not all of them do."""
@@ -91,10 +102,13 @@ class TimeLimit:
                 self.reason = (over_time(seconds, self.seconds, epochs_done, self.epochs)
                                or "stopped at the time limit")  # another process passed it
             return self.reason is not None
-        self.reason = over_time(seconds, self.seconds, epochs_done, self.epochs)
-        if self.reason is None and not self.notice:
+        if not self.notice:  # said before any stop below, so a stop was announced
             self.notice = forecast(seconds, steps_taken, steps_per_epoch, self.epochs,
                                    self.seconds) or ""
+        self.reason = over_time(seconds, self.seconds, epochs_done, self.epochs)
+        if self.reason is None and steps_taken % steps_per_epoch == 0:  # an epoch's end
+            self.reason = next_epoch_wont_fit(seconds, self.seconds,
+                                              steps_taken // steps_per_epoch, self.epochs)
         return self.reason is not None
 
     def _all_late(self, seconds: float) -> bool:

@@ -36,6 +36,7 @@ class StepPoint:
     smoothed_loss: float
     accuracy: float
     smoothed_accuracy: float
+    learning_rate: float = 0.0  # the rate the step trained with (a schedule moves it)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class StepTally:
         self.loss_sum = 0.0
         self.correct = 0
         self.seen = 0
-        self.pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # loss, correct, n
+        # loss, correct, n, learning rate
+        self.pending: list[tuple[torch.Tensor, torch.Tensor, int, float]] = []
         self.clock = time.perf_counter()
 
     def start_epoch(self, epoch: int) -> None:
@@ -112,9 +114,11 @@ class StepTally:
         validation between epochs and pauses are left out: the clock restarts after them."""
         self.clock = time.perf_counter()
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
+            learning_rate: float = 0.0) -> None:
         # No more kernels than needed: on a small net a GPU step is mostly launch overhead.
-        self.pending.append((loss.detach(), (logits.argmax(1) == labels).sum(), len(labels)))
+        self.pending.append((loss.detach(), (logits.argmax(1) == labels).sum(), len(labels),
+                             learning_rate))
         self.taken += 1
         self.metrics.step = self.taken  # one int: readers need no lock for it
 
@@ -126,14 +130,15 @@ class StepTally:
         """Publish the pending steps; ``LossDiverged`` if a loss is NaN or infinite."""
         if not self.pending:
             return
-        losses = torch.stack([loss for loss, _, _ in self.pending]).tolist()  # waits for the GPU
-        corrects = torch.stack([correct for _, correct, _ in self.pending]).tolist()
-        sizes = [n for _, _, n in self.pending]
+        losses = torch.stack([p[0] for p in self.pending]).tolist()  # waits for the GPU
+        corrects = torch.stack([p[1] for p in self.pending]).tolist()
+        sizes = [p[2] for p in self.pending]
+        rates = [p[3] for p in self.pending]
         self.pending.clear()
         now = time.perf_counter()
         seconds = (now - self.clock) / len(sizes)  # shared out: the GPU ran them queued
         self.clock = now
-        for loss, correct, n in zip(losses, corrects, sizes):
+        for loss, correct, n, rate in zip(losses, corrects, sizes, rates):
             if not math.isfinite(loss):
                 raise LossDiverged(f"the loss became {loss} at step {self.step + 1}: the "
                                    "learning rate is probably too high; try 10 times lower")
@@ -144,7 +149,7 @@ class StepTally:
             self.correct += correct
             self.seen += n
             point = StepPoint(self.step, self.epoch - 1 + self.seen / self.epoch_images, loss,
-                              self.smoothed_loss, correct / n, self.smoothed_accuracy)
+                              self.smoothed_loss, correct / n, self.smoothed_accuracy, rate)
             self.metrics.add_step(point, images=n, seconds=seconds)
 
     def epoch_means(self) -> tuple[float, float]:

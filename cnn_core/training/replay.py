@@ -7,6 +7,7 @@ request was answered with it (``cnn_core.runs.shares``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -68,7 +69,7 @@ class ReplayedTraining:
         self.record, self.note = record, sharing.note(record.started_at, record.id, live=False)
         self._trained = model
         self._evaluation: Evaluation | None = None
-        self._steps = [StepPoint(**{f: p[f] for f in StepPoint.__dataclass_fields__})
+        self._steps = [StepPoint(**{f: p[f] for f in StepPoint.__dataclass_fields__ if f in p})
                        for p in record.steps if _complete(p, StepPoint)]
         self._epochs = [EpochPoint(**{f: e[f] for f in EpochPoint.__dataclass_fields__})
                         for e in record.epochs if _complete(e, EpochPoint)]
@@ -197,4 +198,5 @@ class ReplayedTraining:
 
 def _complete(point: dict[str, Any], kind: type) -> bool:
     """A recorded point with every field a number (a NaN loss was stored as null)."""
-    return all(isinstance(point.get(f), (int, float)) for f in kind.__dataclass_fields__)
+    return all(isinstance(point.get(f), (int, float)) for f, spec in
+               kind.__dataclass_fields__.items() if spec.default is dataclasses.MISSING)

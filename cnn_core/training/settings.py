@@ -32,7 +32,15 @@ SETTINGS: dict[str, Setting] = {
     "batch_size": Setting(1, 2048, 64),
     "learning_rate": Setting(1e-6, 10.0, 1e-3),
     "seed": Setting(0, 2**31 - 1, 0),  # what torch.manual_seed takes on every platform
+    # Stop once validation accuracy reaches this many percent (checked after each epoch);
+    # 0: off, every epoch runs.
+    "stop_at_accuracy": Setting(0, 100, 0),
 }
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 DEFAULT_OPTIMIZER = "adam"
 SGD_MOMENTUM = 0.9
+# How the learning rate moves over a training (``cnn_core.training.schedule``): held where it
+# is set, or torch's one-cycle (up to it and back down to almost nothing by the last step).
+SCHEDULES: tuple[str, ...] = ("constant", "one_cycle")
+SCHEDULE_NAMES = {"constant": "constant", "one_cycle": "one-cycle"}
+DEFAULT_SCHEDULE = "constant"

@@ -14,6 +14,7 @@ from torch import nn
 
 from cnn_core.explain.learning_view import EVERY_S, KernelView, first_conv, fixed_digit, take_view
 from cnn_core.training.protocol import LrChange, OneStep
+from cnn_core.training.schedule import Schedule
 from cnn_core.training.trainer import Step, TrainConfig
 
 
@@ -24,6 +25,7 @@ class Steering:
     def __init__(self, config: TrainConfig, steps_per_epoch: int) -> None:
         self.config, self.steps_per_epoch = config, steps_per_epoch
         self._pending_lr: float | None = None
+        self.schedule: Schedule | None = None  # while training: it moves the rate each step
         self.one_step = threading.Event()  # asked for one batch while paused
         self.holding = threading.Event()  # paused, between two steps
         self._lock = threading.Lock()
@@ -45,9 +47,11 @@ class Steering:
         """The rate the next step will use."""
         with self._lock:
             changes = self._lr_changes[-1:]
-        pending = self._pending_lr
+        pending, schedule = self._pending_lr, self.schedule
         if pending is not None:
             return pending
+        if schedule is not None:
+            return schedule.learning_rate
         return changes[0].learning_rate if changes else self.config.learning_rate
 
     def apply_pending_lr(self, optimizer: torch.optim.Optimizer, next_step: int) -> None:
@@ -55,6 +59,8 @@ class Steering:
         learning_rate, self._pending_lr = self._pending_lr, None
         if learning_rate is None:
             return
+        if self.schedule is not None:
+            self.schedule.let_go()  # set by hand: the rate stays as set
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
         change = LrChange(next_step, (next_step - 1) / self.steps_per_epoch, learning_rate)

@@ -22,9 +22,12 @@ from cnn_core.data.mnist import normalize
 from cnn_core.design.build import build_model
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.training.devices import resolve_device
+from cnn_core.training.schedule import Schedule, describe_schedule
 from cnn_core.training.settings import (
     DEFAULT_OPTIMIZER,
+    DEFAULT_SCHEDULE,
     OPTIMIZERS,
+    SCHEDULES,
     SETTINGS,
     SGD_MOMENTUM,
     Setting,
@@ -44,6 +47,8 @@ class TrainConfig:
     device: str = "auto"
     speedups: bool = True  # False: the plain eager loop, bit for bit (for checking against it)
     augment: bool = False  # redraw each batch at random (cnn_core.data.augment)
+    schedule: str = DEFAULT_SCHEDULE  # one of SCHEDULES
+    stop_at_accuracy: float = SETTINGS["stop_at_accuracy"].default  # percent; 0: off
 
     LIMITS: ClassVar[dict[str, Setting]] = SETTINGS
 
@@ -61,6 +66,9 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer must be {' or '.join(OPTIMIZERS)} (got "
                             f"{self.optimizer!r})")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be {' or '.join(SCHEDULES)} (got "
+                            f"{self.schedule!r})")
         return problems
 
     def resolved_device(self) -> torch.device:
@@ -72,11 +80,17 @@ class TrainConfig:
         return resolve_device(self.device)
 
     def describe(self) -> str:
-        """The settings in words, e.g. ``3 epochs, batch 64, Adam, learning rate 0.001, seed 0``."""
+        """The settings in words, e.g. ``3 epochs, batch 64, Adam, learning rate 0.001, seed 0``
+        (the schedule and the accuracy to stop at, when not the constant rate and off)."""
         optimizer = "Adam" if self.optimizer == "adam" else f"SGD, momentum {self.momentum:g}"
+        rate = f"learning rate {self.learning_rate:g}"
+        if self.schedule != "constant":
+            rate = f"{describe_schedule(self.schedule)} {rate.replace('rate', 'rate up to')}"
+        stop = (f", stop at {self.stop_at_accuracy:g} % validation accuracy"
+                if self.stop_at_accuracy else "")
         return (f"{self.epochs} epoch{'s' * (self.epochs != 1)}, batch {self.batch_size}, "
-                f"{optimizer}, learning rate {self.learning_rate:g}, seed {self.seed}"
-                f"{', augmented' if self.augment else ''}")
+                f"{optimizer}, {rate}, seed {self.seed}"
+                f"{', augmented' if self.augment else ''}{stop}")
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -101,6 +115,7 @@ class Step:
     logits: torch.Tensor
     labels: torch.Tensor
     inputs: torch.Tensor  # the normalised batch it trained on
+    learning_rate: float = 0.0  # the rate this step trained with
 
     @property
     def ends_epoch(self) -> bool:
@@ -149,16 +164,19 @@ def to_device(images: torch.Tensor, labels: torch.Tensor,
 
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
                 labels: torch.Tensor, cfg: TrainConfig, *, rank: int = 0,
-                world_size: int = 1) -> Iterator[Step]:
+                world_size: int = 1, schedule: Schedule | None = None) -> Iterator[Step]:
     """Train for ``cfg.epochs`` epochs over uint8 ``images`` (N, 28, 28), yielding after each
     step. Each epoch's order comes from the seed alone, so that processes training one model
     together agree on it without talking: each takes every ``world_size``-th digit of each
-    batch, starting at its ``rank``."""
+    batch, starting at its ``rank``. The learning rate follows ``schedule`` (by default
+    ``cfg.schedule``'s; pass one to steer it from outside)."""
     loss_fn = nn.CrossEntropyLoss()
     layout = memory_format(cfg, images.device)
     shuffler = torch.Generator().manual_seed(cfg.seed)
     redraw = torch.Generator(device=images.device).manual_seed(cfg.seed)  # for cfg.augment
     batch_starts = range(0, len(images), cfg.batch_size)
+    if schedule is None:
+        schedule = Schedule(optimizer, cfg.schedule, cfg.epochs * len(batch_starts))
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(images), generator=shuffler).to(images.device)
@@ -167,9 +185,12 @@ def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, images: torc
             x, y = images[idx], labels[idx]
             x = normalize(augment(x, redraw) if cfg.augment else x).contiguous(
                 memory_format=layout)
+            rate = schedule.learning_rate
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
             loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()
-            yield Step(epoch, index, len(batch_starts), loss.detach(), logits.detach(), y, x)
+            schedule.step()
+            yield Step(epoch, index, len(batch_starts), loss.detach(), logits.detach(), y, x,
+                       rate)
