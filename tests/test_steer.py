@@ -103,6 +103,20 @@ def test_one_step_while_paused_is_exactly_one_step(few, spec):
     assert job.snapshot().state == "stopped"
 
 
+def test_views_come_within_an_epoch_every_few_seconds(few, monkeypatch):
+    monkeypatch.setattr("cnn_core.training.steering.EVERY_S", 0.05)  # few's epochs are short
+    job = started(few)
+    try:
+        def within_an_epoch() -> bool:  # a timed view, not an epoch's end
+            view = job.snapshot().latest_view
+            return view is not None and view.step % job.steps_per_epoch != 0
+
+        wait_for(within_an_epoch, what="a view within an epoch")
+    finally:
+        job.stop()
+        job.join(30)
+
+
 def test_one_step_is_ignored_while_running(few):
     job = started(few)
     try:
@@ -176,10 +190,10 @@ def test_train_page_learning_view_and_steering():
         at.run()
         first = kernel_caption(at)
         shown = job.snapshot().latest_view
-        wait_for(lambda: job.snapshot().latest_view is not shown, what="a timed view")
+        # a timed view or an epoch's end (a quiet machine trains an epoch in under EVERY_S)
+        wait_for(lambda: job.snapshot().latest_view is not shown, what="a newer view")
         at.run()
-        assert kernel_caption(at) != first  # it moved on, within the first epoch
-        assert job.snapshot().epoch == 0
+        assert kernel_caption(at) != first  # it moved on
         assert len(at.get("image")) == 2  # kernels and feature maps
         # Steering: a new learning rate reaches the optimizer and is marked on the curves.
         by_label(at.number_input, "Learning rate from now on").set_value(0.01).run()
