@@ -39,7 +39,7 @@ from cnn_core.training.budget import (
     training_memory,
 )
 from ui import predict
-from ui.app_state import (
+from ui.design_state import (
     current_spec,
     design_layers,
     design_name,

@@ -43,10 +43,7 @@ from ui import predict
 from ui.app_state import (
     class_data,
     current_job,
-    current_report,
-    current_spec,
     dataset_store,
-    design_name,
     digit_image_bytes,
     disconnect_grace_s,
     recorder,
@@ -56,6 +53,7 @@ from ui.app_state import (
 )
 from ui.attribution_view import why_panel
 from ui.confusion_view import open_confusion
+from ui.design_state import current_report, current_spec, design_name
 from ui.lesson import shows
 from ui.live_chart import live_plotly_chart, stream_to_live_chart
 from ui.ownership import owns_training

@@ -193,7 +193,8 @@ def test_summary_answers_without_importing_torch(tmp_path):
 def test_the_frame_and_design_page_modules_do_not_import_torch():
     code = ("import sys; import cnn_core.design.spec, cnn_core.design.parse, "
             "cnn_core.design.shapes, cnn_core.training.budget, "
-            "cnn_core.design.codegen, cnn_core.training.devices, ui.app_state, ui.page_guard; "
+            "cnn_core.design.codegen, cnn_core.training.devices, ui.app_state, "
+            "ui.design_state, ui.url_sync, ui.page_guard; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'torchvision')))")
     assert fresh_python(code).strip() == "[]"
