@@ -14,13 +14,12 @@ import streamlit as st
 
 from cnn_core.data import augment
 from cnn_core.data.class_data import ClassDataError
-from cnn_core.data.dataset_store import MnistStore, offered
+from cnn_core.data.dataset_store import MnistStore
 from cnn_core.data.datasets import DATASETS, output_refusal
-from cnn_core.data.mixing import TEST_CHOICES, TRAIN_CHOICES, mix
+from cnn_core.data.mixing import mix
 from cnn_core.data.mnist import MnistSplits
 from cnn_core.design.report import NetworkReport
 from cnn_core.explain.learning_view import enlarge
-from cnn_core.storage.places import data_dir
 from cnn_core.training.admission import TrainingRequest, Way, admit
 from cnn_core.training.budget import (
     Limits,
@@ -51,7 +50,7 @@ from ui.predict import train as predict_train
 from ui.sharing_view import shared, sharing_row, train_anyway
 from ui.train_live import live_view
 from ui.train_results import results
-from ui.training_form import setting_range, settings_form
+from ui.training_form import data_choice, setting_range, settings_form
 
 
 @st.fragment(run_every=0.5)
@@ -92,31 +91,6 @@ def augmentation_preview(splits: MnistSplits, seed: int) -> None:
     grid = augment.preview_grid(splits.train_images[:8], seed=seed)
     st.image(enlarge(grid, 3), clamp=True,
              caption="Top row: as stored. Below: three batches' worth of redrawing.")
-
-
-def data_choice() -> tuple[str, str, str]:
-    """The dataset, and whether to train and test on the class's drawings (MNIST only)."""
-    keys, why_not = offered()
-    if not shows("data"):  # a lesson that keeps to MNIST
-        return "mnist", "dataset", "dataset"
-    kept = {"persist_state": "session"}
-    if st.session_state.get("train_dataset") not in keys:
-        st.session_state["train_dataset"] = "mnist"
-    c = st.columns(3)
-    key = c[0].selectbox("Dataset", keys, format_func=lambda k: DATASETS[k].title,
-                         key="train_dataset", **kept)
-    digits = key == "mnist"  # the class draws digits
-    train = c[1].selectbox("Train on", list(TRAIN_CHOICES), format_func=TRAIN_CHOICES.get,
-                           key="train_on", disabled=not digits, **kept)
-    test = c[2].selectbox("Test on", list(TEST_CHOICES), format_func=TEST_CHOICES.get,
-                          key="test_on", disabled=not digits, **kept)
-    if why_not:  # offline: say once what is missing, and where it was looked for
-        titles = [DATASETS[k].title for k in why_not]
-        missing = ", ".join(titles[:-1]) + f" and {titles[-1]} are" if len(titles) > 1 \
-            else f"{titles[0]} is"
-        st.caption(f":material/cloud_off: {missing} not on this server's disk (in "
-                   f"{data_dir()}) and downloading is turned off.")
-    return (key, train, test) if digits else (key, "dataset", "dataset")
 
 
 def prepare_data() -> tuple[MnistSplits, str | None]:
