@@ -13,15 +13,11 @@ import streamlit as st
 
 from cnn_core.design.formatting import format_shape
 from ui import lesson
-from ui.app_state import (
-    current_job,
-    current_report,
-    design_name,
-    sweep_when_this_tab_goes,
-    sync_url,
-)
+from ui.app_state import current_job, sweep_when_this_tab_goes
+from ui.design_state import current_report, design_name
 from ui.page_guard import preload_torch, torch_ready
 from ui.streamlit_internals import install_upload_bounds, quiet_animations_css
+from ui.url_sync import sync_url
 
 LOG = logging.getLogger("cnn_explainer")
 # Keys starting with this mark what a timed fragment redraws (see quiet_live_updates).

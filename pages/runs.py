@@ -31,14 +31,13 @@ from cnn_core.training.admission import NotAdmitted, Way
 from ui.app_state import (
     TrainedModel,
     class_data,
-    current_spec,
-    load_design,
     owner_token,
     run_store,
     teacher_key,
     use_model,
 )
 from ui.confusion_view import open_confusion
+from ui.design_state import current_spec, load_design
 from ui.streamlit_internals import drop_uploads, readable_uploads
 from ui.training_form import restore_settings
 

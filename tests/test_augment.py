@@ -163,11 +163,12 @@ def test_train_page_previews_augmentation_and_records_it():
     from helpers import on_page, wait_data
 
     from cnn_core.data.augment import NOTE
+    from ui.training_form import form_key
 
     at = on_page("pages/train.py")
     wait_data(at)
     assert not at.get("image") and NOTE not in [c.value for c in at.caption]
-    at.checkbox(key="train_augment").check().run()
+    at.checkbox(key=form_key("augment")).check().run()
     assert NOTE in [c.value for c in at.caption] and len(at.get("image")) == 1
     next(b for b in at.button if b.label == "Train").click().run()
     job = at.session_state["job"]

@@ -19,6 +19,7 @@ from cnn_core.design.spec import layer as L
 from cnn_core.training import budget
 from cnn_core.training.admission import PassRequest, Way, admit
 from cnn_core.training.budget import Limits, training_memory, training_refusal
+from ui.training_form import form_key
 
 ROOT = Path(__file__).resolve().parent.parent
 GB = 1024 * budget.MB
@@ -193,7 +194,8 @@ def test_summary_answers_without_importing_torch(tmp_path):
 def test_the_frame_and_design_page_modules_do_not_import_torch():
     code = ("import sys; import cnn_core.design.spec, cnn_core.design.parse, "
             "cnn_core.design.shapes, cnn_core.training.budget, "
-            "cnn_core.design.codegen, cnn_core.training.devices, ui.app_state, ui.page_guard; "
+            "cnn_core.design.codegen, cnn_core.training.devices, ui.app_state, "
+            "ui.design_state, ui.url_sync, ui.page_guard; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'torchvision')))")
     assert fresh_python(code).strip() == "[]"
@@ -243,7 +245,7 @@ def test_train_page_disables_train_for_the_memory_bomb(monkeypatch):
     fits = int(message.split("batch size ")[-1].split()[0])
     batch = max(b for b in (16, 32, 64) if b <= fits) if fits >= 16 else None
     if batch is not None:  # a batch that fits re-enables it
-        at.selectbox(key="train_batch").set_value(batch).run()
+        at.selectbox(key=form_key("batch_size")).set_value(batch).run()
         assert not next(b for b in at.button if b.label == "Train").disabled
 
 

@@ -13,6 +13,7 @@ from helpers import canvas_state, idx_bytes, on, wait_data
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.data.preprocess import digit_to_canvas
+from ui.training_form import form_key
 
 
 def add(at: AppTest, rgba: np.ndarray | None, label: int | None) -> list[str]:
@@ -80,7 +81,7 @@ def test_training_on_mnist_and_testing_on_the_class_set(fresh_class_set, bundled
     assert any("Training is allowed, but the class set has fewer than 10 drawings of" in w
                for w in warnings), warnings
     assert any("testing on the class's drawings (12)" in c.value for c in at.caption)
-    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key=form_key("epochs")).set_value(1).run()
     train = next(b for b in at.button if b.label == "Train")
     assert not train.disabled
     train.click().run()
@@ -225,7 +226,7 @@ def test_fashion_class_names_in_the_results_and_on_the_draw_page(fashion_on_disk
     wait_data(at)
     assert any("Fashion-MNIST: 80 training, 16 validation and 20 test images" in c.value
                for c in at.caption)
-    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key=form_key("epochs")).set_value(1).run()
     next(b for b in at.button if b.label == "Train").click().run()
     job = at.session_state["job"]
     job.join(60)

@@ -172,3 +172,14 @@ def test_the_cycle_check_finds_a_cycle_through_a_lazy_import():
     assert import_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
     graph = cnn_core_imports()  # the function-level imports are in the graph
     assert "cnn_core.storage.places" in graph["cnn_core.training.limits"]
+
+
+MAX_MODULE_LINES = 350
+
+
+def test_no_module_is_over_350_lines():
+    over = {str(path.relative_to(ROOT)): n
+            for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"),
+                         *ROOT.glob("cnn_core/**/*.py")]
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not over, f"modules over {MAX_MODULE_LINES} lines: {over}"

@@ -6,15 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from helpers import runs_page
+from helpers import on_page, runs_page, wait_data
 from streamlit.testing.v1 import AppTest
 
+from cnn_core.data import augment
 from cnn_core.design.presets import LENET5, SMALL_FAST
 from cnn_core.runs.recording import Recorder
 from cnn_core.runs.store import RunStore
 from cnn_core.storage.places import runs_dir
 from cnn_core.training.job import TrainingJob
 from cnn_core.training.trainer import TrainConfig
+from ui.training_form import INTERNAL, form_fields, form_key
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +90,92 @@ def test_train_again_loads_the_design_and_settings(two_runs):
     at.button(key="runs_again").click().run()
     assert not at.exception
     assert at.session_state["design_name"] == "LeNet-5"
-    assert at.session_state["train_epochs"] == 1 and at.session_state["train_seed"] == 0
-    assert at.session_state["train_augment"] is False  # every setting, augmentation too
+    assert at.session_state[form_key("epochs")] == 1 and at.session_state[form_key("seed")] == 0
+    assert at.session_state[form_key("augment")] is False  # every setting, augmentation too
+
+
+@pytest.fixture(scope="module")
+def augmented_run(bundled):
+    """A real training with every setting away from its default, augmentation on."""
+    splits = replace(bundled, train_images=bundled.train_images[:200],
+                     train_labels=bundled.train_labels[:200])
+    config = TrainConfig(epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.02,
+                         seed=77, device="cpu", augment=True)
+    recorder = Recorder(RunStore(runs_dir()), source="cli", label="tester")
+    job = TrainingJob(SMALL_FAST, splits, config, name="Augmented net", recorder=recorder)
+    job.start()
+    job.join()
+    assert job.snapshot().state == "finished", job.snapshot().message
+    return recorder.run_id, config
+
+
+@pytest.mark.slow
+def test_train_again_shows_every_setting_of_the_run_on_the_train_page(augmented_run):
+    run_id, config = augmented_run
+    at = runs_page()
+    at.selectbox(key="runs_one").set_value(run_id).run()
+    at.button(key="runs_again").click().run()
+    assert not at.exception
+    at.switch_page("pages/train.py")
+    wait_data(at)
+    assert not at.exception and not at.error and not at.warning, [
+        e.value for e in [*at.error, *at.warning]]
+    shown = {}
+    for field in form_fields():
+        widgets = {"number": at.number_input, "choice": at.selectbox,
+                   "checkbox": at.checkbox}[field.widget]
+        shown[field.name] = widgets(key=field.key).value
+    assert shown == {f.name: getattr(config, f.name) for f in form_fields()}
+    assert shown["augment"] is True and shown["optimizer"] == "sgd"
+    assert augment.NOTE in [c.value for c in at.caption]  # its preview is drawn too
+    assert at.session_state["design_name"] == "Augmented net"
+
+
+def test_a_setting_this_server_lacks_is_said_on_the_train_page_not_dropped_silently():
+    from ui.training_form import restorable
+
+    device = next(f for f in form_fields() if f.name == "device")
+    assert restorable(device, "cpu") and not restorable(device, "tpu")
+    batch = next(f for f in form_fields() if f.name == "batch_size")
+    assert restorable(batch, 100) and not restorable(batch, 0)  # a CLI run's batch of 100
+    augment = next(f for f in form_fields() if f.name == "augment")
+    assert not restorable(augment, "yes")
 
 
 def test_the_form_covers_every_training_setting():
     from dataclasses import fields
 
-    from cnn_core.training.trainer import TrainConfig
-    from ui.training_form import FORM_KEYS
-
+    names = [f.name for f in form_fields()]
     # momentum is fixed (SGD_MOMENTUM) and speedups off only for checking the loop
-    assert set(FORM_KEYS) == {f.name for f in fields(TrainConfig)} - {"speedups", "momentum"}
+    assert names == [f.name for f in fields(TrainConfig) if f.name not in INTERNAL]
+    assert len(set(map(form_key, names))) == len(names)
+
+
+def test_a_new_setting_in_the_registry_appears_on_the_train_page(monkeypatch):
+    """A setting added to TrainConfig and the settings registry needs no page edit; one the
+    registry does not describe is refused by name."""
+    from dataclasses import dataclass
+
+    from cnn_core.training import settings
+    from ui import training_form
+
+    @dataclass(frozen=True)
+    class WithWarmup(TrainConfig):
+        warmup_epochs: int = 0
+        loss: str = "cross_entropy"
+
+    monkeypatch.setattr(training_form, "TrainConfig", WithWarmup)
+    with pytest.raises(TypeError, match=r"TrainConfig\.warmup_epochs \(int\) is in neither"):
+        form_fields()
+    monkeypatch.setitem(settings.SETTINGS, "warmup_epochs", settings.Setting(0, 5, 0))
+    with pytest.raises(TypeError, match=r"TrainConfig\.loss"):
+        form_fields()
+    monkeypatch.setitem(settings.CHOICES, "loss", ("cross_entropy", "nll"))
+    at = on_page("pages/train.py")
+    wait_data(at)
+    assert not at.exception
+    assert at.number_input(key=form_key("warmup_epochs")).label == "Warmup epochs"
+    assert at.selectbox(key=form_key("loss")).options == ["cross_entropy", "nll"]
 
 
 def test_a_broken_store_is_one_line(tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ from cnn_core.training.replay import ReplayedTraining
 from cnn_core.training.runner import InProcessRunner, Training
 from cnn_core.training.shared import FollowedTraining
 from cnn_core.training.trainer import TrainConfig
+from ui.training_form import form_key
 
 STUDENTS = 30
 TINY = TrainConfig(epochs=1, batch_size=64)
@@ -220,8 +221,8 @@ def test_two_sessions_on_the_train_page_share_one_training(monkeypatch):
     def session():
         at = on_page("pages/train.py")
         wait_data(at)
-        at.number_input(key="train_epochs").set_value(1)
-        at.number_input(key="train_seed").set_value(987_654)  # no earlier test's run
+        at.number_input(key=form_key("epochs")).set_value(1)
+        at.number_input(key=form_key("seed")).set_value(987_654)  # no earlier test's run
         return at.run()
 
     sessions = [session(), session()]

@@ -16,7 +16,7 @@ from cnn_core.design.url_state import MAX_LINK_CODE, MAX_RUN_ID_DIGITS, read_des
 from cnn_core.runs.weights import WeightsError, check_state_dict
 from cnn_core.storage.processes import process_alive
 from cnn_core.training import budget
-from ui.app_state import job_tokens
+from ui.url_sync import job_tokens
 
 FUZZ = settings(max_examples=1000, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -34,7 +34,7 @@ from cnn_core.explain.stepping import (
 from cnn_core.explain.svg import bar_svg, grid_svg, value_range
 from cnn_core.training.settings import SETTINGS
 from ui.stepper import stepper
-from ui.training_form import FORM_KEYS
+from ui.training_form import form_key
 
 PIXELS = (0.0, 1.0)
 KERNEL_PX = 40  # a kernel's cell in the update's pictures
@@ -58,7 +58,7 @@ def backward_steps(image: np.ndarray, label: int | None, kernel: np.ndarray,
                           index=len(weights) // 2,
                           format_func=lambda w: f"row {w[0]}, column {w[1]} "
                                                 f"({kernel[w]:.3g})")
-    default_lr = st.session_state.get(FORM_KEYS["learning_rate"],
+    default_lr = st.session_state.get(form_key("learning_rate"),
                                       SETTINGS["learning_rate"].default)
     learning_rate = c[2].number_input("Learning rate", SETTINGS["learning_rate"].minimum,
                                       SETTINGS["learning_rate"].maximum, float(default_lr),

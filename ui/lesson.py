@@ -1,7 +1,7 @@
 """A lesson from its link: the pages the navigation lists, the controls that draw, and the
 step's question above each page.
 
-``restore_from_url`` reads the link once per session (``app_state.restore_from_url`` calls
+``restore_from_url`` reads the link once per session (``url_sync.restore_from_url`` calls
 it, loads the lesson's design unless the link carries one, and turns predict-first on);
 ``url_params`` keeps the lesson in the URL, so a reload or the same link on another device
 comes back to it. Pages ask ``shows(control)`` before drawing an optional control.

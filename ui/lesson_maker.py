@@ -19,7 +19,7 @@ from cnn_core.teaching.lessons import (
     make_lesson,
 )
 from cnn_core.teaching.shipped_lessons import LESSONS
-from ui.app_state import current_spec, design_name
+from ui.design_state import current_spec, design_name
 from ui.lesson import lesson_link, plain
 
 KEEP_DESIGN = "Whatever design the student has"

@@ -44,3 +44,6 @@ SGD_MOMENTUM = 0.9
 SCHEDULES: tuple[str, ...] = ("constant", "one_cycle")
 SCHEDULE_NAMES = {"constant": "constant", "one_cycle": "one-cycle"}
 DEFAULT_SCHEDULE = "constant"
+# The settings that are one of a few words, by TrainConfig field (the device's are the
+# machine's own: ``devices.available_devices``); the Train page draws each as a choice.
+CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}

@@ -2,7 +2,7 @@
 
 ``enabled()`` is the one place that says whether this session predicts first: session state,
 set by the switch (``switch``) or a link with ``predict=1`` (``restore_from_url``, called once
-by ``app_state.sync_url``, which keeps the flag in the URL while it is on: ``url_params``).
+by ``url_sync.sync_url``, which keeps the flag in the URL while it is on: ``url_params``).
 A lesson turns it on with ``set_enabled(True)``. ``keep`` stores one answer for the board;
 the pages' questions are in ``design``, ``explain``, ``draw`` and ``train`` beside this.
 """
