@@ -35,11 +35,12 @@ from cnn_core.training.evaluate import Evaluation, evaluate
 from cnn_core.training.limits import ParkedOptimizer, RunClock, TimeLimit
 from cnn_core.training.memory import return_freed_memory
 from cnn_core.training.metrics import EpochPoint, LossDiverged, Metrics
-from cnn_core.training.protocol import (  # noqa: F401  (LrChange: pages/train.py reads it here)
+from cnn_core.training.protocol import (
     ORPHAN_TIMEOUT_S,
+    TAB_GONE,
     JobState,
-    LrChange,
     Snapshot,
+    owner_gone,
 )
 from cnn_core.training.schedule import target_reached
 from cnn_core.training.slots import TrainingSlots
@@ -231,10 +232,9 @@ class TrainingJob:
             self._done.set()
 
     def _should_stop(self) -> bool:
-        if self.owner_connected is not None and self.owner_connected():
-            self.heartbeat()
-        if time.monotonic() - self._last_seen > self.orphan_timeout_s:
-            self.stop("stopped: the browser tab that started it is gone")
+        if owner_gone(self.owner_connected, self.heartbeat, self._last_seen,
+                      self.orphan_timeout_s):
+            self.stop(TAB_GONE)
         return self._stop.is_set()
 
     def _train(self) -> None:

@@ -8,6 +8,8 @@ imports none of them, so each can import it without importing another.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -25,6 +27,17 @@ from cnn_core.training.trainer import TrainConfig
 JobState = Literal["created", "queued", "running", "paused", "finished", "stopped", "failed"]
 ACTIVE_STATES = ("queued", "running", "paused")
 ORPHAN_TIMEOUT_S = 30.0  # a training whose page is gone this long stops itself
+TAB_GONE = "stopped: the browser tab that started it is gone"
+
+
+def owner_gone(owner_connected: Callable[[], bool] | None, heartbeat: Callable[[], None],
+               last_seen: float, timeout_s: float) -> bool:
+    """The one rule, local or Ray: a connected owner counts as a heartbeat; without one for
+    ``timeout_s`` since ``last_seen`` the training is left behind and should stop."""
+    if owner_connected is not None and owner_connected():
+        heartbeat()
+        return False
+    return time.monotonic() - last_seen > timeout_s
 
 
 class RunnerError(RuntimeError):

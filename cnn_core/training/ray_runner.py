@@ -36,10 +36,12 @@ from cnn_core.training.evaluate import Evaluation
 from cnn_core.training.protocol import (
     ACTIVE_STATES,
     ORPHAN_TIMEOUT_S,
+    TAB_GONE,
     JobState,
     RunnerError,
     Snapshot,
     Training,
+    owner_gone,
 )
 from cnn_core.training.ray_worker import TrainingActor
 from cnn_core.training.shared import join_or_start
@@ -257,10 +259,9 @@ class RayTraining:
         self._snap = dataclasses.replace(snap or self._snap, **changes)
 
     def _should_stop(self) -> bool:
-        if self.owner_connected is not None and self.owner_connected():
-            self.heartbeat()
-        if time.monotonic() - self._last_seen > self.orphan_timeout_s:
-            self.stop("stopped: the browser tab that started it is gone")
+        if owner_gone(self.owner_connected, self.heartbeat, self._last_seen,
+                      self.orphan_timeout_s):
+            self.stop(TAB_GONE)
         return self._stop_reason is not None
 
     def _follow(self) -> None:
