@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.data.mnist import MnistStore
+from cnn_core.data.dataset_store import MnistStore
 from cnn_core.design.presets import LENET5
 from cnn_core.design.spec import ArchitectureSpec, Layer
 from cnn_core.runs.recording import Recorder
