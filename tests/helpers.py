@@ -151,3 +151,27 @@ linear = st.fixed_dictionaries({"type": st.just("linear"), "out_features": st.in
 layers = st.lists(st.one_of(conv, conv, pool, pool, simple, leaky, dropout, linear),
                   min_size=1, max_size=7)
 input_shapes = st.tuples(st.integers(1, 3), st.integers(1, 24), st.integers(1, 24))
+
+
+def handwriting_and_a_run(bundled, first: int, drawn: int, trained: int, label: str):
+    """The Runs page's "tested on our handwriting" set-up: the class set gets ``drawn`` held-out
+    digits (from ``first``) as drawings, and the small net trains one epoch on ``trained``
+    digits as a recorded run. Returns (drawings, recorder, job)."""
+    from dataclasses import replace
+
+    from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
+    from cnn_core.runs.recording import Recorder
+    from cnn_core.training.job import train_to_completion
+    from cnn_core.training.trainer import TrainConfig
+    from ui.app_state import class_data, run_store
+
+    drawings, _ = class_data()
+    for i in range(first, first + drawn):
+        canvas = digit_to_canvas(bundled.val_images[i].numpy())
+        drawings.add(int(bundled.val_labels[i]), canvas_to_mnist(canvas).image, canvas)
+    splits = replace(bundled, train_images=bundled.train_images[:trained],
+                     train_labels=bundled.train_labels[:trained])
+    recorder = Recorder(run_store()[0], source="cli", label=label)
+    job = train_to_completion(SMALL_FAST, splits, TrainConfig(epochs=1, device="cpu"),
+                              recorder=recorder)
+    return drawings, recorder, job

@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from helpers import canvas_state, idx_bytes, on, wait_data
+from helpers import canvas_state, handwriting_and_a_run, idx_bytes, on, wait_data
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.data.preprocess import digit_to_canvas
@@ -138,25 +138,9 @@ def test_emnist_letters_needs_26_outputs_and_train_says_which_layer(emnist_on_di
 
 
 def test_one_click_trained_on_mnist_tested_on_our_handwriting(fresh_class_set, bundled):
-    from dataclasses import replace
-
-    from cnn_core.data.preprocess import canvas_to_mnist
-    from cnn_core.design.presets import SMALL_FAST
-    from cnn_core.runs.recording import Recorder
     from cnn_core.training.evaluate import evaluate
-    from cnn_core.training.job import train_to_completion
-    from cnn_core.training.trainer import TrainConfig
-    from ui.app_state import class_data, run_store
 
-    drawings, _ = class_data()
-    for i in range(20):
-        canvas = digit_to_canvas(bundled.val_images[200 + i].numpy())
-        drawings.add(int(bundled.val_labels[200 + i]), canvas_to_mnist(canvas).image, canvas)
-    splits = replace(bundled, train_images=bundled.train_images[:500],
-                     train_labels=bundled.train_labels[:500])
-    recorder = Recorder(run_store()[0], source="cli", label="handwriting")
-    job = train_to_completion(SMALL_FAST, splits, TrainConfig(epochs=1, device="cpu"),
-                              recorder=recorder)
+    drawings, recorder, job = handwriting_and_a_run(bundled, 200, 20, 500, "handwriting")
     at = on("pages/runs.py")
     at.selectbox(key="runs_one").set_value(recorder.run_id).run()
     at.button(key="runs_handwriting").click().run()

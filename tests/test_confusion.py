@@ -2,12 +2,11 @@
 logic and on the Train and Runs pages (AppTest)."""
 
 import re
-from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from helpers import by_label, on_page, wait_data
+from helpers import by_label, handwriting_and_a_run, on_page, wait_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,21 +128,7 @@ def test_the_train_pages_matrix_opens_and_explains():
 
 @pytest.mark.slow
 def test_the_runs_pages_handwriting_matrix_opens(fresh_class_set, bundled):
-    from cnn_core.data.preprocess import canvas_to_mnist, digit_to_canvas
-    from cnn_core.runs.recording import Recorder
-    from cnn_core.training.job import train_to_completion
-    from cnn_core.training.trainer import TrainConfig
-    from ui.app_state import class_data, run_store
-
-    drawings, _ = class_data()
-    for i in range(30):
-        canvas = digit_to_canvas(bundled.val_images[300 + i].numpy())
-        drawings.add(int(bundled.val_labels[300 + i]), canvas_to_mnist(canvas).image, canvas)
-    splits = replace(bundled, train_images=bundled.train_images[:300],
-                     train_labels=bundled.train_labels[:300])
-    recorder = Recorder(run_store()[0], source="cli", label="cells")
-    job = train_to_completion(SMALL_FAST, splits, TrainConfig(epochs=1, device="cpu"),
-                              recorder=recorder)
+    drawings, recorder, job = handwriting_and_a_run(bundled, 300, 30, 300, "cells")
     at = on_page("pages/runs.py")
     at.selectbox(key="runs_one").set_value(recorder.run_id).run()
     at.button(key="runs_handwriting").click().run()
