@@ -88,14 +88,15 @@ def live_chart_points(page) -> int:
 
 def live_chart_updates(page, seconds: float) -> dict:
     """Over ``seconds``: when the live chart drew an update (``times``, ms on the page's
-    clock), how many updates that was, and how many of them Plotly drew (``plotly``; the rest
-    only moved lines, which the component draws itself)."""
+    clock), how many updates that was, and how many of them Plotly drew (``plotly``: a new
+    epoch's markers, say; the rest only moved lines, which the component draws itself)."""
     plot = page.frame_locator(LIVE_CHART_FRAME).locator(".js-plotly-plot")
     drawn = plot.evaluate("""(plot, ms) => new Promise(resolve => {
         const drawn = {times: [], plotly: 0};
-        plot.addEventListener("live-chart-update", () => drawn.times.push(performance.now()));
-        plot.on("plotly_animated", () => drawn.plotly++);
-        plot.on("plotly_afterplot", () => drawn.plotly++);
+        plot.addEventListener("live-chart-update", event => {
+          drawn.times.push(performance.now());
+          if (event.detail && event.detail.throughPlotly) drawn.plotly++;
+        });
         setTimeout(() => resolve(drawn), ms);
       })""", seconds * 1000)
     return {**drawn, "updates": len(drawn["times"])}

@@ -106,7 +106,7 @@ def test_training_the_small_preset(page, app_url, tmp_path):
     bar = progress.get_by_role("progressbar")
     wait_until(lambda: int(bar.get_attribute("aria-valuenow")), lambda percent: 0 < percent < 100)
     points = wait_until(lambda: live_chart_points(page), lambda n: n > 0)
-    drawn = live_chart_updates(page, seconds=3)
+    drawn = live_chart_updates(page, seconds=4)
     later = wait_until(lambda: live_chart_points(page), lambda n: n > points)
     assert later > points > 0, "the live chart did not grow"
     assert drawn["updates"] >= 4, drawn  # at least twice a second

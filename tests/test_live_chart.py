@@ -84,8 +84,9 @@ RENDER_AND_COUNT = """figure => new Promise(resolve => {
       chart.on("plotly_animated", () => drawn.plotly++);
       chart.on("plotly_afterplot", () => drawn.plotly++);
     }
-    chart.addEventListener("live-chart-update", () => {
+    chart.addEventListener("live-chart-update", event => {
       drawn.updates++;
+      drawn.throughPlotly = event.detail.throughPlotly;
       setTimeout(() => resolve(drawn), 200);  // Plotly's events may follow a moment later
     }, {once: true});
     setTimeout(() => resolve(drawn), 5000);  // no update event at all: report that
@@ -112,7 +113,7 @@ def chart_page(page_for, chart_url):
 def test_live_updates_draw_the_lines_plotly_would(chart_page):
     page = chart_page
     drawn = page.evaluate(RENDER_AND_COUNT, figure(60))
-    assert drawn == {"plotly": 0, "updates": 1}, \
+    assert drawn == {"plotly": 0, "updates": 1, "throughPlotly": False}, \
         "a points-only update went through Plotly, not the fast path"
     ours = page.evaluate(LINE_PATHS, ["loss", "accuracy"])
     assert page.evaluate("() => document.getElementById('chart').data[0].x.length") == 60
@@ -128,7 +129,7 @@ def test_live_updates_draw_the_lines_plotly_would(chart_page):
 
 def test_new_epoch_markers_go_through_plotly(chart_page):
     drawn = chart_page.evaluate(RENDER_AND_COUNT, figure(60, epochs_done=1))
-    assert drawn["updates"] == 1 and drawn["plotly"] >= 1
+    assert drawn["updates"] == 1 and drawn["plotly"] >= 1 and drawn["throughPlotly"]
 
 
 CALC_POINTS = "() => document.getElementById('chart').calcdata[0].length"
@@ -154,11 +155,12 @@ def test_pointing_at_the_chart_brings_plotly_up_to_date(chart_page):
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_function(f"() => ({CALC_POINTS})() === 60", timeout=1_000)
     drawn = page.evaluate(RENDER_AND_COUNT, figure(80))
-    assert drawn["plotly"] >= 1
+    assert drawn["plotly"] >= 1 and drawn["throughPlotly"]
     assert page.evaluate(CALC_POINTS) == 80
     page.wait_for_timeout(1_500)  # the pointer rests
     drawn = page.evaluate(RENDER_AND_COUNT, figure(100))
-    assert drawn == {"plotly": 0, "updates": 1}, "a resting pointer kept updates on Plotly"
+    assert drawn == {"plotly": 0, "updates": 1, "throughPlotly": False}, \
+        "a resting pointer kept updates on Plotly"
     page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 2)
     page.wait_for_function(f"() => ({CALC_POINTS})() === 100", timeout=1_000)
 

@@ -14,8 +14,8 @@ same machine needs. This component keeps one Plotly instance per ``key``:
 - when other traces' points change (a new epoch's marker), ``Plotly.animate`` moves them;
 - otherwise ``Plotly.react`` redraws what changed.
 
-Each update ends with a ``live-chart-update`` event on the chart's element (for tests and
-benchmarks: the fast path fires no Plotly event).
+Each update ends with a ``live-chart-update`` event on the chart's element, its
+``detail.throughPlotly`` saying whether Plotly drew it (for tests and benchmarks).
 
 Updates reach the chart in one of two ways:
 
