@@ -1,6 +1,6 @@
 """The start of a lesson: 30 students press Train within a minute, on one server.
 
-Twenty train the LeNet-5 preset unchanged (its default settings), ten a design of their own
+Twenty train the LeNet-5 preset unchanged (its recipe), ten a design of their own
 (LeNet-5 with one layer's width changed, each a different width). Each press goes through the
 Train page's path, without browsers: the server's runner (``InProcessRunner``, its default
 slots and queue), ``share=True``, a recorder in a fresh run store with the student's own owner
@@ -16,7 +16,8 @@ Ends with ``p50_s=… p95_s=… trainings_run=… max_over_limit_s=…``. Target
 p95 ≤ 90 s, trainings_run ≤ 11, max_over_limit_s ≤ 5.
 
 Run: python bench/class_queue.py [--window 60] [--seed 0] [--quick]
-(--quick: one epoch each and a 15 s window, to see it work on a busy machine)
+(--quick: one epoch each and a 15 s window, to see it work on a busy machine). Each starts
+from what the Train page starts from for the design (``settings.recipe``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from cnn_core.training.admission import Way
 from cnn_core.training.budget import Limits
 from cnn_core.training.replay import ReplayedTraining
 from cnn_core.training.runner import InProcessRunner
+from cnn_core.training.settings import recipe
 from cnn_core.training.sharing import SHARE_ENV
 from cnn_core.training.trainer import TrainConfig
 
@@ -95,7 +97,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 epoch each, a 15 s window")
     args = parser.parse_args()
     os.environ[SHARE_ENV] = "1"  # the server's default, whatever the shell says
-    config = TrainConfig(epochs=1) if args.quick else TrainConfig()
+    def config(spec: ArchitectureSpec) -> TrainConfig:  # what the Train page starts from
+        return TrainConfig(**(recipe(spec) | ({"epochs": 1} if args.quick else {})))
+
     window = 15.0 if args.quick else args.window
     data = MnistStore()
     data.start()
@@ -111,7 +115,7 @@ def main() -> None:
     kinds: list[str] = []
     start = time.monotonic()
     threads = [threading.Thread(target=student, args=(runner, store, splits, spec, name,
-                                                      config, at, start, waits, kinds))
+                                                      config(spec), at, start, waits, kinds))
                for (spec, name), at in zip(students, times, strict=True)]
     for t in threads:
         t.start()
@@ -121,7 +125,8 @@ def main() -> None:
     runs = store.list_runs(limit=1000)
     over = max((max(0.0, (r.duration_s or 0.0) - limit) for r in runs), default=0.0)
     print(f"{len(splits.train_images):,} training images ({splits.source}), "
-          f"{config.describe()}, {runner.slots.limit} slot(s), presses over {window:.0f} s; "
+          f"LeNet-5: {config(LENET5).describe()}, the others: {config(own_design(0)).describe()}, "
+          f"{runner.slots.limit} slot(s), presses over {window:.0f} s; "
           f"given: {', '.join(f'{kinds.count(k)} {k}' for k in sorted(set(kinds)))}; "
           f"{len(waits)} of {len(students)} got a model; wall {time.monotonic() - start:.0f} s")
     if not waits:

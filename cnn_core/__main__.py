@@ -31,8 +31,10 @@ from cnn_core.training.settings import (
     DEFAULT_OPTIMIZER,
     DEFAULT_SCHEDULE,
     OPTIMIZERS,
+    RECIPE_FIELDS,
     SCHEDULES,
     SETTINGS,
+    recipe,
 )
 
 TRAIN_DATASET = DATASETS["mnist"]  # what `train` trains on (MnistStore's default)
@@ -145,6 +147,12 @@ def read_spec(path: str) -> ArchitectureSpec | str:
     return spec
 
 
+def default_help(default: str, in_recipe: bool) -> str:
+    """``default 3``, or for a setting a preset's recipe may set, that it does."""
+    return f"default {default}" + ("; a --preset's own recipe where it has one" if in_recipe
+                                   else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's options; the training settings' defaults and ranges come from
     ``cnn_core.training.settings``, as the Train page's do."""
@@ -168,19 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
              ": end once validation accuracy reaches this many percent (checked after each "
              "epoch; 0: off)")):
         setting = SETTINGS[name]
-        trainer.add_argument(flag, dest=name, type=kind, default=kind(setting.default),
-                             help=f"{what}, {setting.describe_range()} (default "
-                                  f"%(default)s){more}")
-    trainer.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER)
-    trainer.add_argument("--schedule", choices=SCHEDULES, default=DEFAULT_SCHEDULE,
+        in_recipe = name in RECIPE_FIELDS  # left unsaid: the preset's recipe fills it in
+        trainer.add_argument(flag, dest=name, type=kind,
+                             default=None if in_recipe else kind(setting.default),
+                             help=f"{what}, {setting.describe_range()} "
+                                  f"({default_help(f'{setting.default:g}', in_recipe)}){more}")
+    trainer.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                         help=f"({default_help(DEFAULT_OPTIMIZER, True)})")
+    trainer.add_argument("--schedule", choices=SCHEDULES, default=None,
                          help="the learning rate: constant, or one-cycle (up to --lr and back "
-                              "down over the training) (default %(default)s)")
+                              f"down over the training) ({default_help(DEFAULT_SCHEDULE, True)})")
     trainer.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     add_runs_dir(trainer)
     add_runs_parser(sub)
     trainer.add_argument("--augment", action="store_true",
                          help="redraw each batch at random (shift, rotation, scale, stroke)")
     return parser
+
+
+def fill_from_recipe(args: argparse.Namespace, spec: ArchitectureSpec) -> None:
+    """The settings the command line left unsaid, from the design's recipe (a preset's
+    quickest measured settings, else the defaults), as the Train page starts from it."""
+    for name, value in recipe(spec).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {report.errors[0]}", file=sys.stderr)
         return 2
     if args.command == "train":
+        fill_from_recipe(args, spec)
         # What can be known before torch and the digits load: the design fits the digits, and
         # its memory; the training's own admission, with the digits loaded, checks the time.
         if refused := admit(TrainingRequest(Way.CLI, report, args.batch_size, args.optimizer,

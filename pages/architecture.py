@@ -83,7 +83,10 @@ def _insert(position: int, type_: str) -> None:
 def _load_preset() -> None:
     choice = st.session_state["preset_choice"]
     spec = ArchitectureSpec(()) if choice == BLANK else PRESETS[choice]
+    from ui.training_form import use_recipe  # here: the form loads torch, this page need not
+
     load_design(spec, "Custom" if choice == BLANK else choice)
+    use_recipe(spec)  # the Train page starts from the preset's quickest measured settings
     st.session_state.pop("selected_uid", None)
 
 
@@ -198,7 +201,7 @@ def totals(report: NetworkReport) -> None:
 
 def budget_note(report: NetworkReport) -> None:
     """The server's limits for one training, shown before Train is pressed."""
-    text, too_big = budget_text(report)
+    text, too_big = budget_text(current_spec(), report)
     if too_big:
         st.warning(f"{text} Too big to train at these settings: {too_big}.",
                    icon=":material/memory:")

@@ -269,7 +269,7 @@ if job is not None and job.snapshot().active:
     st.caption(f":material/tune: This training: {job.config.describe()}. Stop it to change "
                "the settings.")
 else:
-    config = settings_form(lambda seed: augmentation_preview(splits, seed))
+    config = settings_form(current_spec(), lambda seed: augmentation_preview(splits, seed))
     if config is not None and blocked is None:
         blocked = admit(TrainingRequest(Way.TRAIN_PAGE, report, config.batch_size,
                                         config.optimizer, config.epochs,

@@ -11,7 +11,7 @@ import pytest
 from helpers import import_design, on_page, wait_data
 from hostile_designs import MEMORY_BOMB
 
-from cnn_core.design.presets import PRESETS, PYTORCH_TUTORIAL
+from cnn_core.design.presets import PRESETS, PYTORCH_TUTORIAL, SMALL_FAST
 from cnn_core.design.report import largest_values
 from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
@@ -19,6 +19,7 @@ from cnn_core.design.spec import layer as L
 from cnn_core.training import budget
 from cnn_core.training.admission import PassRequest, Way, admit
 from cnn_core.training.budget import Limits, training_memory, training_refusal
+from cnn_core.training.settings import recipe
 from ui.training_form import form_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,7 +225,8 @@ def test_design_page_shows_the_limits_before_train_is_pressed(monkeypatch):
     at = on_page("pages/architecture.py")
     note = next(c.value for c in at.caption if "Limits for one training" in c.value)
     assert "4.0 GB of memory and 5 min" in note
-    assert f"batch {budget.DEFAULT_BATCH_SIZE} with Adam needs about" in note
+    # the session's design, the small preset, at the batch size its recipe starts from
+    assert f"batch {recipe(SMALL_FAST)['batch_size']} with Adam needs about" in note
     import_design(at, MEMORY_BOMB)
     warning = next(w.value for w in at.warning if "Limits for one training" in w.value)
     assert "layer 4 (dropout)" in warning and "would fit" in warning

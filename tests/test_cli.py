@@ -11,9 +11,10 @@ from hostile_designs import HOSTILE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnn_core.__main__ import build_parser, main
+from cnn_core.__main__ import build_parser, fill_from_recipe, main
 from cnn_core.design.parse import MAX_MESSAGE_CHARS
-from cnn_core.design.presets import PYTORCH_TUTORIAL
+from cnn_core.design.presets import LENET5, PYTORCH_TUTORIAL
+from cnn_core.design.spec import ArchitectureSpec
 
 
 def run_cli(*args, stdin=None, timeout=120):
@@ -36,19 +37,23 @@ def test_table_and_json(tmp_path):
     assert data["layers"][6]["output_shape"] == [3136]
 
 
+LENET5_EDITED = ArchitectureSpec(LENET5.layers[:-1] + LENET5.layers[-1:] * 2)  # no preset
+
+
 def test_train_options_default_to_trainconfig_and_state_its_limits(capsys):
     from cnn_core.training.trainer import TrainConfig
 
-    args = build_parser().parse_args(["train", "--preset", "small"])
+    args = build_parser().parse_args(["train", "design.json"])
+    fill_from_recipe(args, LENET5_EDITED)  # a design of one's own: the defaults
     default = TrainConfig()
-    for name in ("epochs", "batch_size", "learning_rate", "seed", "optimizer"):
+    for name in ("epochs", "batch_size", "learning_rate", "seed", "optimizer", "schedule"):
         assert getattr(args, name) == getattr(default, name), name
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     helps = " ".join(capsys.readouterr().out.split())
     for name, limit in TrainConfig.LIMITS.items():
         words = name.replace("_", " ")
-        assert f"{words}, {limit.describe_range()} (default {args.__dict__[name]})" in helps
+        assert f"{words}, {limit.describe_range()} (default {limit.default:g}" in helps
 
 
 def test_invalid_designs_exit_2_with_one_line(tmp_path):

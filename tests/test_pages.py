@@ -9,9 +9,10 @@ from helpers import by_label, canvas_state, live_chart_args, on_page, open_desig
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.data.preprocess import digit_to_canvas
-from cnn_core.design.presets import LENET5
+from cnn_core.design.presets import LENET5, SMALL_FAST
 from cnn_core.explain.activations import predict_with_maps
 from cnn_core.training.devices import available_devices
+from cnn_core.training.settings import recipe
 
 
 def table(at: AppTest):
@@ -239,7 +240,7 @@ def test_the_widgets_hold_trainconfigs_limits_and_defaults():
 
     at = on_page("pages/train.py")
     wait_data(at)
-    default = TrainConfig()
+    default = TrainConfig(**recipe(SMALL_FAST))  # the session's design and its recipe
     for label, name in (("Epochs", "epochs"), ("Learning rate", "learning_rate"),
                         ("Seed", "seed")):
         widget = by_label(at.number_input, label)

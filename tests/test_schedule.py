@@ -10,11 +10,13 @@ import pytest
 import torch
 from digits import first_digits
 
-from cnn_core.__main__ import build_parser, main
-from cnn_core.design.presets import LENET5
+from cnn_core.__main__ import build_parser, fill_from_recipe, main
+from cnn_core.design.presets import LENET5, PRESET_TABLE, SMALL_FAST
+from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.runs.recording import Recorder
 from cnn_core.runs.store import RunStore
 from cnn_core.training.job import TrainingJob, train_to_completion
+from cnn_core.training.settings import RECIPE_FIELDS, recipe
 from cnn_core.training.trainer import TrainConfig, prepare, train_steps
 
 CPU = torch.device("cpu")
@@ -106,6 +108,56 @@ def test_the_command_line_offers_the_schedule_and_the_stop(capsys):
     assert "invalid choice: 'warm'" in err and err.count("\n") == 1
 
 
+def test_each_presets_recipe_is_a_valid_training_and_a_design_of_ones_own_gets_the_defaults():
+    defaults = {name: getattr(TrainConfig(), name) for name in RECIPE_FIELDS}
+    differ = 0
+    for preset in PRESET_TABLE:
+        settings = recipe(preset.spec)
+        assert set(settings) == set(RECIPE_FIELDS)
+        assert {name for name, _ in preset.recipe} <= set(RECIPE_FIELDS)
+        assert TrainConfig(**settings).check() == []
+        differ += settings != defaults
+    assert differ  # at least one preset trains quicker than the defaults would
+    own = ArchitectureSpec(LENET5.layers[:-1] + LENET5.layers[-1:] * 2)  # LeNet-5, edited
+    assert recipe(own) == defaults
+
+
+def test_the_command_line_starts_from_the_presets_recipe_and_what_it_says_wins():
+    lenet = next(p for p in PRESET_TABLE if p.spec == LENET5)
+    args = build_parser().parse_args(["train", "--preset", lenet.slug, "--epochs", "7"])
+    fill_from_recipe(args, LENET5)
+    assert args.epochs == 7
+    for name, value in recipe(LENET5).items():
+        if name != "epochs":
+            assert getattr(args, name) == value
+
+
+@pytest.mark.slow
+def test_the_train_page_starts_from_the_designs_recipe_and_a_preset_loads_its_own():
+    from helpers import by_label, on_page, wait_data
+
+    def form(at) -> dict:
+        return {"epochs": by_label(at.number_input, "Epochs").value,
+                "batch_size": by_label(at.selectbox, "Batch size").value,
+                "optimizer": by_label(at.selectbox, "Optimizer").value,
+                "learning_rate": pytest.approx(by_label(at.number_input,
+                                                        "Learning rate").value),
+                "schedule": by_label(at.selectbox, "Learning-rate schedule").value}
+
+    at = on_page("pages/train.py")
+    wait_data(at)
+    assert form(at) == recipe(SMALL_FAST)  # the design a session starts with
+    for preset in PRESET_TABLE[::-1]:  # each in turn: none leaves its recipe behind
+        at.switch_page("pages/architecture.py")
+        at.run()
+        by_label(at.selectbox, "Start from").set_value(preset.name)
+        by_label(at.button, "Load").click().run()
+        at.switch_page("pages/train.py")
+        at.run()
+        assert not at.exception and not at.warning, at.warning
+        assert form(at) == recipe(preset.spec), preset.name
+
+
 def test_torchrun_refuses_the_stop_it_cannot_keep(capsys):
     from cnn_core.training import distributed
 
@@ -141,7 +193,8 @@ def test_the_train_page_trains_with_the_schedule_and_the_stop_chosen_there():
         rates = [float(f"{p.learning_rate:.3g}") for p in job.snapshot().steps]
         assert line["y"] == rates and len(set(rates)) > 1  # it climbs, drawn as it changes
         assert line["yaxis"] == "y3" and figure["layout"]["yaxis3"]["overlaying"] == "y"
-        assert any("one-cycle learning rate up to 0.001" in c.value
+        peak = recipe(SMALL_FAST)["learning_rate"]  # the page's design starts from its recipe
+        assert any(f"one-cycle learning rate up to {peak:g}" in c.value
                    and "stop at 99.5 % validation accuracy" in c.value for c in at.caption)
     finally:
         job.stop()

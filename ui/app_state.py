@@ -109,7 +109,7 @@ class QuickModel:
     """The small fast preset trained once per server on the bundled digits, on request, so the
     Draw page works on a fresh start. Every student shares it."""
 
-    NAME = "Small fast net (quick model, 3 epochs on the bundled digits)"
+    NAME = "Small fast net (quick model: its recipe on the bundled digits)"
 
     def __init__(self) -> None:
         self.job: TrainingJob | None = None
@@ -120,6 +120,7 @@ class QuickModel:
         from cnn_core.training.admission import Way
         from cnn_core.training.job import TrainingJob
         from cnn_core.training.runner import InProcessRunner, RunnerError
+        from cnn_core.training.settings import recipe
         from cnn_core.training.trainer import TrainConfig
 
         with self._starting:
@@ -129,7 +130,8 @@ class QuickModel:
                 except RunnerError:  # the Ray cluster is away: this server trains it alone
                     runner = None
                 slots = runner.slots if isinstance(runner, InProcessRunner) else None
-                self.job = TrainingJob(SMALL_FAST, bundled_digits(), TrainConfig(epochs=3),
+                self.job = TrainingJob(SMALL_FAST, bundled_digits(),
+                                       TrainConfig(**recipe(SMALL_FAST)),
                                        slots=slots, name="quick model",
                                        orphan_timeout_s=float("inf"), way=Way.QUICK_MODEL,
                                        recorder=recorder("quick model", mine=False))

@@ -9,8 +9,8 @@ from cnn_core.design.formatting import format_shape, summary_rows
 from cnn_core.design.layers import layer_type
 from cnn_core.design.report import LayerReport, NetworkReport
 from cnn_core.design.shapes import OUTPUT_SIZE_FORMULA
+from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.training.budget import (
-    DEFAULT_BATCH_SIZE,
     FULL_TRAIN_IMAGES,
     MAX_BATCH_SIZE,
     Limits,
@@ -23,6 +23,7 @@ from cnn_core.training.budget import (
     memory_refusal,
     training_memory,
 )
+from cnn_core.training.settings import recipe
 
 
 def layer_explanation(r: LayerReport) -> str | None:
@@ -61,16 +62,17 @@ def layer_table(report: NetworkReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def budget_text(report: NetworkReport) -> tuple[str, str | None]:
-    """The server's limits for one training of this design at the default settings, and why
-    it is too big to train at them (None when it fits)."""
+def budget_text(spec: ArchitectureSpec, report: NetworkReport) -> tuple[str, str | None]:
+    """The server's limits for one training of this design at the settings it starts from
+    (its recipe), and why it is too big to train at them (None when it fits)."""
     limits = Limits.from_env()
-    batch, optimizer = DEFAULT_BATCH_SIZE, "adam"
+    settings = recipe(spec)
+    batch, optimizer = int(settings["batch_size"]), str(settings["optimizer"])
     memory = training_memory(report, batch, optimizer).total
     fits = largest_fitting_batch(report, optimizer, limits.memory_bytes)
-    epoch_s = expected_seconds(report, FULL_TRAIN_IMAGES, 1, limits)
+    epoch_s = expected_seconds(report, FULL_TRAIN_IMAGES, 1, limits, batch)
     measured = " as measured on this server" if is_calibrated(report) else ""
-    epochs = max_epochs(report, FULL_TRAIN_IMAGES, limits)
+    epochs = max_epochs(report, FULL_TRAIN_IMAGES, limits, batch)
     batches = ("any batch size fits" if fits >= MAX_BATCH_SIZE
                else f"batch sizes up to {fits:,} fit")
     text = (f"**Limits for one training on this server:** {format_bytes(limits.memory_bytes)} "

@@ -18,10 +18,11 @@ from cnn_core.data import augment
 from cnn_core.data.dataset_store import offered
 from cnn_core.data.datasets import DATASETS
 from cnn_core.data.mixing import TEST_CHOICES, TRAIN_CHOICES
+from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.storage.places import data_dir
 from cnn_core.teaching.lessons import CONTROLS
 from cnn_core.training.devices import available_devices, device_name, resolve_device
-from cnn_core.training.settings import CHOICES, SCHEDULE_NAMES, SETTINGS, SGD_MOMENTUM
+from cnn_core.training.settings import CHOICES, SCHEDULE_NAMES, SETTINGS, SGD_MOMENTUM, recipe
 from cnn_core.training.trainer import TrainConfig
 from ui.lesson import shows
 
@@ -120,9 +121,11 @@ def _widget(field: FormField, where: Any) -> Any:
     help_text = HELP.get(field.name)
     if field.widget == "number":
         number_format, step = NUMBER_FORMAT.get(field.name, (None, 1))
+        bounds = setting_range(field.name, field.type)
+        if field.key in st.session_state:  # set by a recipe or a run: no second start value
+            bounds.pop("value")
         return where.number_input(field.label, step=field.type(step), format=number_format,
-                                  help=help_text, key=field.key,
-                                  **setting_range(field.name, field.type), **KEPT)
+                                  help=help_text, key=field.key, **bounds, **KEPT)
     choices = options(field.name)
     default = getattr(TrainConfig, field.name)
     format_func: Callable[[Any], str] = lambda v: WORDS.get(v, str(v))  # noqa: E731
@@ -130,19 +133,31 @@ def _widget(field: FormField, where: Any) -> Any:
         best = resolve_device()
         format_func = lambda d: f"auto ({best.type})" if d == "auto" else d  # noqa: E731
         help_text = f"auto picks the best here: {device_name(best)}"
+    start = {} if field.key in st.session_state else {
+        "index": choices.index(default) if default in choices else 0}
     return where.selectbox(field.label, choices, format_func=format_func, help=help_text,
-                           index=choices.index(default) if default in choices else 0,
-                           key=field.key, **KEPT)
+                           key=field.key, **start, **KEPT)
 
 
-def settings_form(preview: Callable[[int], None]) -> TrainConfig | None:
-    """The controls; returns None (with the reasons shown) when a value is unusable.
-    ``preview(seed)`` draws what augmentation does, under its checkbox."""
+def use_recipe(spec: ArchitectureSpec) -> None:
+    """Fill the form with the design's recipe (a preset's quickest measured settings, else
+    the defaults): when a preset is loaded, and when the form is first drawn."""
+    for name, value in recipe(spec).items():
+        st.session_state[form_key(name)] = value
+
+
+def settings_form(spec: ArchitectureSpec, preview: Callable[[int], None]) -> TrainConfig | None:
+    """The controls, starting from ``spec``'s recipe; returns None (with the reasons shown)
+    when a value is unusable. ``preview(seed)`` draws what augmentation does, under its
+    checkbox."""
+    if form_key("epochs") not in st.session_state:
+        use_recipe(spec)
     if skipped := st.session_state.pop(NOT_RESTORED, None):
         st.warning(f"Not as in the run (this server cannot): {', '.join(skipped)}; the "
                    "form shows its own.", icon=":material/replay:")
     shown = [f for f in form_fields() if f.name not in CONTROLS or shows(f.name)]  # lessons
-    values = {f.name: getattr(TrainConfig, f.name) for f in form_fields()}  # hidden: default
+    # a control a lesson hides trains at the design's recipe, else at the default
+    values = {f.name: getattr(TrainConfig, f.name) for f in form_fields()} | recipe(spec)
     drawn = [f for f in shown if f.widget != "checkbox"]
     columns = [c for _ in range(0, len(drawn), 3) for c in st.columns(3)]  # 3 fit a projector
     values |= {f.name: _widget(f, where) for f, where in zip(drawn, columns)}

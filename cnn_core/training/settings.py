@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cnn_core.design.presets import preset_of
+from cnn_core.design.spec import ArchitectureSpec
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -47,3 +50,18 @@ DEFAULT_SCHEDULE = "constant"
 # The settings that are one of a few words, by TrainConfig field (the device's are the
 # machine's own: ``devices.available_devices``); the Train page draws each as a choice.
 CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+# What a recipe sets; a preset's recipe names those that differ from the defaults, and
+# loading a preset sets all of them (so the previous preset's recipe does not linger).
+RECIPE_FIELDS: tuple[str, ...] = ("epochs", "batch_size", "optimizer", "learning_rate",
+                                  "schedule")
+
+
+def recipe(spec: ArchitectureSpec) -> dict[str, float | int | str]:
+    """The settings a training of ``spec`` starts from, by ``TrainConfig`` field: its preset's
+    recipe over the defaults, or the defaults for a design of one's own."""
+    defaults: dict[str, float | int | str] = {
+        "epochs": int(SETTINGS["epochs"].default),
+        "batch_size": int(SETTINGS["batch_size"].default), "optimizer": DEFAULT_OPTIMIZER,
+        "learning_rate": SETTINGS["learning_rate"].default, "schedule": DEFAULT_SCHEDULE}
+    preset = preset_of(spec)
+    return defaults | dict(preset.recipe if preset else ())
