@@ -74,10 +74,12 @@ def ig_peak(splits) -> None:
 
 def main() -> None:
     splits = load_bundled()
-    ig_peak(splits)
     limits = budget.Limits.from_env()
     images = len(splits.train_images)
     worst = 0.0
+    # A server's first training also pays the process's one-off start (thread pools, the
+    # allocator's first blocks): paid here first, so each figure is a design's own epoch.
+    one_epoch(ArchitectureSpec((L("flatten"), L("linear", out_features=10))), splits)
     for name, spec in DESIGNS.items():
         estimate = budget.training_seconds(analyze(spec), images, 1, limits.macs_per_s)
         real = one_epoch(spec, splits)
@@ -86,15 +88,20 @@ def main() -> None:
         print(f"{name}_real_s={real:.2f} {name}_estimate_s={estimate:.2f} "
               f"{name}_real_over_estimate={ratio:.2f}", flush=True)
     print(f"worst_factor={worst:.2f}")
+    # After the epochs: a 200 MB pass leaves later small trainings in this process 1.4-2x
+    # slower (docs/benchmarks.md#the-time-estimates-costs).
+    ig_peak(splits)
     os.environ[budget.SECONDS_ENV] = "3"
-    os.environ[budget.RATE_ENV] = "1e15"  # the estimate says it fits: the limit must hold
-    PACES.clear()  # LeNet-5's pace measured above would (rightly) refuse it at the door
-    job = TrainingJob(LENET5, splits, TrainConfig(epochs=7, batch_size=32),
+    # The estimate says it fits (a pace 100 times too quick, as if measured): the limit holds.
+    PACES.clear()
+    PACES.record(analyze(LENET5), 32, 1e-4)
+    job = TrainingJob(LENET5, splits, TrainConfig(epochs=30, batch_size=32),
                       orphan_timeout_s=float("inf"))
     job.start()
     job.join()
     snap = job.snapshot()
-    print(f"time_limit_state={snap.state} over_limit_s={snap.elapsed_s - 3:.2f}")
+    print(f"time_limit_state={snap.state} over_limit_s={snap.elapsed_s - 3:.2f}  "
+          f"({snap.message})")
 
 
 if __name__ == "__main__":

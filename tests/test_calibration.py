@@ -19,6 +19,7 @@ from cnn_core.training.admission import TrainingRequest, Way, admit
 from cnn_core.training.calibration import PACES, PaceBook, PaceMeter, design_key
 from cnn_core.training.job import TrainingJob
 from cnn_core.training.limits import next_epoch_wont_fit
+from cnn_core.training.settings import recipe
 from cnn_core.training.trainer import TrainConfig
 
 # Deep and thin: almost no multiply-adds, so the arithmetic thinks it quick, yet each of its
@@ -135,8 +136,9 @@ def test_the_design_page_shows_the_pace_measured_here():
         return next(c.value for c in at.caption if "Limits for one training" in c.value)
 
     assert "as measured on this server" not in note()
-    PACES.record(analyze(SMALL_FAST), budget.DEFAULT_BATCH_SIZE, 0.01)
+    batch = recipe(SMALL_FAST)["batch_size"]  # what the page estimates: the design's recipe
+    PACES.record(analyze(SMALL_FAST), batch, 0.01)
     at.run()
-    steps = -(-budget.FULL_TRAIN_IMAGES // budget.DEFAULT_BATCH_SIZE)
+    steps = -(-budget.FULL_TRAIN_IMAGES // batch)
     epoch = budget.format_seconds(steps * 0.01)
     assert f"digits takes about {epoch} as measured on this server" in note()

@@ -41,19 +41,19 @@ SERVER_RESERVE = 1536 * MB  # the server itself: torch, the digits, the sessions
 MAX_DEFAULT_MEMORY = 4096 * MB  # no MNIST training needs more; the rest is for everyone else
 MIN_DEFAULT_MEMORY = 512 * MB
 DEFAULT_SECONDS = 300.0  # "a few minutes": a lesson has no time for longer
-# A little below the seed ConvNet's measured rate (bench/throughput.py), forward + backward.
-MACS_PER_S_PER_CORE = 1.5e10
-# Layers without multiply-adds still cost time: each output value is counted as this many
-# conv MACs (forward and backward relative to a 3x3 conv's, measured on 2 cores, see docs/).
-VALUE_COST_MACS = {"relu": 8, "leaky_relu": 8, "sigmoid": 30, "tanh": 30, "batchnorm2d": 60,
-                   "dropout": 160}
-DEFAULT_VALUE_COST = 30
-# Pooling compares or adds every value of its window: a 2x2 max-pool costs ~260 conv MACs an
-# output value, a 28x28 one ~12,000; base plus per window element fits both within 2x.
-POOL_BASE_MACS, POOL_ELEMENT_MACS = 250, 12
-# Every step pays Python, the optimizer's update and the loop's bookkeeping whatever its size:
-# LeNet-5's steps were twice their MACs' time without it.
-STEP_OVERHEAD_S = 0.0015
+# The time model's constants, fitted together (least squares on relative error) to one-epoch
+# trainings of nine designs at batch 16 to 256 on 2 quiet cores, each within 0.83-1.39x of
+# its real epoch (docs/benchmarks.md#the-time-estimates-costs). Multiply-adds per second per
+# core, forward and backward:
+MACS_PER_S_PER_CORE = 3.9e10
+# Layers without multiply-adds, in conv-MAC equivalents per output value: elementwise ones
+# (ReLU, tanh, batch norm, dropout alike: memory-bound), and pooling by its window's size.
+VALUE_COST_MACS = 87
+POOL_BASE_MACS, POOL_ELEMENT_MACS = 105, 11
+# Every step pays Python, the optimizer's update and the loop's bookkeeping whatever its size,
+# and each layer its autograd node and kernel launches: what small nets are bound by.
+STEP_OVERHEAD_S = 0.0004
+LAYER_STEP_OVERHEAD_S = 0.000075
 DEFAULT_DRAW_MEMORY = 256 * MB
 DEFAULT_PASSES_MEMORY = 512 * MB  # drawings, "why" and handwriting tests at once, all students
 DEFAULT_BATCH_SIZE = int(SETTINGS["batch_size"].default)  # shown on the Design page
@@ -233,7 +233,7 @@ def layer_work(layer: LayerReport) -> int:
     if layer_type(layer.type).rule == "pool":
         kernel_h, kernel_w = layer.settings.get("kernel_size", (1, 1))
         return (POOL_BASE_MACS + POOL_ELEMENT_MACS * kernel_h * kernel_w) * layer_values(layer)
-    return VALUE_COST_MACS.get(layer.type, DEFAULT_VALUE_COST) * layer_values(layer)
+    return VALUE_COST_MACS * layer_values(layer)
 
 
 def work_per_image(report: NetworkReport) -> int:
@@ -244,10 +244,10 @@ def work_per_image(report: NetworkReport) -> int:
 def training_seconds(report: NetworkReport, images: int, epochs: int, macs_per_s: float,
                      batch_size: int = DEFAULT_BATCH_SIZE) -> float:
     """Estimated training time: forward and backward (3 passes) over every image and each
-    step's fixed cost, each epoch."""
+    step's fixed costs, each epoch."""
     steps = -(-images // max(1, batch_size))
-    return epochs * (3 * work_per_image(report) * images / macs_per_s
-                     + steps * STEP_OVERHEAD_S)
+    step_overhead = STEP_OVERHEAD_S + LAYER_STEP_OVERHEAD_S * len(report.layers)
+    return epochs * (3 * work_per_image(report) * images / macs_per_s + steps * step_overhead)
 
 
 def expected_seconds(report: NetworkReport, images: int, epochs: int, limits: Limits,
