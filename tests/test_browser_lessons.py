@@ -19,6 +19,7 @@ from browser_helpers import (
     shot,
     url_param,
     wait_idle,
+    wait_until,
 )
 
 from cnn_core.teaching.lessons import STEP_PAGES, format_lesson
@@ -102,6 +103,7 @@ def test_the_start_pages_lessons_and_the_lesson_maker_read_whole(browser, app_ur
     try:
         open_page(page, app_url)
         opens = page.get_by_role("link", name="Open the lesson")
+        wait_until(opens.count, lambda n: n == len(LESSONS))  # the cards draw after the title
         codes = [parse_qs(urlsplit(opens.nth(i).get_attribute("href")).query)["lesson"][0]
                  for i in range(opens.count())]
         assert codes == [format_lesson(lesson) for lesson in LESSONS]

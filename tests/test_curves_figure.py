@@ -13,7 +13,7 @@ from cnn_core.training.job import TrainingJob
 from cnn_core.training.metrics import EpochPoint, StepPoint
 from cnn_core.training.protocol import LrChange
 from cnn_core.training.trainer import TrainConfig
-from ui.curves_figure import curves_figure, loss_axis_top
+from ui.curves_figure import curves_figure, loss_axis_top, rate_axis_top
 
 NAMES = ["train loss, per step", "train loss, smoothed", "validation loss",
          "train accuracy, per step", "train accuracy, smoothed", "validation accuracy",
@@ -60,7 +60,19 @@ def test_points_are_rounded_and_each_trace_on_its_own_axis():
     assert figure["layout"]["yaxis"]["range"] == [0, 2.5]
     rate = figure["data"][-1]  # three significant digits: 4e-05 would round to 0 at four places
     assert rate["y"] == [4e-05, 8e-05] and rate["yaxis"] == "y3"
-    assert figure["layout"]["yaxis3"]["range"] == [0, 1.1 * 8e-05]
+    assert figure["layout"]["yaxis3"]["range"] == [0, pytest.approx(1e-4)]  # 8.8e-05, rounded up
+
+
+def test_the_rate_axis_moves_a_few_times_through_a_one_cycle_warm_up():
+    # OneCycleLR from a 25th of the peak up to it: the axis must not follow every step, or
+    # each live update would be a Plotly redraw instead of the chart's own line move.
+    peak, count = 0.008, 300
+    rates = [peak / 25 + (peak - peak / 25) * i / (count - 1) for i in range(count)]
+    tops = [rate_axis_top([StepPoint(i + 1, i / count, 1.0, 1.0, 0.5, 0.5, r)])
+            for i, r in enumerate(rates)]
+    assert all(top >= 1.1 * r for top, r in zip(tops, rates, strict=True))
+    assert len(set(tops)) <= 5 and tops[-1] == pytest.approx(0.01)
+    assert rate_axis_top([]) == pytest.approx(0.002)  # before the first step: 1.1 x 0.001
 
 
 def test_a_learning_rate_change_is_marked_on_both_charts():

@@ -101,7 +101,8 @@ def torchrun(*args: str, **popen) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_torchrun_trains_lenet5_on_two_processes_and_prints_one_result():
-    proc = torchrun("--preset", "lenet5", "--epochs", "3", stdout=subprocess.PIPE,
+    proc = torchrun("--preset", "lenet5", "--epochs", "3", "--batch-size", "64",
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
@@ -116,7 +117,9 @@ def test_torchrun_trains_lenet5_on_two_processes_and_prints_one_result():
 def test_torchrun_stops_every_process_at_the_time_limit(monkeypatch):
     monkeypatch.setenv("CNN_EXPLAINER_TRAINING_SECONDS", "3")
     monkeypatch.setenv("CNN_EXPLAINER_TRAINING_MACS_PER_S", "1e15")  # admitted: it fits, on paper
-    proc = torchrun("--preset", "lenet5", "--epochs", "10", stdout=subprocess.PIPE,
+    # batch 64: at the recipe's 32 the per-step costs alone would not fit 3 s on paper
+    proc = torchrun("--preset", "lenet5", "--epochs", "10", "--batch-size", "64",
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err[-3000:]

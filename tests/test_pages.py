@@ -13,6 +13,7 @@ from cnn_core.design.presets import LENET5, SMALL_FAST
 from cnn_core.explain.activations import predict_with_maps
 from cnn_core.training.devices import available_devices
 from cnn_core.training.settings import recipe
+from cnn_core.training.trainer import TrainConfig
 
 
 def table(at: AppTest):
@@ -185,8 +186,8 @@ def test_train_shows_live_metrics_and_stops():
     assert next(b for b in at.button if b.label == "Train").disabled  # no second training
     # While it trains, its settings are text (changing them would not change the training).
     assert not [n for n in at.number_input if n.label == "Epochs"]
-    assert any("This training: 20 epochs, batch 64, Adam, learning rate 0.001, seed 0."
-               in c.value for c in at.caption)
+    settings = TrainConfig(**(recipe(SMALL_FAST) | {"epochs": 20})).describe()
+    assert any(f"This training: {settings}." in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Stop").click().run()
     job.join(10)
     at.run()
@@ -216,7 +217,7 @@ def test_trains_to_the_end_on_the_chosen_device(device):
     assert float(accuracy.rstrip("%")) > 90
     trained = [c.value for c in at.caption if c.value.startswith("Trained on")]
     assert trained and trained[0].startswith(f"Trained on {name}")
-    assert "1 epoch, batch 64, Adam, learning rate 0.001, seed 0." in trained[0]
+    assert f"{TrainConfig(**(recipe(SMALL_FAST) | {'epochs': 1})).describe()}." in trained[0]
 
 
 def test_settings_survive_a_visit_to_another_page():
@@ -236,7 +237,6 @@ def test_settings_survive_a_visit_to_another_page():
 
 
 def test_the_widgets_hold_trainconfigs_limits_and_defaults():
-    from cnn_core.training.trainer import TrainConfig
 
     at = on_page("pages/train.py")
     wait_data(at)
@@ -360,7 +360,6 @@ def test_explain_play_steps_on_from_the_slider_and_stops_where_it_is():
 def test_the_teacher_sees_and_stops_any_training_with_the_key(bundled, monkeypatch):
     from cnn_core.design.presets import LENET5
     from cnn_core.training.job import TrainingJob
-    from cnn_core.training.trainer import TrainConfig
     from ui.ownership import teacher_keys
 
     monkeypatch.setenv("CNN_EXPLAINER_TEACHER_KEY", "owl-7")

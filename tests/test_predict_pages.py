@@ -188,6 +188,9 @@ def test_train_asks_up_or_down_before_a_new_learning_rate_and_the_curve_answers(
     at = predicting("pages/train.py")
     wait_data(at)
     by_label(at.number_input, "Epochs").set_value(5).run()
+    # a constant rate, so that the question names the rate it trains at
+    by_label(at.selectbox, "Learning-rate schedule").set_value("constant").run()
+    by_label(at.number_input, "Learning rate").set_value(0.001).run()
     next(b for b in at.button if b.label == "Train").click().run()
     job = at.session_state["job"]
     try:
