@@ -72,6 +72,10 @@ def test_the_rate_axis_moves_a_few_times_through_a_one_cycle_warm_up():
             for i, r in enumerate(rates)]
     assert all(top >= 1.1 * r for top, r in zip(tops, rates, strict=True))
     assert len(set(tops)) <= 5 and tops[-1] == pytest.approx(0.01)
+    # with the peak known from the start (the Train page passes the rate set), not once
+    planned = [rate_axis_top([StepPoint(1, 0.0, 1.0, 1.0, 0.5, 0.5, r)], planned=peak)
+               for r in rates]
+    assert all(top == pytest.approx(0.01) for top in planned)
     assert rate_axis_top([]) == pytest.approx(0.002)  # before the first step: 1.1 x 0.001
 
 

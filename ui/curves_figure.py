@@ -24,18 +24,20 @@ def loss_axis_top(steps: Sequence[StepPoint], step: float = 0.5) -> float:
     return max(step, math.ceil(highest * 1.05 / step) * step)
 
 
-def rate_axis_top(steps: Sequence[StepPoint]) -> float:
+def rate_axis_top(steps: Sequence[StepPoint], planned: float = 0.0) -> float:
     """The learning-rate axis ends at the next 1, 2 or 5 times a power of ten above the
-    highest rate plotted: a one-cycle warm-up raises the rate every step, and a range that
-    followed it would redraw the axes (a Plotly redraw) on every update."""
-    highest = 1.1 * max((p.learning_rate for p in steps), default=0.001)
+    highest rate, planned (a one-cycle's peak) or plotted: a range that followed a warm-up's
+    rising rate would redraw the axes (a Plotly redraw) on every live update."""
+    highest = 1.1 * max(planned, max((p.learning_rate for p in steps), default=0.001))
     power = 10.0 ** math.floor(math.log10(highest)) if highest > 0 else 0.001
     return next(m * power for m in (1, 2, 5, 10) if m * power >= highest)
 
 
 def curves_figure(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
-           epochs: int, lr_changes: Sequence[LrChange] = ()) -> dict[str, Any]:
-    """Loss and accuracy side by side, as a plain plotly dict (see ``live_chart`` for why)."""
+           epochs: int, lr_changes: Sequence[LrChange] = (),
+           planned_rate: float = 0.0) -> dict[str, Any]:
+    """Loss and accuracy side by side, as a plain plotly dict (see ``live_chart`` for why);
+    ``planned_rate``: the rate the training was set to (a one-cycle's peak)."""
     x = [p.epoch for p in steps]
     finished = [e.epoch for e in epochs_done]
 
@@ -89,7 +91,7 @@ def curves_figure(steps: Sequence[StepPoint], epochs_done: Sequence[EpochPoint],
                    "anchor": "x2", "gridcolor": GRID},
         "yaxis3": {"title": {"text": "lr"}, "overlaying": "y", "side": "right",
                    "anchor": "x", "showgrid": False, "exponentformat": "e",
-                   "range": [0, rate_axis_top(steps)]},
+                   "range": [0, rate_axis_top(steps, planned_rate)]},
         "legend": {"orientation": "h", "y": -0.3},
         "hovermode": "x",
         "uirevision": "train",  # a zoom survives the updates

@@ -73,7 +73,7 @@ def _stream_updates(job: Training) -> None:
         job.heartbeat()
         snap = job.snapshot()
         follow_state(snap, live=True)
-        stream_to_live_chart(slot, **chart_of(snap), key=CHART_KEY)
+        stream_to_live_chart(slot, **chart_of(snap, job.config.learning_rate), key=CHART_KEY)
 
 
 def training_panel(job: Training | None, planned_epochs: int, *, live: bool) -> None:
@@ -91,7 +91,7 @@ def training_panel(job: Training | None, planned_epochs: int, *, live: bool) -> 
         st.error(snap.message)
     elif snap.state == "stopped":
         st.warning(f"Training {snap.message}.")
-    live_plotly_chart(**chart_of(snap), key=CHART_KEY)
+    live_plotly_chart(**chart_of(snap, job.config.learning_rate), key=CHART_KEY)
     if snap.one_steps:
         last = snap.one_steps[-1]
         st.caption(f":material/redo: One step (step {last.step:,}): the loss on its batch went "
@@ -139,9 +139,11 @@ def follow_state(snap: Snapshot, *, live: bool) -> None:
         st.rerun(scope="app")
 
 
-def chart_of(snap: Snapshot) -> dict[str, Any]:
-    """The live chart's figure and progress bar for a job's snapshot."""
-    return {"figure": curves_figure(snap.steps, snap.epochs_done, snap.epochs, snap.lr_changes),
+def chart_of(snap: Snapshot, planned_rate: float) -> dict[str, Any]:
+    """The live chart's figure and progress bar for a job's snapshot; ``planned_rate``: the
+    learning rate it was set to (its axis starts tall enough for a one-cycle's peak)."""
+    return {"figure": curves_figure(snap.steps, snap.epochs_done, snap.epochs, snap.lr_changes,
+                                    planned_rate),
             "config": CHART_CONFIG,
             "progress": snap.fraction, "progress_text": progress_text(snap)}
 
