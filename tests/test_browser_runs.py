@@ -13,7 +13,10 @@ def test_a_reload_keeps_the_run_and_a_link_shares_the_design(page, page_for, app
                                                              tmp_path):
     open_page(page, app_url, "train")
     set_number(page, "Epochs", 1)
-    page.get_by_role("button", name="Train", exact=True).click()
+    # The server's earlier tests may still be ending their trainings: Train waits for them
+    train = page.get_by_role("button", name="Train", exact=True)
+    wait_until(train.is_enabled, bool, timeout_s=180)
+    train.click()
     run_id = wait_until(lambda: url_param(page, "run"), lambda v: v is not None,
                         timeout_s=300)
     assert url_param(page, "design") is not None and url_param(page, "job") is None
