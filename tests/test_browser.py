@@ -95,6 +95,7 @@ def test_training_the_small_preset(page, app_url, tmp_path):
     # Long enough (about 50 s on 2 cores) that the training's end, a whole-page rerun, never
     # falls in a window below.
     set_number(page, "Epochs", 15)
+    choose(page, "Batch size", "64")  # the preset's recipe says 32: twice the steps and time
     page.get_by_role("button", name="Train", exact=True).click()
     # The page reflows as training starts: a pointer left where Train was can end up over the
     # chart, where updates go through Plotly on purpose (hover stays live). Park it outside.
