@@ -81,8 +81,9 @@ def test_a_copied_link_follows_a_training_but_owns_nothing(page_for, app_url, tm
     def stopped() -> bool:  # a click that lands while the page redraws is lost: click again
         if url_param(owner, "job") is None:
             return True
-        if stop.is_enabled():
-            stop.click()
+        again = stop.first  # mid-redraw the page can hold the old Stop and the new one
+        if again.is_enabled():
+            again.click()
         return False
 
     wait_until(stopped, bool, timeout_s=60)
