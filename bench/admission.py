@@ -33,8 +33,10 @@ DESIGNS = {"lenet5": LENET5, "convnet": PYTORCH_TUTORIAL, "small": SMALL_FAST,
            "wide_pool": WIDE_POOL}
 
 
-def one_epoch(spec: ArchitectureSpec, splits) -> float:
-    job = TrainingJob(spec, splits, TrainConfig(epochs=1, batch_size=budget.DEFAULT_BATCH_SIZE),
+def one_epoch(spec: ArchitectureSpec, splits, batch_size: int = budget.DEFAULT_BATCH_SIZE
+              ) -> float:
+    """Wall seconds of one epoch through ``TrainingJob`` (validation and the test included)."""
+    job = TrainingJob(spec, splits, TrainConfig(epochs=1, batch_size=batch_size),
                       orphan_timeout_s=float("inf"))
     job.start()
     job.join()

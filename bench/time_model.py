@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from admission import one_epoch
 
 from cnn_core.data.mnist import load_bundled
 from cnn_core.design.layers import layer_type
@@ -31,8 +32,6 @@ from cnn_core.design.shapes import analyze
 from cnn_core.design.spec import ArchitectureSpec
 from cnn_core.design.spec import layer as L
 from cnn_core.training import budget
-from cnn_core.training.job import TrainingJob
-from cnn_core.training.trainer import TrainConfig
 
 DESIGNS = {
     "lenet5": LENET5, "convnet": PYTORCH_TUTORIAL, "small": SMALL_FAST, "keras": KERAS_TUTORIAL,
@@ -77,16 +76,6 @@ def columns(report: NetworkReport, batch: int) -> list[float]:
     steps = -(-IMAGES // batch)
     return [3 * macs * IMAGES, pool_values * IMAGES, pool_elements * IMAGES,
             elementwise * IMAGES, steps, steps * len(report.layers)]
-
-
-def one_epoch(spec: ArchitectureSpec, splits, batch: int) -> float:
-    job = TrainingJob(spec, splits, TrainConfig(epochs=1, batch_size=batch),
-                      orphan_timeout_s=float("inf"))
-    job.start()
-    job.join()
-    snap = job.snapshot()
-    assert snap.state == "finished", snap.message
-    return snap.elapsed_s
 
 
 def nonnegative_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
