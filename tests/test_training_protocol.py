@@ -30,6 +30,7 @@ from cnn_core.training.protocol import Snapshot, Training
 from cnn_core.training.runner import InProcessRunner
 from cnn_core.training.slots import TrainingSlots
 from cnn_core.training.trainer import TrainConfig
+from ui.app_state import mnist_store
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_NAMES = {"job", "new_job"}  # what pages and the shell call the training they hold
@@ -210,6 +211,7 @@ def test_the_train_pages_results_show_each_kind(kind, started, bundled):
     snap = training.snapshot()
     assert snap.state == "finished", snap.message
     at = on_page("pages/train.py")
+    mnist_store().wait(60)  # run alone, the page would still say "Preparing MNIST…"
     at.session_state["job"] = training
     at.run()  # conftest fails the test on any exception or "Sorry" the page shows
     assert float(by_label(at.metric, "Test accuracy").value.rstrip("%")) > 80
