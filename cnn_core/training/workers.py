@@ -16,33 +16,44 @@ TRAINING_NICE = 10  # Linux nice value of the training threads: pages and drawin
 
 
 class Workers:
-    """Daemon threads that run trainings and are reused: a thread that has trained before has
-    its OpenMP team warm. A new thread starts only when none is idle, so a job never waits
-    behind another; daemon, so a server can always exit."""
+    """Daemon threads that run trainings. A new thread starts only when none is idle, so a job
+    never waits behind another; daemon, so a server can always exit. A thread outlasts its
+    training (its OpenMP team warm for the next) only when it is the last one: each thread
+    keeps its team, and once the teams outnumber the cores OpenMP's waits between parallel ops
+    sleep instead of spinning, which made every later LeNet-5 epoch 1.4-1.9 times as long
+    (``bench/idle_teams.py``)."""
 
     def __init__(self) -> None:
         self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
+        self._threads = 0  # alive, busy or idle
 
     def submit(self, task: Callable[[], None]) -> None:
         with self._lock:
             if self._idle:
                 self._idle -= 1  # an idle worker will take it
             else:
+                self._threads += 1
                 threading.Thread(target=self._work, name="trainer", daemon=True).start()
         self._tasks.put(task)
 
     def _work(self) -> None:
         lower_priority()  # before this thread's first parallel op: its OpenMP team inherits it
-        while True:
-            task = self._tasks.get()
-            try:
-                task()
-            finally:
-                del task  # an idle worker must not keep its last training's model alive
+        try:
+            while True:
+                task = self._tasks.get()
+                try:
+                    task()
+                finally:
+                    del task  # an idle worker must not keep its last training's model alive
                 with self._lock:
+                    if self._threads > 1:
+                        return  # its OpenMP team ends with it
                     self._idle += 1
+        finally:
+            with self._lock:
+                self._threads -= 1
 
 
 WORKERS = Workers()
