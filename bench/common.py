@@ -9,9 +9,13 @@ step (the app's trainer: to its finished job, validation and test included).
 
 from __future__ import annotations
 
+import functools
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import torch
 from torch import nn
@@ -25,6 +29,33 @@ from cnn_core.training.job import TrainingJob
 from cnn_core.training.trainer import TrainConfig, make_optimizer
 
 BATCH = 64
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def on_own_thread(loop: Callable[P, T]) -> Callable[P, T]:
+    """Run ``loop`` on a thread that ends with it, as the app's pages run their torch work
+    (Streamlit gives each script run a thread of its own). OpenMP keeps a team of threads for
+    every thread that has run a parallel op; a lasting one on the main thread beside the
+    trainer's makes the trainer's parallel ops wait on 2 cores (docs/benchmarks.md)."""
+    @functools.wraps(loop)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        results: list[T] = []
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                results.append(loop(*args, **kwargs))
+            except BaseException as exc:  # raised again on the caller's thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=work, name=loop.__name__)
+        thread.start()
+        thread.join()
+        if errors:
+            raise errors[0]
+        return results[0]
+    return run
 
 
 def training_splits(n_train: int = 8000) -> MnistSplits:
@@ -52,6 +83,7 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+@on_own_thread
 def plain_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
                device: str = "cpu", epochs: int = 1) -> float:
     """The plainest PyTorch loop over one in-memory uint8 tensor (on the GPU, when training
@@ -94,6 +126,7 @@ def app_trainer(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     return epochs * len(splits.train_images) / elapsed
 
 
+@on_own_thread
 def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
                   device: str = "cpu", epochs: int = 1) -> float:
     """The seed tutorial's way: a Dataset of PIL images through ToTensor and Normalize, and a
@@ -119,7 +152,6 @@ def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     return epochs * len(dataset) / (time.perf_counter() - start)
 
 
-
 def pil_digits(images: torch.Tensor, labels: torch.Tensor):
     """The seed tutorial's Dataset: PIL images through ``ToTensor`` and ``Normalize``."""
     from PIL import Image
@@ -142,6 +174,7 @@ def pil_digits(images: torch.Tensor, labels: torch.Tensor):
     return PilMnist()
 
 
+@on_own_thread
 def tutorial_seconds_to(target: float, spec: ArchitectureSpec, splits: MnistSplits,
                         device: str = "cpu", max_epochs: int = 12) -> tuple[float, int]:
     """The seed tutorial's recipe and loop as it is written (its DataLoader shuffles, batch
