@@ -2,8 +2,10 @@
 
 For LeNet-5, the seed tutorial's ConvNet, the small fast net and a design with a wide max-pool,
 one real epoch over the 8,000 bundled training digits (through ``TrainingJob``, validation
-included) against the estimate the Train page shows before it starts; then a training given a
-3 s limit and an estimate that says it fits, and how long past the limit it ran.
+included) against the estimate the Train page shows before it starts; the three presets'
+own recipes (what the Train page starts them from) likewise, against the first estimate the
+Design and Train pages show for them; then a training given a 3 s limit and an estimate that
+says it fits, and how long past the limit it ran.
 
     python bench/admission.py          # prints one key=value line per figure
 """
@@ -24,6 +26,7 @@ from cnn_core.design.spec import layer as L
 from cnn_core.training import budget
 from cnn_core.training.calibration import PACES
 from cnn_core.training.job import TrainingJob
+from cnn_core.training.settings import recipe
 from cnn_core.training.trainer import TrainConfig
 
 WIDE_POOL = ArchitectureSpec((L("conv2d", out_channels=8, kernel_size=3, padding=1),
@@ -31,18 +34,23 @@ WIDE_POOL = ArchitectureSpec((L("conv2d", out_channels=8, kernel_size=3, padding
                               L("flatten"), L("linear", out_features=10)))
 DESIGNS = {"lenet5": LENET5, "convnet": PYTORCH_TUTORIAL, "small": SMALL_FAST,
            "wide_pool": WIDE_POOL}
+PRESETS = {"lenet5": LENET5, "convnet": PYTORCH_TUTORIAL, "small": SMALL_FAST}
 
 
-def one_epoch(spec: ArchitectureSpec, splits, batch_size: int = budget.DEFAULT_BATCH_SIZE
-              ) -> float:
-    """Wall seconds of one epoch through ``TrainingJob`` (validation and the test included)."""
-    job = TrainingJob(spec, splits, TrainConfig(epochs=1, batch_size=batch_size),
-                      orphan_timeout_s=float("inf"))
+def seconds_of(spec: ArchitectureSpec, splits, config: TrainConfig) -> float:
+    """Wall seconds of one training through ``TrainingJob`` (validation and the test
+    included), as the Train page runs it."""
+    job = TrainingJob(spec, splits, config, orphan_timeout_s=float("inf"))
     job.start()
     job.join()
     snap = job.snapshot()
     assert snap.state == "finished", snap.message
     return snap.elapsed_s
+
+
+def one_epoch(spec: ArchitectureSpec, splits, batch_size: int = budget.DEFAULT_BATCH_SIZE
+              ) -> float:
+    return seconds_of(spec, splits, TrainConfig(epochs=1, batch_size=batch_size))
 
 
 def ig_peak(splits) -> None:
@@ -89,6 +97,16 @@ def main() -> None:
         worst = max(worst, ratio, 1 / ratio)
         print(f"{name}_real_s={real:.2f} {name}_estimate_s={estimate:.2f} "
               f"{name}_real_over_estimate={ratio:.2f}", flush=True)
+    for name, spec in PRESETS.items():
+        PACES.clear()  # the first estimate: no training of the design has run on this server
+        settings = recipe(spec)
+        estimate = budget.expected_seconds(analyze(spec), images, int(settings["epochs"]),
+                                           limits, int(settings["batch_size"]))
+        real = seconds_of(spec, splits, TrainConfig(**recipe(spec)))
+        ratio = real / estimate
+        worst = max(worst, ratio, 1 / ratio)
+        print(f"{name}_recipe_real_s={real:.2f} {name}_recipe_estimate_s={estimate:.2f} "
+              f"{name}_recipe_real_over_estimate={ratio:.2f}", flush=True)
     print(f"worst_factor={worst:.2f}")
     # After the epochs: a 200 MB pass leaves later small trainings in this process 1.4-2x
     # slower (docs/benchmarks.md#the-time-estimates-costs).

@@ -31,8 +31,7 @@ from browser_helpers import (  # noqa: E402
     open_page,
     wait_idle,
 )
-from common import plain_loop, training_splits  # noqa: E402
-from digits import first_digits  # noqa: E402
+from common import plain_loop  # noqa: E402
 
 from cnn_core.design.presets import PYTORCH_TUTORIAL  # noqa: E402
 
@@ -75,11 +74,10 @@ def train_once(page) -> tuple[float, list[float]]:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    splits = training_splits(8000)
-    plain_loop(PYTORCH_TUTORIAL, first_digits(splits, 640, 0))  # warm-up
+    plain_loop(PYTORCH_TUTORIAL, 640)  # warm-up
 
     def plain() -> float:
-        rate = plain_loop(PYTORCH_TUTORIAL, splits)
+        rate = plain_loop(PYTORCH_TUTORIAL, 8000)
         print(f"  plain loop: {rate:,.0f} images/s")
         return rate
 

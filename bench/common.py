@@ -4,16 +4,18 @@ Each loop trains the same epochs over exactly the same batches (the same shuffle
 the same digits) and returns images per second, wall clock from model creation to the last
 step (the app's trainer: to its finished job, validation and test included).
 ``tutorial_seconds_to`` is the seed tutorial's loop as written, timed to a held-out accuracy
-(``bench/time_to_accuracy.py``).
+(``bench/time_to_accuracy.py``). The reference loops run in a process of their own, the app's
+trainer in the benchmark's process, on its training thread, as a server runs it.
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import sys
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -33,29 +35,26 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def on_own_thread(loop: Callable[P, T]) -> Callable[P, T]:
-    """Run ``loop`` on a thread that ends with it, as the app's pages run their torch work
-    (Streamlit gives each script run a thread of its own). OpenMP keeps a team of threads for
-    every thread that has run a parallel op; a lasting one on the main thread beside the
-    trainer's makes the trainer's parallel ops wait on 2 cores (docs/benchmarks.md)."""
+def in_own_process(loop: Callable[P, T]) -> Callable[P, T]:
+    """Run ``loop`` in a process of its own (one, started once and kept), so that a reference
+    loop is timed as its own script would run, away from the app's training threads: OpenMP
+    keeps a team of threads for each thread that has run a parallel op, and once a process's
+    teams outnumber the cores, its waits between parallel ops sleep instead of spinning
+    (LeNet-5 epochs 1.3-2x as long; docs/benchmarks.md). Each loop makes its digits there:
+    sending tensors would copy them to shared memory, in parallel, on the caller's thread."""
     @functools.wraps(loop)
     def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        results: list[T] = []
-        errors: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                results.append(loop(*args, **kwargs))
-            except BaseException as exc:  # raised again on the caller's thread
-                errors.append(exc)
-
-        thread = threading.Thread(target=work, name=loop.__name__)
-        thread.start()
-        thread.join()
-        if errors:
-            raise errors[0]
-        return results[0]
+        if multiprocessing.parent_process() is not None:  # in the reference process itself
+            return loop(*args, **kwargs)
+        global _REFERENCE
+        if _REFERENCE is None:
+            _REFERENCE = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"),
+                                             torch.set_num_threads, (torch.get_num_threads(),))
+        return _REFERENCE.submit(run, *args, **kwargs).result()
     return run
+
+
+_REFERENCE: ProcessPoolExecutor | None = None  # the reference loops' process
 
 
 def training_splits(n_train: int = 8000) -> MnistSplits:
@@ -63,8 +62,10 @@ def training_splits(n_train: int = 8000) -> MnistSplits:
     are asked for: a GPU needs longer epochs for its fixed costs to fade); tiny held-out sets
     so that validation and testing add nothing to the timed epoch."""
     b = load_bundled()
-    repeats = -(-n_train // len(b.train_images))
-    images, labels = b.train_images.repeat(repeats, 1, 1), b.train_labels.repeat(repeats)
+    images, labels = b.train_images, b.train_labels
+    if n_train > len(images):  # copied only then: a parallel copy on the main thread would
+        repeats = -(-n_train // len(images))  # leave it an OpenMP team (see in_own_process)
+        images, labels = images.repeat(repeats, 1, 1), labels.repeat(repeats)
     tiny = slice(0, 64)
     return MnistSplits(images[:n_train], labels[:n_train],
                        b.val_images[tiny], b.val_labels[tiny], b.val_images[tiny],
@@ -83,12 +84,13 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-@on_own_thread
-def plain_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
+@in_own_process
+def plain_loop(spec: ArchitectureSpec, n_train: int = 8000, seed: int = 0,
                device: str = "cpu", epochs: int = 1) -> float:
     """The plainest PyTorch loop over one in-memory uint8 tensor (on the GPU, when training
-    there), with the same optimizer as the app's trainer (so that trainer/plain measures only
-    the trainer's own overhead)."""
+    there; ``training_splits(n_train)``), with the same optimizer as the app's trainer (so
+    that trainer/plain measures only the trainer's own overhead)."""
+    splits = training_splits(n_train)
     synchronize(device)
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -126,14 +128,15 @@ def app_trainer(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
     return epochs * len(splits.train_images) / elapsed
 
 
-@on_own_thread
-def tutorial_loop(spec: ArchitectureSpec, splits: MnistSplits, seed: int = 0,
+@in_own_process
+def tutorial_loop(spec: ArchitectureSpec, n_train: int = 8000, seed: int = 0,
                   device: str = "cpu", epochs: int = 1) -> float:
     """The seed tutorial's way: a Dataset of PIL images through ToTensor and Normalize, and a
     DataLoader (here with a sampler giving the same batches as the other loops), and the
     tutorial's ``torch.optim.Adam(model.parameters(), lr=1e-3)``."""
     from torch.utils.data import DataLoader
 
+    splits = training_splits(n_train)
     dataset = pil_digits(splits.train_images, splits.train_labels)
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -174,15 +177,16 @@ def pil_digits(images: torch.Tensor, labels: torch.Tensor):
     return PilMnist()
 
 
-@on_own_thread
-def tutorial_seconds_to(target: float, spec: ArchitectureSpec, splits: MnistSplits,
-                        device: str = "cpu", max_epochs: int = 12) -> tuple[float, int]:
+@in_own_process
+def tutorial_seconds_to(target: float, spec: ArchitectureSpec, device: str = "cpu",
+                        max_epochs: int = 12) -> tuple[float, int]:
     """The seed tutorial's recipe and loop as it is written (its DataLoader shuffles, batch
-    100, Adam at 0.001), checking the held-out digits after each epoch with its test loop:
-    seconds from model creation to the first check at ``target`` or over, and that epoch
-    (infinity and ``max_epochs`` when it never gets there)."""
+    100, Adam at 0.001) on the bundled digits, checking the held-out ones after each epoch
+    with its test loop: seconds from model creation to the first check at ``target`` or over,
+    and that epoch (infinity and ``max_epochs`` when it never gets there)."""
     from torch.utils.data import DataLoader
 
+    splits = load_bundled()
     train = pil_digits(splits.train_images, splits.train_labels)
     held_out = pil_digits(splits.val_images, splits.val_labels)
     start = time.perf_counter()

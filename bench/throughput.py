@@ -1,6 +1,7 @@
 """Training throughput: the app's trainer vs a plain PyTorch loop vs the seed tutorial's way.
 
-Whole trainings end to end (model creation to the trained net), same process, same batches:
+Whole trainings end to end (model creation to the trained net), same batches (the plain and
+tutorial loops in a process of their own, the trainer on its training thread here):
 the seed tutorial's PyTorch ConvNet for 1 epoch of 8,000 real digits and LeNet-5 for 3
 epochs of 8,000 (on a GPU 24,000 digits an epoch, the bundled ones repeated), in several
 interleaved rounds; each figure is the median of its rounds (this machine's speed drifts by
@@ -42,13 +43,13 @@ def main() -> None:
         if device != "cpu":
             n_train = GPU_EPOCH
         splits = training_splits(n_train)
-        plain_loop(spec, splits, device=device)  # warm-up
-        app_trainer(spec, splits, device=device)
+        plain_loop(spec, n_train, device=device)  # warm-ups: each process's first training
+        app_trainer(spec, splits, device=device)  # pays one-off costs
         runs: dict[str, list[float]] = {"trainer": [], "plain": [], "tutorial": []}
         for _ in range(rounds):  # interleaved, so drift hits all three alike
             runs["trainer"].append(app_trainer(spec, splits, device=device, epochs=epochs))
-            runs["plain"].append(plain_loop(spec, splits, device=device, epochs=epochs))
-            runs["tutorial"].append(tutorial_loop(spec, splits, device=device, epochs=epochs))
+            runs["plain"].append(plain_loop(spec, n_train, device=device, epochs=epochs))
+            runs["tutorial"].append(tutorial_loop(spec, n_train, device=device, epochs=epochs))
         med = {k: statistics.median(v) for k, v in runs.items()}
         results[name] = med
         print(f"{name:8s} trainer {med['trainer']:7,.0f} img/s   plain {med['plain']:7,.0f} "
