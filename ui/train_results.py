@@ -45,21 +45,22 @@ def results(job: Training) -> None:
                       for c in snap.lr_changes)
     st.caption(f"Trained on {snap.device}: {job.config.describe()}{changes}. Speed-ups: "
                f"{describe_speedups(job.config, job.device)}.")
-    # Pictures, not plotly charts: the first plotly chart in a tab loads Streamlit's plotly
-    # bundle, and the two charts cost a fresh tab about 1.4 s of its main thread.
     many = len(names) > 10  # 26 letters: each picture takes the page's width, one after the other
     left, right = (st.container(), st.container()) if many else st.columns(2)
     with left:
-        st.image(confusion_svg(evaluation.confusion, names),
-                 caption="Confusion matrix: each row a true class, each column what the "
-                         "network said; the diagonal is what it got right")
-    with right:
         tested = [c for c, row in enumerate(evaluation.confusion) if sum(row)]  # a small
         accuracy = [evaluation.per_class_accuracy[c] for c in tested]  # class set lacks some
         floor = math.floor(max(0.0, min(accuracy, default=0.0) - 0.1) * 10) / 10
+        # Pictures, not plotly charts: a tab's first plotly chart loads Streamlit's plotly
+        # bundle (two such charts cost a fresh tab about 1.4 s of its main thread).
         st.image(bar_svg(accuracy, [names[c] for c in tested], decimals=0 if many else 1,
                          floor=floor),
                  caption=f"Accuracy per {splits.info.noun} (the bars start at {floor:.0%})")
+    with right, st.expander("The confusion matrix as a picture, to save or to project"):
+        st.image(confusion_svg(evaluation.confusion, names),
+                 caption="Confusion matrix: each row a true class, each column what the "
+                         "network said; the diagonal is what it got right")
+    # The matrix to open takes the page's width: its ten columns and their cells fit there.
     open_confusion(evaluation.confusion, names, splits.test_images, splits.test_labels,
                    evaluation.predictions, evaluation.probabilities, key="train_cells",
                    way=Way.TRAIN_WHY, model=lambda: job.model, spec=job.spec)
