@@ -108,8 +108,9 @@ def main() -> None:
         print(f"{name}_recipe_real_s={real:.2f} {name}_recipe_estimate_s={estimate:.2f} "
               f"{name}_recipe_real_over_estimate={ratio:.2f}", flush=True)
     print(f"worst_factor={worst:.2f}")
-    # After the epochs: a 200 MB pass leaves later small trainings in this process 1.4-2x
-    # slower (docs/benchmarks.md#the-time-estimates-costs).
+    # After the epochs: the pass runs on this thread, which keeps its OpenMP team after it,
+    # and that slows later small trainings here 1.4-2x (docs/benchmarks.md, "Threads and
+    # OpenMP teams").
     ig_peak(splits)
     os.environ[budget.SECONDS_ENV] = "3"
     # The estimate says it fits (a pace 100 times too quick, as if measured): the limit holds.

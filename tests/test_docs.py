@@ -363,3 +363,17 @@ def test_the_module_list_has_a_line_for_every_module():
     unlisted = [listed_as(path) for top in TREE_DIRS for path in modules(top)
                 if listed_as(path) not in listed]
     assert not unlisted, "modules without a line in docs/modules.md"
+
+
+def test_the_readmes_preset_table_gives_each_presets_own_recipe():
+    """Each preset's row names the recipe the Train page starts it from, in the words the
+    page uses (the ConvNet's row once kept batch 32 after its recipe moved to 64)."""
+    from cnn_core.design.presets import PRESET_TABLE
+    from cnn_core.training.settings import recipe
+    from cnn_core.training.trainer import TrainConfig
+
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in README.read_text().splitlines() if line.startswith("| ")}
+    for preset in PRESET_TABLE:
+        words = TrainConfig(**recipe(preset.spec)).describe().removesuffix(", seed 0")
+        assert rows.get(preset.name) == words, (preset.name, rows.get(preset.name), words)
