@@ -87,6 +87,7 @@ def test_a_failing_task_does_not_count_its_thread_idle() -> None:
         if started:
             break
         threading.Event().wait(0.05)
+    assert started, "the task never ran"
     started[0].join(timeout=10)
     assert not started[0].is_alive()
     done = threading.Event()

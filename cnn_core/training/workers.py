@@ -1,5 +1,6 @@
-"""The threads local trainings run on: reused, daemon, and at a lower priority than the pages;
-and the trainings on them, stopped and waited for when the process exits."""
+"""The threads local trainings run on: daemon, at a lower priority than the pages, the last one
+kept for the next training; and the trainings on them, stopped and waited for when the process
+exits."""
 
 from __future__ import annotations
 
@@ -39,21 +40,23 @@ class Workers:
         self._tasks.put(task)
 
     def _work(self) -> None:
-        lower_priority()  # before this thread's first parallel op: its OpenMP team inherits it
         try:
+            lower_priority()  # before this thread's first parallel op: its team inherits it
             while True:
                 task = self._tasks.get()
                 try:
                     task()
                 finally:
                     del task  # an idle worker must not keep its last training's model alive
-                with self._lock:
+                with self._lock:  # decided and counted at once: two ending together agree
                     if self._threads > 1:
+                        self._threads -= 1
                         return  # its OpenMP team ends with it
                     self._idle += 1
-        finally:
+        except BaseException:
             with self._lock:
                 self._threads -= 1
+            raise
 
 
 WORKERS = Workers()
