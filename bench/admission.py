@@ -99,10 +99,10 @@ def main() -> None:
               f"{name}_real_over_estimate={ratio:.2f}", flush=True)
     for name, spec in PRESETS.items():
         PACES.clear()  # the first estimate: no training of the design has run on this server
-        settings = recipe(spec)
-        estimate = budget.expected_seconds(analyze(spec), images, int(settings["epochs"]),
-                                           limits, int(settings["batch_size"]))
-        real = seconds_of(spec, splits, TrainConfig(**recipe(spec)))
+        config = TrainConfig(**recipe(spec))
+        estimate = budget.expected_seconds(analyze(spec), images, config.epochs, limits,
+                                           config.batch_size)
+        real = seconds_of(spec, splits, config)
         ratio = real / estimate
         worst = max(worst, ratio, 1 / ratio)
         print(f"{name}_recipe_real_s={real:.2f} {name}_recipe_estimate_s={estimate:.2f} "

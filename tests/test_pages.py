@@ -240,7 +240,6 @@ def test_settings_survive_a_visit_to_another_page():
 
 
 def test_the_widgets_hold_trainconfigs_limits_and_defaults():
-
     at = on_page("pages/train.py")
     wait_data(at)
     default = TrainConfig(**recipe(SMALL_FAST))  # the session's design and its recipe
